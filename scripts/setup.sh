@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything kubenetlab and its tests need on Debian 12, as root.
+# Idempotent: packages already present and an up-to-date virtualenv are left alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: the kernel tools the lab drives and the standard measuring tools.
+DEBIAN_PACKAGES=(
+  iproute2 iptables nftables kmod procps util-linux iputils-ping
+  iperf3 sockperf fio
+  python3 python3-venv python3-pip make
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: must run as root (it installs Debian packages): sudo make setup" >&2
+  exit 3
+fi
+
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The virtualenv, with kubenetlab installed editable; redone only when pyproject.toml changes.
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.kubenetlab-setup-stamp
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x .venv/bin/kubenetlab ]; then
+  echo "setup: installing kubenetlab and its Python dependencies into .venv" >&2
+  .venv/bin/pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+  echo "$want" > "$stamp"
+fi
+echo "setup: ready (.venv/bin/kubenetlab)" >&2

@@ -1,0 +1,3 @@
+"""kubenetlab: Kubernetes network data paths built for real in network namespaces."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from kubenetlab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,169 @@
+"""The command line: parses arguments, calls the layers below, picks the output format."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from kubenetlab import __version__
+from kubenetlab.errors import KnlError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit 2 like every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"kubenetlab: error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
+def _output(parser: argparse.ArgumentParser, choices: tuple[str, ...] = ("table", "json")) -> None:
+    parser.add_argument("-o", "--output", choices=choices, default=choices[0])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="kubenetlab", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"kubenetlab {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    lab = commands.add_parser("lab", help="build, inspect and remove emulated clusters")
+    lab_commands = lab.add_subparsers(dest="lab_command", required=True, parser_class=_Parser)
+
+    up = lab_commands.add_parser("up", help="build a lab from a spec and/or flags")
+    up.add_argument("-f", "--file", help="lab spec (YAML); flags below override it")
+    up.add_argument("--name")
+    up.add_argument("--profile", help="routing profile (native, vxlan)")
+    up.add_argument("--nodes", type=int)
+    up.add_argument("--pods-per-node", type=int)
+    up.add_argument("--underlay-mtu", type=int)
+    up.add_argument("--pod-mtu", type=int)
+    up.add_argument("--dry-run", action="store_true", help="print the kernel objects, create nothing")
+    _output(up)
+
+    down = lab_commands.add_parser("down", help="remove a lab (or every lab and leftover)")
+    down.add_argument("name", nargs="?")
+    down.add_argument("--all", action="store_true", help="every lab, and knl- leftovers of crashes")
+    _output(down)
+
+    status = lab_commands.add_parser("status", help="what a lab is made of")
+    status.add_argument("name", nargs="?")
+    _output(status)
+
+    exec_ = lab_commands.add_parser("exec", help="run a command in a pod's (or node's) namespace")
+    exec_.add_argument("name")
+    exec_.add_argument("member", help="pod or node name, or 'fabric'")
+    exec_.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS…")
+    return parser
+
+
+def _print_json(doc: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+
+
+def cmd_lab_up(args: argparse.Namespace) -> int:
+    from kubenetlab import lab as labmod
+    from kubenetlab.plan import describe
+    from kubenetlab.spec import build_lab, load_spec_file
+
+    raw = load_spec_file(args.file) if args.file else {}
+    overrides = {
+        "name": args.name,
+        "profile": args.profile,
+        "nodes": args.nodes,
+        "pods_per_node": args.pods_per_node,
+        "underlay_mtu": args.underlay_mtu,
+        "pod_mtu": args.pod_mtu,
+    }
+    lab = build_lab(raw, overrides)
+    if args.dry_run:
+        sys.stdout.write(describe(labmod.render(lab)))
+        return 0
+    result = labmod.up(lab)
+    if args.output == "json":
+        _print_json({**labmod.status(lab.name), "up_seconds": round(result.seconds, 3)})
+    else:
+        print(
+            f"lab {lab.name} up in {result.seconds:.2f} s: {len(lab.nodes)} nodes, "
+            f"{len(lab.pods)} pods, profile {lab.profile}, underlay MTU {lab.underlay_mtu}, "
+            f"pod MTU {lab.pod_mtu} ({result.objects} kernel objects)"
+        )
+    return 0
+
+
+def cmd_lab_down(args: argparse.Namespace) -> int:
+    from kubenetlab import lab as labmod
+
+    if args.all == bool(args.name):
+        raise UsageError("lab down takes a lab NAME or --all")
+    result = labmod.down_all() if args.all else labmod.down(args.name)
+    if args.output == "json":
+        _print_json(
+            {
+                "schema_version": 1,
+                "labs": result.labs,
+                "netns_removed": result.netns_removed,
+                "processes_ended": result.processes_ended,
+                "seconds": round(result.seconds, 3),
+            }
+        )
+    else:
+        which = ", ".join(result.labs) or "no lab"
+        print(
+            f"down: {which}; {result.netns_removed} namespaces removed, "
+            f"{result.processes_ended} processes ended ({result.seconds:.2f} s)"
+        )
+    return 0
+
+
+def cmd_lab_status(args: argparse.Namespace) -> int:
+    from kubenetlab import lab as labmod
+    from kubenetlab.report import tables
+
+    if args.name:
+        doc = labmod.status(args.name)
+        _print_json(doc) if args.output == "json" else tables.print_lab_status(doc)
+    else:
+        doc = labmod.all_status()
+        _print_json(doc) if args.output == "json" else tables.print_lab_list(doc["labs"])
+    return 0
+
+
+def cmd_lab_exec(args: argparse.Namespace) -> int:
+    from kubenetlab import lab as labmod
+    from kubenetlab.kernel import netns, preflight
+
+    cmd = args.cmd[1:] if args.cmd and args.cmd[0] == "--" else args.cmd
+    if not cmd:
+        raise UsageError("lab exec needs a command: kubenetlab lab exec LAB POD -- CMD…")
+    lab, _ = labmod.load_lab(args.name)
+    target = labmod.member_netns(lab, args.member)
+    preflight.require_root("lab exec")
+    netns.enter_for_exec(target)
+    try:
+        os.execvp(cmd[0], cmd)
+    except FileNotFoundError:
+        raise UsageError(f"command not found: {cmd[0]}") from None
+
+
+HANDLERS = {
+    ("lab", "up"): cmd_lab_up,
+    ("lab", "down"): cmd_lab_down,
+    ("lab", "status"): cmd_lab_status,
+    ("lab", "exec"): cmd_lab_exec,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = HANDLERS[(args.command, getattr(args, "lab_command", None))]
+    try:
+        return handler(args)
+    except KnlError as exc:
+        sys.stderr.write(f"kubenetlab: error: {exc.message}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("kubenetlab: interrupted\n")
+        return 130

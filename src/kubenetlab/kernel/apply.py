@@ -1,0 +1,192 @@
+"""Turn planned kernel objects into netlink requests (pyroute2), in plan order."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from kubenetlab.kernel import netns
+from kubenetlab.plan import (
+    Address,
+    Bridge,
+    Enslave,
+    Fdb,
+    KernelObject,
+    LinkUp,
+    Neighbour,
+    Netns,
+    Route,
+    Sysctl,
+    Veth,
+    Vxlan,
+)
+
+NUD_PERMANENT = 0x80
+RT_SCOPE_LINK = 253
+
+
+class ApplyError(Exception):
+    def __init__(self, obj: KernelObject, cause: Exception) -> None:
+        super().__init__(f"{obj.describe()}: {cause}")
+        self.obj = obj
+        self.cause = cause
+
+
+class Netlink:
+    """One rtnetlink socket per namespace, opened from inside it; interface index cache."""
+
+    def __init__(self) -> None:
+        self._sockets: dict[str, IPRoute] = {}
+        self._indexes: dict[tuple[str, str], int] = {}
+
+    def __enter__(self) -> Netlink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def ipr(self, ns: str) -> IPRoute:
+        sock = self._sockets.get(ns)
+        if sock is None:
+            with netns.inside(ns):
+                sock = IPRoute(groups=0)  # the socket binds to the namespace it is made in
+            self._sockets[ns] = sock
+        return sock
+
+    def index(self, ns: str, ifname: str) -> int:
+        key = (ns, ifname)
+        if key not in self._indexes:
+            found = self.ipr(ns).link_lookup(ifname=ifname)
+            if not found:
+                raise LookupError(f"no link {ifname} in {ns}")
+            self._indexes[key] = found[0]
+        return self._indexes[key]
+
+    def close(self) -> None:
+        for sock in self._sockets.values():
+            sock.close()
+        self._sockets.clear()
+        self._indexes.clear()
+
+
+def _netns(nl: Netlink, obj: Netns) -> None:
+    netns.create(obj.name)
+
+
+def _sysctl(nl: Netlink, obj: Sysctl) -> None:
+    netns.write_sysctl(obj.netns, obj.key, obj.value)
+
+
+def _bridge(nl: Netlink, obj: Bridge) -> None:
+    nl.ipr(obj.netns).link("add", ifname=obj.ifname, kind="bridge", mtu=obj.mtu)
+
+
+def _veth(nl: Netlink, obj: Veth) -> None:
+    peer_fd = os.open(netns.netns_path(obj.peer_netns), os.O_RDONLY)
+    try:
+        nl.ipr(obj.netns).link(
+            "add",
+            ifname=obj.ifname,
+            kind="veth",
+            mtu=obj.mtu,
+            peer={"ifname": obj.peer_ifname, "net_ns_fd": peer_fd, "mtu": obj.mtu},
+        )
+    finally:
+        os.close(peer_fd)
+
+
+def _enslave(nl: Netlink, obj: Enslave) -> None:
+    nl.ipr(obj.netns).link(
+        "set", index=nl.index(obj.netns, obj.ifname), master=nl.index(obj.netns, obj.master)
+    )
+
+
+def _vxlan(nl: Netlink, obj: Vxlan) -> None:
+    nl.ipr(obj.netns).link(
+        "add",
+        ifname=obj.ifname,
+        kind="vxlan",
+        address=obj.mac,
+        mtu=obj.mtu,
+        vxlan_id=obj.vni,
+        vxlan_local=obj.local,
+        vxlan_port=obj.port,
+        vxlan_link=nl.index(obj.netns, obj.dev),
+        vxlan_learning=0,
+    )
+
+
+def _link_up(nl: Netlink, obj: LinkUp) -> None:
+    nl.ipr(obj.netns).link("set", index=nl.index(obj.netns, obj.ifname), state="up")
+
+
+def _address(nl: Netlink, obj: Address) -> None:
+    ip, prefixlen = obj.cidr.split("/")
+    nl.ipr(obj.netns).addr(
+        "add", index=nl.index(obj.netns, obj.ifname), address=ip, prefixlen=int(prefixlen)
+    )
+
+
+def _route(nl: Netlink, obj: Route) -> None:
+    request: dict[str, Any] = {
+        "dst": "0.0.0.0/0" if obj.dst == "default" else obj.dst,
+        "oif": nl.index(obj.netns, obj.dev),
+    }
+    if obj.via:
+        request["gateway"] = obj.via
+    else:
+        request["scope"] = RT_SCOPE_LINK
+    if obj.onlink:
+        request["flags"] = ["onlink"]
+    nl.ipr(obj.netns).route("add", **request)
+
+
+def _neighbour(nl: Netlink, obj: Neighbour) -> None:
+    nl.ipr(obj.netns).neigh(
+        "add",
+        dst=obj.ip,
+        lladdr=obj.mac,
+        ifindex=nl.index(obj.netns, obj.ifname),
+        state=NUD_PERMANENT,
+    )
+
+
+def _fdb(nl: Netlink, obj: Fdb) -> None:
+    nl.ipr(obj.netns).fdb(
+        "append",
+        ifindex=nl.index(obj.netns, obj.ifname),
+        lladdr=obj.mac,
+        dst=obj.dst,
+        state=NUD_PERMANENT,
+    )
+
+
+HANDLERS: dict[type, Callable[[Netlink, Any], None]] = {
+    Netns: _netns,
+    Sysctl: _sysctl,
+    Bridge: _bridge,
+    Veth: _veth,
+    Enslave: _enslave,
+    Vxlan: _vxlan,
+    LinkUp: _link_up,
+    Address: _address,
+    Route: _route,
+    Neighbour: _neighbour,
+    Fdb: _fdb,
+}
+
+
+def apply(objects: list[KernelObject], on_step: Callable[[], None] | None = None) -> None:
+    """Create every object in order; the first failure raises ApplyError naming it."""
+    with Netlink() as nl:
+        for obj in objects:
+            try:
+                HANDLERS[type(obj)](nl, obj)
+            except (OSError, NetlinkError, LookupError) as exc:
+                raise ApplyError(obj, exc) from exc
+            if on_step is not None:
+                on_step()

@@ -1,0 +1,141 @@
+"""The ledger: every namespace, link and process a lab makes, written down first.
+
+One JSON file per lab, `/run/kubenetlab/<lab>.json`, replaced atomically. The
+whole plan is recorded before the first object is created, and a process is
+recorded (command, namespace) before it is started and again with its PID and
+start time right after, so `lab down` can remove a half-built lab and never ends
+a recycled PID.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubenetlab.model import Lab
+from kubenetlab.plan import Bridge, KernelObject, Netns, Veth, Vxlan
+
+LEDGER_DIR = Path(os.environ.get("KUBENETLAB_RUN_DIR", "/run/kubenetlab"))
+LOCK_FILE = Path("/run/lock/kubenetlab.lock")
+SCHEMA_VERSION = 1
+
+
+@contextmanager
+def exclusive() -> Iterator[None]:
+    """Serialise lab up/down across processes."""
+    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK_FILE, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def ledger_path(lab_name: str) -> Path:
+    return LEDGER_DIR / f"{lab_name}.json"
+
+
+def known_labs() -> list[str]:
+    try:
+        return sorted(p.stem for p in LEDGER_DIR.glob("*.json"))
+    except FileNotFoundError:
+        return []
+
+
+def remove_torn_ledger_writes() -> None:
+    """Temporary files of a save that a kill interrupted."""
+    for tmp in LEDGER_DIR.glob("*.tmp") if LEDGER_DIR.exists() else []:
+        tmp.unlink(missing_ok=True)
+
+
+def links_of(objects: list[KernelObject]) -> list[dict[str, str]]:
+    links: list[dict[str, str]] = []
+    for obj in objects:
+        if isinstance(obj, Bridge | Vxlan):
+            links.append({"netns": obj.netns, "ifname": obj.ifname})
+        elif isinstance(obj, Veth):
+            links.append({"netns": obj.netns, "ifname": obj.ifname})
+            links.append({"netns": obj.peer_netns, "ifname": obj.peer_ifname})
+    return links
+
+
+@dataclass
+class Ledger:
+    name: str
+    state: str
+    lab: dict[str, Any]
+    netns: list[str]
+    links: list[dict[str, str]] = field(default_factory=list)
+    processes: list[dict[str, Any]] = field(default_factory=list)
+    created_at: float = field(default_factory=time.time)
+    extra: dict[str, Any] = field(default_factory=dict)  # per-feature state (e.g. timings)
+
+    @property
+    def path(self) -> Path:
+        return ledger_path(self.name)
+
+    @classmethod
+    def begin(cls, lab: Lab, objects: list[KernelObject]) -> Ledger:
+        """Record the whole plan, before anything is created."""
+        ledger = cls(
+            name=lab.name,
+            state="building",
+            lab=lab.to_dict(),
+            netns=[obj.name for obj in objects if isinstance(obj, Netns)],
+            links=links_of(objects),
+        )
+        ledger.save()
+        return ledger
+
+    @classmethod
+    def load(cls, name: str) -> Ledger | None:
+        try:
+            data = json.loads(ledger_path(name).read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            # A torn or foreign file: keep what can be read so teardown still works.
+            return cls(name=name, state="corrupt", lab={}, netns=[])
+        return cls(
+            name=data["name"],
+            state=data.get("state", "unknown"),
+            lab=data.get("lab", {}),
+            netns=list(data.get("netns", [])),
+            links=list(data.get("links", [])),
+            processes=list(data.get("processes", [])),
+            created_at=float(data.get("created_at", 0.0)),
+            extra=dict(data.get("extra", {})),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "name": self.name,
+            "state": self.state,
+            "created_at": self.created_at,
+            "lab": self.lab,
+            "netns": self.netns,
+            "links": self.links,
+            "processes": self.processes,
+            "extra": self.extra,
+        }
+
+    def save(self) -> None:
+        LEDGER_DIR.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".json.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1))
+        os.replace(tmp, self.path)
+
+    def remove(self) -> None:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,102 @@
+"""Processes inside lab namespaces: started, recorded, and ended by PID only.
+
+A PID is trusted only together with its start time (field 22 of /proc/PID/stat),
+so a recycled PID is never signalled.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from typing import Any
+
+from kubenetlab.kernel import netns
+from kubenetlab.kernel.ledger import Ledger
+
+
+def start_time(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces; fields after it are fixed.
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def _enter(name: str) -> Any:
+    def preexec() -> None:
+        netns.enter_for_exec(name)
+
+    return preexec
+
+
+def spawn(
+    ledger: Ledger,
+    ns: str,
+    argv: list[str],
+    role: str,
+    stdout: Any = subprocess.DEVNULL,
+    stderr: Any = subprocess.DEVNULL,
+) -> subprocess.Popen[bytes]:
+    """Start a long-running process in namespace `ns`, recorded in the ledger."""
+    entry: dict[str, Any] = {"netns": ns, "argv": argv, "role": role, "pid": None}
+    ledger.processes.append(entry)
+    ledger.save()
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        preexec_fn=_enter(ns),
+        start_new_session=True,  # outlives the command that started it, immune to its ^C
+    )
+    entry["pid"] = proc.pid
+    entry["start_time"] = start_time(proc.pid)
+    ledger.save()
+    return proc
+
+
+def run_in(ns: str, argv: list[str], timeout: float | None = None, **kwargs: Any) -> Any:
+    """Run a short command in namespace `ns` and wait for it (subprocess.run semantics)."""
+    return subprocess.run(argv, preexec_fn=_enter(ns), timeout=timeout, **kwargs)
+
+
+def end(pid: int, expected_start: int | None, grace: float = 1.0) -> bool:
+    """SIGTERM, then SIGKILL after `grace` seconds; only if the PID is still the same process."""
+    if expected_start is not None and start_time(pid) != expected_start:
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.01)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return True
+    while _alive(pid):
+        time.sleep(0.01)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        # Our own children become zombies until reaped; reap them here.
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -1,0 +1,142 @@
+"""The lab model: plain, validated, immutable objects every other layer reads.
+
+Built by `spec.build_lab`; nothing here touches the kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+NAME_PREFIX = "knl-"
+
+
+def netns_prefix(lab_name: str) -> str:
+    """Every namespace of lab `lab_name` starts with this (DESIGN.md: `knl-<lab>-`)."""
+    return f"{NAME_PREFIX}{lab_name}-"
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    index: int  # 1-based, stable: used for addresses and interface names
+    underlay_ip: IPv4Address
+    pod_cidr: IPv4Network
+    netns: str
+
+    @property
+    def pod_gateway(self) -> IPv4Address:
+        """The node's own address in its pod CIDR; pods route everything via it."""
+        return self.pod_cidr.network_address + 1
+
+
+@dataclass(frozen=True)
+class Pod:
+    name: str
+    node: str
+    index: int  # 1-based within its node
+    ip: IPv4Address
+    netns: str
+
+
+@dataclass(frozen=True)
+class Lab:
+    name: str
+    profile: str
+    profile_options: dict[str, Any]
+    underlay_cidr: IPv4Network
+    underlay_mtu: int
+    pod_mtu: int
+    pod_cidr: IPv4Network
+    node_cidr_mask: int
+    service_cidr: IPv4Network
+    nodes: tuple[Node, ...]
+    pods: tuple[Pod, ...] = field(default=())
+
+    @property
+    def fabric_netns(self) -> str:
+        return f"{netns_prefix(self.name)}fabric"
+
+    @property
+    def all_netns(self) -> list[str]:
+        """Fabric first, then nodes, then pods: the order they are created in."""
+        return [self.fabric_netns, *(n.netns for n in self.nodes), *(p.netns for p in self.pods)]
+
+    def node(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+    def pod(self, name: str) -> Pod:
+        for pod in self.pods:
+            if pod.name == name:
+                return pod
+        raise KeyError(name)
+
+    def pods_on(self, node_name: str) -> list[Pod]:
+        return [p for p in self.pods if p.node == node_name]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form used by the ledger and `lab status -o json`."""
+        return {
+            "name": self.name,
+            "profile": self.profile,
+            "profile_options": dict(self.profile_options),
+            "underlay_cidr": str(self.underlay_cidr),
+            "underlay_mtu": self.underlay_mtu,
+            "pod_mtu": self.pod_mtu,
+            "pod_cidr": str(self.pod_cidr),
+            "node_cidr_mask": self.node_cidr_mask,
+            "service_cidr": str(self.service_cidr),
+            "fabric_netns": self.fabric_netns,
+            "nodes": [
+                {
+                    "name": n.name,
+                    "index": n.index,
+                    "underlay_ip": str(n.underlay_ip),
+                    "pod_cidr": str(n.pod_cidr),
+                    "netns": n.netns,
+                }
+                for n in self.nodes
+            ],
+            "pods": [
+                {"name": p.name, "node": p.node, "index": p.index, "ip": str(p.ip), "netns": p.netns}
+                for p in self.pods
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Lab:
+        return cls(
+            name=data["name"],
+            profile=data["profile"],
+            profile_options=dict(data.get("profile_options", {})),
+            underlay_cidr=IPv4Network(data["underlay_cidr"]),
+            underlay_mtu=int(data["underlay_mtu"]),
+            pod_mtu=int(data["pod_mtu"]),
+            pod_cidr=IPv4Network(data["pod_cidr"]),
+            node_cidr_mask=int(data["node_cidr_mask"]),
+            service_cidr=IPv4Network(data["service_cidr"]),
+            nodes=tuple(
+                Node(
+                    name=n["name"],
+                    index=int(n["index"]),
+                    underlay_ip=IPv4Address(n["underlay_ip"]),
+                    pod_cidr=IPv4Network(n["pod_cidr"]),
+                    netns=n["netns"],
+                )
+                for n in data["nodes"]
+            ),
+            pods=tuple(
+                Pod(
+                    name=p["name"],
+                    node=p["node"],
+                    index=int(p["index"]),
+                    ip=IPv4Address(p["ip"]),
+                    netns=p["netns"],
+                )
+                for p in data["pods"]
+            ),
+        )

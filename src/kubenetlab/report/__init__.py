@@ -1,0 +1,1 @@
+"""Reports: tables, JSON and progress, all from plain results."""

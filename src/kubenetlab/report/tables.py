@@ -1,0 +1,50 @@
+"""Human tables for stdout (rich), one function per kind of document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+stdout = Console(soft_wrap=True)
+
+
+def print_lab_status(doc: dict[str, Any]) -> None:
+    opts = ", ".join(f"{k}={v}" for k, v in doc.get("profile_options", {}).items())
+    stdout.print(
+        f"lab [bold]{doc['name']}[/]  state {doc['state']}  health {doc['health']}  "
+        f"profile {doc['profile']}{f' ({opts})' if opts else ''}  "
+        f"underlay MTU {doc['underlay_mtu']}  pod MTU {doc['pod_mtu']}",
+        highlight=False,
+    )
+    if doc.get("missing_netns"):
+        stdout.print(f"missing namespaces: {', '.join(doc['missing_netns'])}", highlight=False)
+    nodes = Table("node", "underlay IP", "pod CIDR", "netns", box=None, pad_edge=False)
+    for n in doc["nodes"]:
+        nodes.add_row(n["name"], n["underlay_ip"], n["pod_cidr"], n["netns"])
+    stdout.print(nodes)
+    pods = Table("pod", "node", "IP", "netns", box=None, pad_edge=False)
+    for p in doc["pods"]:
+        pods.add_row(p["name"], p["node"], p["ip"], p["netns"])
+    stdout.print(pods)
+    if doc.get("processes"):
+        table = Table("pid", "role", "netns", "alive", "command", box=None, pad_edge=False)
+        for p in doc["processes"]:
+            table.add_row(
+                str(p.get("pid")), p.get("role", ""), p["netns"], str(p["alive"]), " ".join(p["argv"])
+            )
+        stdout.print(table)
+
+
+def print_lab_list(docs: list[dict[str, Any]]) -> None:
+    if not docs:
+        stdout.print("no lab is up")
+        return
+    table = Table("lab", "state", "health", "profile", "nodes", "pods", "pod MTU", box=None)
+    for d in docs:
+        table.add_row(
+            d["name"], d["state"], d["health"], str(d["profile"]), str(len(d["nodes"])),
+            str(len(d["pods"])), str(d["pod_mtu"]),
+        )
+    stdout.print(table)

@@ -1,0 +1,280 @@
+"""The lab spec: YAML (or flags) → a validated `Lab`.
+
+    name: demo                   # lab name; namespaces are knl-<name>-…
+    profile: vxlan               # routing profile: native | vxlan
+    profile_options: {port: 8472}
+    nodes: 2                     # a count, or a list of names / {name: …, pods: …}
+    pods_per_node: 2
+    underlay_cidr: 198.18.0.0/24 # inside 198.18.0.0/15, the benchmarking range (RFC 2544)
+    underlay_mtu: 1500
+    pod_mtu: 1450                # optional; default underlay_mtu − the profile's overhead
+    pod_cidr: 10.244.0.0/16
+    node_cidr_mask: 24           # kube-controller-manager --node-cidr-mask-size
+    service_cidr: 10.96.0.0/12
+
+Every check happens here, before the kernel is touched: a spec that fails leaves
+nothing behind because nothing was started.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubenetlab import addressing
+from kubenetlab.errors import UsageError
+from kubenetlab.model import Lab, Node, Pod, netns_prefix
+from kubenetlab.routing import profile_class
+
+BENCHMARK_RANGE = IPv4Network("198.18.0.0/15")
+LAB_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
+NODE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+MTU_RANGE = (576, 9216)
+
+DEFAULTS: dict[str, Any] = {
+    "name": "default",
+    "profile": "vxlan",
+    "profile_options": {},
+    "nodes": 2,
+    "pods_per_node": 2,
+    "underlay_cidr": "198.18.0.0/24",
+    "underlay_mtu": 1500,
+    "pod_mtu": None,
+    "pod_cidr": "10.244.0.0/16",
+    "node_cidr_mask": 24,
+    "service_cidr": "10.96.0.0/12",
+}
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    pods: int
+
+
+def load_spec_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise UsageError(f"{path}: invalid YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a lab spec is a mapping of keys, not a {type(data).__name__}")
+    return data
+
+
+def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> Lab:
+    """Validate spec keys (and CLI overrides, which win) into a `Lab`."""
+    unknown = sorted(set(raw) - set(DEFAULTS))
+    if unknown:
+        raise UsageError(
+            f"unknown key {unknown[0]!r} in lab spec (allowed: {', '.join(sorted(DEFAULTS))})"
+        )
+    values = {**DEFAULTS, **raw, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+
+    name = _lab_name(values["name"])
+    cls = profile_class(_str(values["profile"], "profile"))
+    options = values["profile_options"]
+    if not isinstance(options, dict):
+        raise UsageError("profile_options must be a mapping")
+    options = cls.validate_options(options)
+
+    underlay = _cidr(values["underlay_cidr"], "underlay_cidr")
+    if not underlay.subnet_of(BENCHMARK_RANGE):
+        raise UsageError(
+            f"underlay_cidr {underlay} must lie inside {BENCHMARK_RANGE} (the benchmarking "
+            "range), so lab addresses can never be mistaken for real ones"
+        )
+    pod_cidr = _cidr(values["pod_cidr"], "pod_cidr")
+    service_cidr = _cidr(values["service_cidr"], "service_cidr")
+    _no_overlap({"underlay_cidr": underlay, "pod_cidr": pod_cidr, "service_cidr": service_cidr})
+
+    underlay_mtu = _mtu(values["underlay_mtu"], "underlay_mtu")
+    pod_mtu = values["pod_mtu"]
+    if pod_mtu is None:
+        pod_mtu = underlay_mtu - cls.encap_overhead
+        if pod_mtu < MTU_RANGE[0]:
+            raise UsageError(
+                f"underlay_mtu {underlay_mtu} leaves {pod_mtu} for pods after the "
+                f"{cls.encap_overhead}-byte {cls.name} overhead; minimum is {MTU_RANGE[0]}"
+            )
+    else:
+        pod_mtu = _mtu(pod_mtu, "pod_mtu")
+
+    mask = _int(values["node_cidr_mask"], "node_cidr_mask")
+    if not pod_cidr.prefixlen <= mask <= 30:
+        raise UsageError(
+            f"node_cidr_mask {mask} must be between the pod_cidr prefix ({pod_cidr.prefixlen}) and 30"
+        )
+
+    node_specs = _node_specs(values["nodes"], _count(values["pods_per_node"], "pods_per_node"))
+    _check_capacity(node_specs, underlay, pod_cidr, mask)
+
+    prefix = netns_prefix(name)
+    nodes: list[Node] = []
+    pods: list[Pod] = []
+    for index, spec in enumerate(node_specs, start=1):
+        block = addressing.node_pod_cidr(pod_cidr, mask, index)
+        nodes.append(
+            Node(
+                name=spec.name,
+                index=index,
+                underlay_ip=addressing.underlay_ip(underlay, index),
+                pod_cidr=block,
+                netns=f"{prefix}{spec.name}",
+            )
+        )
+        for j in range(1, spec.pods + 1):
+            pod_name = f"{spec.name}-pod{j}"
+            pods.append(
+                Pod(
+                    name=pod_name,
+                    node=spec.name,
+                    index=j,
+                    ip=addressing.pod_ip(block, j),
+                    netns=f"{prefix}{pod_name}",
+                )
+            )
+    lab = Lab(
+        name=name,
+        profile=cls.name,
+        profile_options=options,
+        underlay_cidr=underlay,
+        underlay_mtu=underlay_mtu,
+        pod_mtu=pod_mtu,
+        pod_cidr=pod_cidr,
+        node_cidr_mask=mask,
+        service_cidr=service_cidr,
+        nodes=tuple(nodes),
+        pods=tuple(pods),
+    )
+    _unique_netns(lab)
+    return lab
+
+
+def _lab_name(value: Any) -> str:
+    name = _str(value, "name")
+    if not LAB_NAME.match(name):
+        raise UsageError(
+            f"lab name {name!r} must be 1-32 lowercase letters, digits or '-', "
+            "starting and ending with a letter or digit"
+        )
+    return name
+
+
+def _str(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise UsageError(f"{key} must be a non-empty string, not {value!r}")
+    return value
+
+
+def _int(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageError(f"{key} must be an integer, not {value!r}")
+    return value
+
+
+def _count(value: Any, key: str) -> int:
+    n = _int(value, key)
+    if n < 0:
+        raise UsageError(f"{key} must not be negative, not {n}")
+    return n
+
+
+def _mtu(value: Any, key: str) -> int:
+    mtu = _int(value, key)
+    low, high = MTU_RANGE
+    if not low <= mtu <= high:
+        raise UsageError(f"{key} {mtu} out of range {low}-{high}")
+    return mtu
+
+
+def _cidr(value: Any, key: str) -> IPv4Network:
+    try:
+        return IPv4Network(str(value), strict=True)
+    except ValueError as exc:
+        raise UsageError(f"{key} {value!r} is not an IPv4 CIDR: {exc}") from None
+
+
+def _no_overlap(cidrs: dict[str, IPv4Network]) -> None:
+    items = list(cidrs.items())
+    for i, (key_a, a) in enumerate(items):
+        for key_b, b in items[i + 1 :]:
+            if a.overlaps(b):
+                raise UsageError(f"{key_a} {a} overlaps {key_b} {b}")
+
+
+def _node_specs(value: Any, pods_per_node: int) -> list[NodeSpec]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise UsageError(f"a lab needs at least one node, not {value}")
+        return [NodeSpec(f"node{i}", pods_per_node) for i in range(1, value + 1)]
+    if not isinstance(value, list):
+        raise UsageError(f"nodes must be a count or a list of nodes, not {value!r}")
+    if not value:
+        raise UsageError("a lab needs at least one node, the nodes list is empty")
+    specs: list[NodeSpec] = []
+    for item in value:
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict):
+            raise UsageError(f"a node is a name or a mapping with name and pods, not {item!r}")
+        extra = sorted(set(item) - {"name", "pods"})
+        if extra:
+            raise UsageError(f"unknown key {extra[0]!r} in node (allowed: name, pods)")
+        name = _str(item.get("name"), "node name")
+        if not NODE_NAME.match(name):
+            raise UsageError(
+                f"node name {name!r} must be lowercase letters, digits or '-' (a DNS label)"
+            )
+        specs.append(NodeSpec(name, _count(item.get("pods", pods_per_node), f"{name}: pods")))
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.name in seen:
+            raise UsageError(f"duplicate node name {spec.name!r}")
+        seen.add(spec.name)
+    return specs
+
+
+def _check_capacity(
+    nodes: list[NodeSpec], underlay: IPv4Network, pod_cidr: IPv4Network, mask: int
+) -> None:
+    if len(nodes) > addressing.max_nodes(underlay):
+        raise UsageError(
+            f"{len(nodes)} nodes do not fit underlay_cidr {underlay} "
+            f"(room for {addressing.max_nodes(underlay)})"
+        )
+    blocks = addressing.max_node_blocks(pod_cidr, mask)
+    if len(nodes) > blocks:
+        raise UsageError(
+            f"{len(nodes)} nodes need {len(nodes)} /{mask} blocks; pod_cidr {pod_cidr} has {blocks}"
+        )
+    room = addressing.pods_per_block(mask)
+    for spec in nodes:
+        if spec.pods > room:
+            raise UsageError(
+                f"node {spec.name}: {spec.pods} pods do not fit a /{mask} pod CIDR "
+                f"(room for {room}); lower pods_per_node or node_cidr_mask"
+            )
+
+
+def _unique_netns(lab: Lab) -> None:
+    seen: set[str] = set()
+    for name in lab.all_netns:
+        if name in seen:
+            raise UsageError(f"two lab members would share the namespace {name!r}; rename a node")
+        seen.add(name)

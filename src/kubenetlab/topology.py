@@ -1,0 +1,90 @@
+"""The profile-independent part of a lab: fabric, nodes, pods and their local routes.
+
+Pure: model in, kernel objects out. Link names carry the `knl-` prefix; the lab's
+name is carried by the namespace each link lives in, because IFNAMSIZ (15 bytes)
+has no room for it.
+
+Pod wiring follows Cilium/Calico's point-to-point style rather than a per-node
+bridge: the pod gets a /32 and routes everything via its node's pod gateway (the
+first address of the node's pod CIDR, held on the node's loopback), and the node
+has a /32 route per pod on the pod's veth.
+"""
+
+from __future__ import annotations
+
+from kubenetlab.model import Lab, Node, Pod
+from kubenetlab.plan import (
+    Address,
+    Bridge,
+    Enslave,
+    KernelObject,
+    LinkUp,
+    Netns,
+    Route,
+    Sysctl,
+    Veth,
+)
+
+FABRIC_BRIDGE = "knl-br"
+NODE_UPLINK = "knl-up"
+POD_IFNAME = "knl-eth0"
+
+
+def fabric_port(node: Node) -> str:
+    return f"knl-n{node.index}"
+
+
+def node_pod_port(pod: Pod) -> str:
+    """The node-side end of a pod's veth (Cilium's lxc…, Calico's cali…)."""
+    return f"knl-p{pod.index}"
+
+
+def _quiet_namespace(netns: str) -> list[KernelObject]:
+    # IPv4-only lab: no IPv6 link-local addresses, router solicitations or DAD chatter.
+    return [
+        Sysctl(netns, "net.ipv6.conf.all.disable_ipv6", "1"),
+        Sysctl(netns, "net.ipv6.conf.default.disable_ipv6", "1"),
+    ]
+
+
+def topology_plan(lab: Lab) -> list[KernelObject]:
+    objects: list[KernelObject] = [Netns(name) for name in lab.all_netns]
+    fabric = lab.fabric_netns
+    objects += _quiet_namespace(fabric)
+    objects += [Bridge(fabric, FABRIC_BRIDGE, lab.underlay_mtu), LinkUp(fabric, FABRIC_BRIDGE)]
+    for node in lab.nodes:
+        objects += _node_plan(lab, node)
+        for pod in lab.pods_on(node.name):
+            objects += _pod_plan(lab, node, pod)
+    return objects
+
+
+def _node_plan(lab: Lab, node: Node) -> list[KernelObject]:
+    ns, port = node.netns, fabric_port(node)
+    return [
+        *_quiet_namespace(ns),
+        Sysctl(ns, "net.ipv4.ip_forward", "1"),
+        Veth(ns, NODE_UPLINK, lab.fabric_netns, port, lab.underlay_mtu),
+        Enslave(lab.fabric_netns, port, FABRIC_BRIDGE),
+        LinkUp(lab.fabric_netns, port),
+        LinkUp(ns, "lo"),
+        LinkUp(ns, NODE_UPLINK),
+        Address(ns, NODE_UPLINK, f"{node.underlay_ip}/{lab.underlay_cidr.prefixlen}"),
+        Address(ns, "lo", f"{node.pod_gateway}/32"),
+    ]
+
+
+def _pod_plan(lab: Lab, node: Node, pod: Pod) -> list[KernelObject]:
+    port = node_pod_port(pod)
+    gateway = str(node.pod_gateway)
+    return [
+        *_quiet_namespace(pod.netns),
+        Veth(node.netns, port, pod.netns, POD_IFNAME, lab.pod_mtu),
+        LinkUp(node.netns, port),
+        Route(node.netns, f"{pod.ip}/32", dev=port),
+        LinkUp(pod.netns, "lo"),
+        LinkUp(pod.netns, POD_IFNAME),
+        Address(pod.netns, POD_IFNAME, f"{pod.ip}/32"),
+        Route(pod.netns, f"{gateway}/32", dev=POD_IFNAME),
+        Route(pod.netns, "default", dev=POD_IFNAME, via=gateway),
+    ]
