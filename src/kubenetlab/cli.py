@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--pods-per-node", type=int)
     up.add_argument("--underlay-mtu", type=int)
     up.add_argument("--pod-mtu", type=int)
-    up.add_argument("--dry-run", action="store_true", help="print the kernel objects, create nothing")
+    up.add_argument(
+        "--dry-run", action="store_true", help="print the kernel objects, create nothing"
+    )
     _output(up)
 
     down = lab_commands.add_parser("down", help="remove a lab (or every lab and leftover)")

@@ -38,7 +38,9 @@ def up(lab: Lab) -> UpResult:
     started = time.monotonic()
     with exclusive():
         if Ledger.load(lab.name) is not None:
-            raise UsageError(f"lab {lab.name!r} is already up: `kubenetlab lab down {lab.name}` first")
+            raise UsageError(
+                f"lab {lab.name!r} is already up: `kubenetlab lab down {lab.name}` first"
+            )
         taken = [name for name in lab.all_netns if netns.exists(name)]
         if taken:
             raise UsageError(
@@ -69,7 +71,7 @@ class DownResult:
 
 
 def teardown(ledger: Ledger) -> tuple[int, int]:
-    """End the lab's processes, remove its namespaces (their links go with them), drop the ledger."""
+    """End the lab's processes, remove its namespaces (and so their links), drop the ledger."""
     ended = 0
     for entry in ledger.processes:
         pid = entry.get("pid")
@@ -136,7 +138,10 @@ def status_document(ledger: Ledger) -> dict[str, Any]:
     lab = ledger.lab
     missing = [name for name in ledger.netns if not netns.exists(name)]
     processes = [
-        {**p, "alive": bool(p.get("pid")) and procs.start_time(int(p["pid"])) == p.get("start_time")}
+        {
+            **p,
+            "alive": bool(p.get("pid")) and procs.start_time(int(p["pid"])) == p.get("start_time"),
+        }
         for p in ledger.processes
     ]
     health = "ok" if ledger.state == "up" and not missing else "degraded"
@@ -155,7 +160,8 @@ def status_document(ledger: Ledger) -> dict[str, Any]:
         "service_cidr": lab.get("service_cidr"),
         "fabric_netns": lab.get("fabric_netns"),
         "nodes": [
-            {k: n[k] for k in ("name", "underlay_ip", "pod_cidr", "netns")} for n in lab.get("nodes", [])
+            {k: n[k] for k in ("name", "underlay_ip", "pod_cidr", "netns")}
+            for n in lab.get("nodes", [])
         ],
         "pods": [{k: p[k] for k in ("name", "node", "ip", "netns")} for p in lab.get("pods", [])],
         "processes": processes,

@@ -102,7 +102,13 @@ class Lab:
                 for n in self.nodes
             ],
             "pods": [
-                {"name": p.name, "node": p.node, "index": p.index, "ip": str(p.ip), "netns": p.netns}
+                {
+                    "name": p.name,
+                    "node": p.node,
+                    "index": p.index,
+                    "ip": str(p.ip),
+                    "netns": p.netns,
+                }
                 for p in self.pods
             ],
         }

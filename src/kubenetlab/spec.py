@@ -84,7 +84,11 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
         raise UsageError(
             f"unknown key {unknown[0]!r} in lab spec (allowed: {', '.join(sorted(DEFAULTS))})"
         )
-    values = {**DEFAULTS, **raw, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if "profile" in given and given["profile"] != raw.get("profile", DEFAULTS["profile"]):
+        # The file's profile_options were written for the profile the flag replaces.
+        raw = {k: v for k, v in raw.items() if k != "profile_options"}
+    values = {**DEFAULTS, **raw, **given}
 
     name = _lab_name(values["name"])
     cls = profile_class(_str(values["profile"], "profile"))
@@ -118,7 +122,8 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
     mask = _int(values["node_cidr_mask"], "node_cidr_mask")
     if not pod_cidr.prefixlen <= mask <= 30:
         raise UsageError(
-            f"node_cidr_mask {mask} must be between the pod_cidr prefix ({pod_cidr.prefixlen}) and 30"
+            f"node_cidr_mask {mask} must be between the pod_cidr prefix "
+            f"({pod_cidr.prefixlen}) and 30"
         )
 
     node_specs = _node_specs(values["nodes"], _count(values["pods_per_node"], "pods_per_node"))

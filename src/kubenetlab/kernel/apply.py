@@ -36,12 +36,24 @@ class ApplyError(Exception):
         self.cause = cause
 
 
+# Links we create get their ifindex from us (RTM_NEWLINK honours ifi_index), so later
+# requests need no lookup. Far above what the kernel hands out to veth peers (2, 3, …).
+FIRST_ASSIGNED_IFINDEX = 10000
+
+
 class Netlink:
     """One rtnetlink socket per namespace, opened from inside it; interface index cache."""
 
     def __init__(self) -> None:
         self._sockets: dict[str, IPRoute] = {}
         self._indexes: dict[tuple[str, str], int] = {}
+        self._next_index: dict[str, int] = {}
+
+    def assign_index(self, ns: str, ifname: str) -> int:
+        index = self._next_index.get(ns, FIRST_ASSIGNED_IFINDEX)
+        self._next_index[ns] = index + 1
+        self._indexes[(ns, ifname)] = index
+        return index
 
     def __enter__(self) -> Netlink:
         return self
@@ -58,6 +70,8 @@ class Netlink:
         return sock
 
     def index(self, ns: str, ifname: str) -> int:
+        if ifname == "lo":
+            return 1
         key = (ns, ifname)
         if key not in self._indexes:
             found = self.ipr(ns).link_lookup(ifname=ifname)
@@ -82,7 +96,13 @@ def _sysctl(nl: Netlink, obj: Sysctl) -> None:
 
 
 def _bridge(nl: Netlink, obj: Bridge) -> None:
-    nl.ipr(obj.netns).link("add", ifname=obj.ifname, kind="bridge", mtu=obj.mtu)
+    nl.ipr(obj.netns).link(
+        "add",
+        index=nl.assign_index(obj.netns, obj.ifname),
+        ifname=obj.ifname,
+        kind="bridge",
+        mtu=obj.mtu,
+    )
 
 
 def _veth(nl: Netlink, obj: Veth) -> None:
@@ -90,6 +110,7 @@ def _veth(nl: Netlink, obj: Veth) -> None:
     try:
         nl.ipr(obj.netns).link(
             "add",
+            index=nl.assign_index(obj.netns, obj.ifname),
             ifname=obj.ifname,
             kind="veth",
             mtu=obj.mtu,
@@ -108,6 +129,7 @@ def _enslave(nl: Netlink, obj: Enslave) -> None:
 def _vxlan(nl: Netlink, obj: Vxlan) -> None:
     nl.ipr(obj.netns).link(
         "add",
+        index=nl.assign_index(obj.netns, obj.ifname),
         ifname=obj.ifname,
         kind="vxlan",
         address=obj.mac,

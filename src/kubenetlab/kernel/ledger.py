@@ -135,7 +135,4 @@ class Ledger:
         os.replace(tmp, self.path)
 
     def remove(self) -> None:
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            pass
+        self.path.unlink(missing_ok=True)

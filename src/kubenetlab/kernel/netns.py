@@ -95,10 +95,7 @@ def remove(name: str) -> bool:
 
 
 def _unlink_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
+    path.unlink(missing_ok=True)
 
 
 @contextmanager

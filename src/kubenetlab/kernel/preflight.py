@@ -14,7 +14,8 @@ from kubenetlab.errors import EnvironmentProblem
 def require_root(command: str) -> None:
     if os.geteuid() != 0:
         raise EnvironmentProblem(
-            f"{command} creates network namespaces and needs root: run `sudo kubenetlab {command} …`"
+            f"{command} changes network namespaces and needs root: "
+            f"run `sudo kubenetlab {command} …`"
         )
 
 
@@ -22,9 +23,7 @@ def require_tools(tools: tuple[tuple[str, str], ...] | list[tuple[str, str]]) ->
     """tools: (command, Debian package) pairs."""
     for command, package in tools:
         if shutil.which(command) is None:
-            raise EnvironmentProblem(
-                f"`{command}` is not installed: apt-get install -y {package}"
-            )
+            raise EnvironmentProblem(f"`{command}` is not installed: apt-get install -y {package}")
 
 
 def kernel_config() -> dict[str, str] | None:

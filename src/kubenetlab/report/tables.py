@@ -32,7 +32,11 @@ def print_lab_status(doc: dict[str, Any]) -> None:
         table = Table("pid", "role", "netns", "alive", "command", box=None, pad_edge=False)
         for p in doc["processes"]:
             table.add_row(
-                str(p.get("pid")), p.get("role", ""), p["netns"], str(p["alive"]), " ".join(p["argv"])
+                str(p.get("pid")),
+                p.get("role", ""),
+                p["netns"],
+                str(p["alive"]),
+                " ".join(p["argv"]),
             )
         stdout.print(table)
 
@@ -44,7 +48,12 @@ def print_lab_list(docs: list[dict[str, Any]]) -> None:
     table = Table("lab", "state", "health", "profile", "nodes", "pods", "pod MTU", box=None)
     for d in docs:
         table.add_row(
-            d["name"], d["state"], d["health"], str(d["profile"]), str(len(d["nodes"])),
-            str(len(d["pods"])), str(d["pod_mtu"]),
+            d["name"],
+            d["state"],
+            d["health"],
+            str(d["profile"]),
+            str(len(d["nodes"])),
+            str(len(d["pods"])),
+            str(d["pod_mtu"]),
         )
     stdout.print(table)

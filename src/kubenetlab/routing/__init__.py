@@ -7,9 +7,7 @@ from kubenetlab.routing.base import RoutingProfile
 from kubenetlab.routing.native import NativeRouting
 from kubenetlab.routing.vxlan import VxlanRouting
 
-PROFILES: dict[str, type[RoutingProfile]] = {
-    cls.name: cls for cls in (NativeRouting, VxlanRouting)
-}
+PROFILES: dict[str, type[RoutingProfile]] = {cls.name: cls for cls in (NativeRouting, VxlanRouting)}
 
 
 def profile_class(name: str) -> type[RoutingProfile]:

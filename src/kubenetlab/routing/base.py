@@ -39,6 +39,7 @@ class RoutingProfile(ABC):
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:
         """Override to check option values; raise UsageError."""
+        return None
 
     @abstractmethod
     def plan(self, lab: Lab) -> list[KernelObject]:

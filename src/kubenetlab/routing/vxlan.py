@@ -11,7 +11,7 @@ VXLAN 8 + inner Ethernet 14), and so is the default pod MTU.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from kubenetlab.errors import UsageError
 from kubenetlab.model import Lab, Node
@@ -38,7 +38,7 @@ class VxlanRouting(RoutingProfile):
     models = "Flannel VXLAN overlay"
     encap_overhead = VXLAN_OVERHEAD
     kernel_options = ("CONFIG_VXLAN",)
-    option_defaults = {"port": 8472, "vni": 1}
+    option_defaults: ClassVar[dict[str, Any]] = {"port": 8472, "vni": 1}
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:
@@ -56,8 +56,14 @@ class VxlanRouting(RoutingProfile):
             ns = node.netns
             objects += [
                 Vxlan(
-                    ns, VXLAN_IFNAME, vni=vni, local=str(node.underlay_ip), port=port,
-                    dev=NODE_UPLINK, mtu=vtep_mtu, mac=vtep_mac(node),
+                    ns,
+                    VXLAN_IFNAME,
+                    vni=vni,
+                    local=str(node.underlay_ip),
+                    port=port,
+                    dev=NODE_UPLINK,
+                    mtu=vtep_mtu,
+                    mac=vtep_mac(node),
                 ),
                 Address(ns, VXLAN_IFNAME, f"{vtep_ip(node)}/32"),
                 LinkUp(ns, VXLAN_IFNAME),

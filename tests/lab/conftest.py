@@ -1,0 +1,114 @@
+"""Every lab test: the root namespace must be byte-identical afterwards and no lab
+namespace, ledger file or process in a lab namespace may remain."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+LEDGER_DIR = Path("/run/kubenetlab")
+
+ROOT_STATE_COMMANDS = [
+    ["ip", "-o", "link", "show"],
+    ["ip", "-o", "addr", "show"],
+    ["ip", "route", "show", "table", "all"],
+    ["ip", "-6", "route", "show", "table", "all"],
+    ["ip", "rule", "show"],
+    ["ip", "-6", "rule", "show"],
+    ["ip", "neigh", "show", "nud", "permanent"],
+    ["tc", "qdisc", "show"],
+    ["iptables-save"],
+    ["ip6tables-save"],
+    ["iptables-legacy-save"],
+    ["nft", "list", "ruleset"],
+]
+ROOT_SYSCTLS = [
+    "net/ipv4/ip_forward",
+    "net/ipv4/conf/all/rp_filter",
+    "net/ipv6/conf/all/disable_ipv6",
+]
+
+# Counters and generation timestamps change with unrelated host traffic; the rules do not.
+_VOLATILE = [
+    (re.compile(r"^#.*$", re.M), ""),
+    (re.compile(r"\[\d+:\d+\]"), "[]"),
+    (re.compile(r"counter packets \d+ bytes \d+"), "counter"),
+]
+
+
+def root_state() -> dict[str, str]:
+    state: dict[str, str] = {}
+    for cmd in ROOT_STATE_COMMANDS:
+        if shutil.which(cmd[0]) is None:
+            state[" ".join(cmd)] = "<not installed>"
+            continue
+        out = subprocess.run(cmd, capture_output=True, text=True).stdout
+        for pattern, repl in _VOLATILE:
+            out = pattern.sub(repl, out)
+        state[" ".join(cmd)] = out
+    for key in ROOT_SYSCTLS:
+        state[key] = Path(f"/proc/sys/{key}").read_text()
+    return state
+
+
+def processes_outside_my_netns() -> dict[int, tuple[int, int]]:
+    mine = os.stat("/proc/self/ns/net")
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                st = os.stat(f"/proc/{entry}/ns/net")
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) != (mine.st_dev, mine.st_ino):
+                found[int(entry)] = (st.st_dev, st.st_ino)
+    return found
+
+
+def lab_leftovers() -> list[str]:
+    left = []
+    netns_dir = Path("/run/netns")
+    if netns_dir.exists():
+        left += [f"netns {n}" for n in os.listdir(netns_dir) if n.startswith("knl-")]
+    if LEDGER_DIR.exists():
+        left += [f"ledger {p.name}" for p in LEDGER_DIR.iterdir()]
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    left += [f"root link {m}" for m in re.findall(r"knl-[^:@ ]*", links)]
+    return left
+
+
+@pytest.fixture(autouse=True)
+def lab_hygiene() -> Iterator[None]:
+    assert not lab_leftovers(), f"lab objects exist before the test: {lab_leftovers()}"
+    before = root_state()
+    procs_before = processes_outside_my_netns()
+    yield
+    left = lab_leftovers()
+    if left:  # clean up for the next test, then fail this one
+        run_cli("lab", "down", "--all")
+    assert not left, f"left behind: {left}"
+    after = root_state()
+    changed = [key for key in before if before[key] != after[key]]
+    assert not changed, f"root namespace changed: {changed}"
+    new_procs = {
+        pid
+        for pid, ns in processes_outside_my_netns().items()
+        if pid not in procs_before and Path(f"/proc/{pid}").exists()
+    }
+    assert not new_procs, f"processes left in other network namespaces: {sorted(new_procs)}"
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kubenetlab", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,102 @@
+"""Shared helpers for lab tests: bring labs up through the real CLI, move real bytes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from kubenetlab.kernel import procs
+from kubenetlab.kernel.ledger import Ledger
+from tests.lab.conftest import run_cli
+
+# One connection: read until EOF, answer "<sha256 of what arrived> <peer ip>".
+ECHO_SERVER = """
+import hashlib, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(1)
+c, peer = s.accept(); h = hashlib.sha256()
+while chunk := c.recv(65536):
+    h.update(chunk)
+c.sendall(f"{h.hexdigest()} {peer[0]}".encode()); c.close()
+"""
+
+ECHO_CLIENT = """
+import hashlib, os, socket, sys, time
+payload = os.urandom(int(sys.argv[3]))
+deadline = time.monotonic() + 10
+while True:
+    try:
+        c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5); break
+    except OSError:
+        if time.monotonic() > deadline: raise
+        time.sleep(0.05)
+c.sendall(payload); c.shutdown(socket.SHUT_WR)
+reply = b""
+while chunk := c.recv(4096):
+    reply += chunk
+digest, peer = reply.decode().split()
+print(hashlib.sha256(payload).hexdigest() == digest, peer)
+"""
+
+
+def up(*args: str) -> dict[str, Any]:
+    result = run_cli("lab", "up", *args)
+    assert result.returncode == 0, result.stderr
+    name = args[args.index("--name") + 1]
+    return status(name)
+
+
+def status(name: str) -> dict[str, Any]:
+    result = run_cli("lab", "status", name, "-o", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@contextmanager
+def lab(*args: str) -> Iterator[dict[str, Any]]:
+    name = args[args.index("--name") + 1]
+    try:
+        yield up(*args)
+    finally:
+        down = run_cli("lab", "down", name)
+        assert down.returncode == 0, down.stderr
+
+
+def lab_exec(
+    name: str, member: str, *cmd: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return run_cli("lab", "exec", name, member, "--", *cmd, timeout=timeout)
+
+
+def tcp_transfer(doc: dict[str, Any], client: str, server: str, size: int = 1 << 20) -> str:
+    """Send `size` random bytes client → server over TCP; return the peer IP the server saw."""
+    pods = {p["name"]: p for p in doc["pods"]}
+    ledger = Ledger.load(doc["name"])
+    assert ledger is not None
+    procs.spawn(
+        ledger, pods[server]["netns"], [sys.executable, "-c", ECHO_SERVER, "7000"], role="test-echo"
+    )
+    result = lab_exec(
+        doc["name"],
+        client,
+        sys.executable,
+        "-c",
+        ECHO_CLIENT,
+        pods[server]["ip"],
+        "7000",
+        str(size),
+    )
+    assert result.returncode == 0, result.stderr
+    intact, peer = result.stdout.split()
+    assert intact == "True", "bytes arrived corrupted"
+    return peer
+
+
+def link_stats(name: str, member: str, ifname: str) -> dict[str, int]:
+    result = lab_exec(name, member, "ip", "-j", "-s", "link", "show", "dev", ifname)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)[0]["stats64"]["tx"]

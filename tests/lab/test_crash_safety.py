@@ -1,0 +1,75 @@
+"""`lab up` killed with SIGKILL mid-construction; `lab down --all` must leave nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.lab.conftest import LEDGER_DIR, lab_leftovers, run_cli
+
+pytestmark = pytest.mark.lab
+
+UP = [
+    sys.executable,
+    "-m",
+    "kubenetlab",
+    "lab",
+    "up",
+    "--name",
+    "t-crash",
+    "--nodes",
+    "3",
+    "--pods-per-node",
+    "50",
+]
+
+
+def _kill_after(delay: float) -> tuple[str | None, set[str], set[str]]:
+    """Start `lab up`, SIGKILL it after `delay` s; return ledger state, recorded and live netns."""
+    proc = subprocess.Popen(UP, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    live = (
+        {n for n in os.listdir("/run/netns") if n.startswith("knl-t-crash-")}
+        if Path("/run/netns").exists()
+        else set()
+    )
+    ledger = LEDGER_DIR / "t-crash.json"
+    if not ledger.exists():
+        return None, set(), live
+    data = json.loads(ledger.read_text())
+    return data["state"], set(data["netns"]), live
+
+
+def test_sigkill_during_lab_up_then_down_all_leaves_nothing() -> None:
+    states = []
+    # From before the ledger exists to near the end of a ~2 s build of 154 namespaces.
+    for delay in (0.15, 0.5, 0.8, 1.1, 1.5, 1.9):
+        state, recorded, live = _kill_after(delay)
+        states.append(state)
+        # Written down before created: nothing exists that the ledger does not list.
+        assert live <= recorded, f"unrecorded namespaces after kill at {delay}s: {live - recorded}"
+        down = run_cli("lab", "down", "--all")
+        assert down.returncode == 0, down.stderr
+        assert not lab_leftovers(), f"kill at {delay}s: {lab_leftovers()}"
+    assert states.count("building") >= 2, f"no kill landed mid-construction: {states}"
+
+
+def test_down_all_removes_namespaces_without_a_ledger() -> None:
+    # A crash can leave namespaces the ledger no longer names (a deleted or torn ledger).
+    proc = subprocess.run([*UP[:-4], "--nodes", "2", "--pods-per-node", "2"], capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    (LEDGER_DIR / "t-crash.json").unlink()
+    assert any(n.startswith("knl-t-crash-") for n in os.listdir("/run/netns"))
+    down = run_cli("lab", "down", "--all", "-o", "json")
+    assert down.returncode == 0, down.stderr
+    assert json.loads(down.stdout)["netns_removed"] == 7
+    assert not lab_leftovers()

@@ -1,0 +1,81 @@
+"""Bad input through the real CLI: one line on stderr, exit 2, and nothing created."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kubenetlab.errors import EnvironmentProblem
+from kubenetlab.kernel import preflight
+
+
+def _kernel_footprint() -> tuple[list[str], list[str]]:
+    netns = sorted(os.listdir("/run/netns")) if Path("/run/netns").exists() else []
+    ledgers = sorted(os.listdir("/run/kubenetlab")) if Path("/run/kubenetlab").exists() else []
+    return netns, ledgers
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kubenetlab", *args], capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "flags", "message"),
+    [
+        ("nodes: 2\ncolour: blue\n", [], "unknown key 'colour'"),
+        ("pod_cidr: 10.244.0.0/99\n", [], "not an IPv4 CIDR"),
+        ("service_cidr: 10.240.0.0/12\n", [], "overlaps"),
+        ("nodes: 0\n", [], "at least one node"),
+        ("pods_per_node: 300\n", [], "do not fit a /24"),
+        ("nodes: [a, b, a]\n", [], "duplicate node name"),
+        ("nodes: [1, 2\n", [], "invalid YAML"),
+        ("", ["--nodes", "-1"], "at least one node"),
+        ("", ["--profile", "geneve"], "unknown routing profile"),
+    ],
+)
+def test_bad_spec_exits_2_with_one_line_and_creates_nothing(
+    tmp_path: Path, spec: str, flags: list[str], message: str
+) -> None:
+    path = tmp_path / "lab.yaml"
+    path.write_text(spec)
+    before = _kernel_footprint()
+    result = _cli("lab", "up", "-f", str(path), "--name", "t-badspec", *flags)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert _kernel_footprint() == before
+
+
+def test_usage_errors_exit_2() -> None:
+    assert _cli("lab", "frobnicate").returncode == 2
+    assert _cli("lab", "down").returncode == 2  # neither NAME nor --all
+    assert _cli("lab", "down", "x", "--all").returncode == 2
+
+
+def test_dry_run_needs_no_root_and_creates_nothing() -> None:
+    before = _kernel_footprint()
+    result = _cli("lab", "up", "--dry-run", "--nodes", "2", "--pods-per-node", "1")
+    assert result.returncode == 0
+    assert "ip netns add knl-default-fabric" in result.stdout
+    assert _kernel_footprint() == before
+
+
+def test_not_root_is_exit_3_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(EnvironmentProblem) as info:
+        preflight.require_root("lab up")
+    assert info.value.exit_code == 3 and "sudo kubenetlab lab up" in info.value.message
+
+
+def test_missing_kernel_option_and_tool_name_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(preflight, "kernel_config", lambda: {"CONFIG_VXLAN": "y"})
+    with pytest.raises(EnvironmentProblem, match="needs CONFIG_NET_IPIP"):
+        preflight.require_kernel(("CONFIG_VXLAN", "CONFIG_NET_IPIP"), "routing profile 'ipip'")
+    with pytest.raises(EnvironmentProblem, match="apt-get install -y knl-no-such-package"):
+        preflight.require_tools([("knl-no-such-tool", "knl-no-such-package")])
