@@ -58,6 +58,27 @@ def build_parser() -> argparse.ArgumentParser:
     exec_.add_argument("name")
     exec_.add_argument("member", help="pod or node name, or 'fabric'")
     exec_.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS…")
+
+    bench = commands.add_parser("bench", help="measure one path of a lab with a standard tool")
+    bench.add_argument("name", help="lab name")
+    bench.add_argument("--from", dest="src", required=True, help="pod or node")
+    bench.add_argument("--to", dest="dst", required=True, help="pod or node")
+    bench.add_argument("--test", choices=("rr", "crr", "stream", "udp_rr", "udp_stream"),
+                       default="rr")  # fmt: skip
+    bench.add_argument("--duration", type=float, default=2.0, help="seconds per run")
+    bench.add_argument("--repeats", type=int, default=5)
+    bench.add_argument("--msg-size", type=int, default=1, help="request/response bytes")
+    bench.add_argument("--builtin", action="store_true", help="RR with the built-in driver")
+    _output(bench, ("table", "json", "csv"))
+
+    compare = commands.add_parser("compare", help="the same tests across data-path profiles")
+    compare.add_argument("--profiles", help="comma-separated (default: all known profiles)")
+    compare.add_argument("--tests", default="rr,crr,stream", help="rr,crr,stream,udp_rr,udp_stream")
+    compare.add_argument("--repeats", type=int, default=5)
+    compare.add_argument("--duration", type=float, default=2.0, help="seconds per run")
+    compare.add_argument("--msg-size", type=int, default=1)
+    compare.add_argument("--report", metavar="DIR", help="write JSON, CSV and PNG charts there")
+    _output(compare, ("table", "json", "csv"))
     return parser
 
 
@@ -150,11 +171,80 @@ def cmd_lab_exec(args: argparse.Namespace) -> int:
         raise UsageError(f"command not found: {cmd[0]}") from None
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from kubenetlab import lab as labmod
+    from kubenetlab.bench import runner
+    from kubenetlab.kernel import preflight
+    from kubenetlab.report import bench_table
+    from kubenetlab.report.progress import progress
+
+    spec = runner.BenchSpec(args.test, args.duration, args.repeats, args.msg_size,
+                            force_builtin=args.builtin)  # fmt: skip
+    runner.tool_for(spec)  # a missing tool is exit 3 before anything starts
+    lab, ledger = labmod.load_lab(args.name)
+    src, dst = runner.endpoint(lab, args.src), runner.endpoint(lab, args.dst)
+    if src == dst:
+        raise UsageError("--from and --to are the same endpoint")
+    preflight.require_root("bench")
+    with progress(f"{args.test} {src.name} → {dst.name}", spec.repeats) as bar:
+        result = runner.run(lab, ledger, src, dst, spec, on_run=bar.advance)
+    if args.output == "json":
+        _print_json(result.to_dict())
+    elif args.output == "csv":
+        sys.stdout.write(bench_table.to_csv(bench_table.csv_rows(result), bench_table.CSV_FIELDS))
+    else:
+        bench_table.print_bench(result)
+    return 0
+
+
+def _csv_list(value: str, what: str) -> tuple[str, ...]:
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not items:
+        raise UsageError(f"{what} is empty")
+    return items
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from kubenetlab import profiles
+    from kubenetlab.bench.result import TEST_NAMES
+    from kubenetlab.report import compare_report
+    from kubenetlab.report.bench_table import to_csv
+    from kubenetlab.report.progress import log, progress
+    from kubenetlab.scenarios import compare
+
+    tests = _csv_list(args.tests, "--tests")
+    unknown = [t for t in tests if t not in TEST_NAMES]
+    if unknown:
+        raise UsageError(f"unknown test {unknown[0]!r} (known: {', '.join(TEST_NAMES)})")
+    names = _csv_list(args.profiles, "--profiles") if args.profiles else profiles.DEFAULT_COMPARE
+    settings = compare.CompareSettings(names, tests, args.repeats, args.duration, args.msg_size)
+    from kubenetlab.bench.runner import BenchSpec
+
+    BenchSpec(tests[0], args.duration, args.repeats, args.msg_size)  # validates the numbers
+    runnable = sum(r.available for r in compare.resolve_all(names))
+    total = settings.repeats * compare.jobs_per_repeat(settings, runnable)
+    with progress("compare", total) as bar:
+        report = compare.run_compare(settings, on_step=lambda text: (bar.describe(text),
+                                                                     bar.advance()))  # fmt: skip
+    if args.output == "json":
+        _print_json(report.to_dict())
+    elif args.output == "csv":
+        sys.stdout.write(to_csv(compare_report.csv_rows(report), compare_report.CSV_FIELDS))
+    else:
+        compare_report.print_compare(report)
+    if args.report:
+        for path in compare_report.write_report_dir(report, args.report):
+            log(f"wrote {path}")
+    return 0
+
+
 HANDLERS = {
     ("lab", "up"): cmd_lab_up,
     ("lab", "down"): cmd_lab_down,
     ("lab", "status"): cmd_lab_status,
     ("lab", "exec"): cmd_lab_exec,
+    ("bench", None): cmd_bench,
+    ("compare", None): cmd_compare,
 }
 
 

@@ -25,7 +25,8 @@ class Sysctl:
     value: str
 
     def describe(self) -> str:
-        return f"[{self.netns}] sysctl -w {self.key}={self.value}"
+        value = f'"{self.value}"' if " " in self.value else self.value
+        return f"[{self.netns}] sysctl -w {self.key}={value}"
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,11 @@ def _pod_plan(lab: Lab, node: Node, pod: Pod) -> list[KernelObject]:
     gateway = str(node.pod_gateway)
     return [
         *_quiet_namespace(pod.netns),
+        # A connection per transaction (TCP_CRR) would run out of ephemeral ports within
+        # seconds; ip_local_port_range is a Kubernetes "safe" pod sysctl, and netperf CRR
+        # users set tcp_tw_reuse the same way.
+        Sysctl(pod.netns, "net.ipv4.ip_local_port_range", "1024 65535"),
+        Sysctl(pod.netns, "net.ipv4.tcp_tw_reuse", "1"),
         Veth(node.netns, port, pod.netns, POD_IFNAME, lab.pod_mtu),
         LinkUp(node.netns, port),
         Route(node.netns, f"{pod.ip}/32", dev=port),

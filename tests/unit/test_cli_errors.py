@@ -79,3 +79,29 @@ def test_missing_kernel_option_and_tool_name_the_fix(monkeypatch: pytest.MonkeyP
         preflight.require_kernel(("CONFIG_VXLAN", "CONFIG_NET_IPIP"), "routing profile 'ipip'")
     with pytest.raises(EnvironmentProblem, match="apt-get install -y knl-no-such-package"):
         preflight.require_tools([("knl-no-such-tool", "knl-no-such-package")])
+
+
+def test_missing_measuring_tool_is_exit_3_with_the_apt_command() -> None:
+    env = {**os.environ, "PATH": "/nonexistent"}
+    result = subprocess.run(
+        [sys.executable, "-m", "kubenetlab", "bench", "anylab", "--from", "a", "--to", "b",
+         "--test", "stream"], capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert result.returncode == 3
+    assert result.stderr.strip().endswith("apt-get install -y iperf3")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["compare", "--profiles", "nope"], "unknown profile 'nope'"),
+        (["compare", "--tests", "rr,foo"], "unknown test 'foo'"),
+        (["compare", "--repeats", "0"], "--repeats must be 1-100"),
+        (["bench", "x", "--from", "a", "--to", "b", "--duration", "0"], "--duration must be"),
+        (["bench", "nolab", "--from", "a", "--to", "b"], "no lab named 'nolab'"),
+    ],
+)
+def test_bad_bench_and_compare_input_exits_2(args: list[str], message: str) -> None:
+    result = _cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and result.stderr.count("\n") == 1

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-stdout = Console(soft_wrap=True)
+# Piped output keeps whole tables (rich would otherwise cut them to 80 columns).
+stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 def print_lab_status(doc: dict[str, Any]) -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks: drivers that run standard tools in lab namespaces, and their statistics."""

@@ -1,0 +1,304 @@
+"""Run one test between two lab endpoints, R times, and fold the runs into a BenchResult.
+
+Servers are started once per (namespace, kind) and recorded in the lab's ledger, so
+`lab down` ends them; clients run in the source namespace and exit by themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hdrh.histogram import HdrHistogram
+
+from kubenetlab.bench import iperf3, sockperf
+from kubenetlab.bench.cpu import CpuMeter, CpuUsage
+from kubenetlab.bench.result import LATENCY_TESTS, TEST_NAMES, BenchResult, Run
+from kubenetlab.bench.stats import (
+    Estimate,
+    histogram_of,
+    latency_summary_us,
+    median_ci,
+    new_histogram,
+)
+from kubenetlab.errors import EnvironmentProblem, KnlError, UsageError
+from kubenetlab.kernel import procs, sockets
+from kubenetlab.kernel.ledger import Ledger
+from kubenetlab.model import Lab
+
+PORTS = {"sockperf-tcp": 11111, "sockperf-udp": 11112, "iperf3": 5201, "pyrr-tcp": 7001,
+         "pyrr-udp": 7002}  # fmt: skip
+PYRR = "kubenetlab-pyrr (built-in Python driver)"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    netns: str
+    ip: str
+    node: str
+    kind: str  # "pod" or "node"
+
+
+def endpoint(lab: Lab, name: str) -> Endpoint:
+    for pod in lab.pods:
+        if pod.name == name:
+            return Endpoint(pod.name, pod.netns, str(pod.ip), pod.node, "pod")
+    for node in lab.nodes:
+        if node.name == name:
+            return Endpoint(node.name, node.netns, str(node.underlay_ip), node.name, "node")
+    raise UsageError(f"lab {lab.name!r} has no pod or node {name!r}")
+
+
+def describe_path(src: Endpoint, dst: Endpoint) -> str:
+    where = "same node" if src.node == dst.node else "other node"
+    if src.kind == dst.kind == "node":
+        return "node → node over the underlay (no overlay, no pod veth)"
+    return f"{src.kind} → {dst.kind}, {where}"
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    test: str
+    duration: float = 2.0
+    repeats: int = 5
+    msg_size: int = 1
+    warmup: float = 0.4  # built-in driver; sockperf has its own 400 ms, iperf3 omits 1 s
+    force_builtin: bool = False
+
+    def __post_init__(self) -> None:
+        if self.test not in TEST_NAMES:
+            raise UsageError(f"unknown test {self.test!r} (known: {', '.join(TEST_NAMES)})")
+        if self.repeats < 1 or self.repeats > 100:
+            raise UsageError(f"--repeats must be 1-100, not {self.repeats}")
+        if not 1 <= self.duration <= 600:
+            raise UsageError(f"--duration must be 1-600 s, not {self.duration}")
+        if not 1 <= self.msg_size <= 65000:
+            raise UsageError(f"--msg-size must be 1-65000 bytes, not {self.msg_size}")
+
+
+def tool_for(spec: BenchSpec) -> tuple[str, bool]:
+    """('sockperf'|'iperf3'|'pyrr', is_fallback); exit 3 when a required tool is missing."""
+    if spec.test in ("stream", "udp_stream"):
+        if shutil.which("iperf3") is None:
+            raise EnvironmentProblem("`iperf3` is not installed: apt-get install -y iperf3")
+        return "iperf3", False
+    if spec.test == "crr":
+        return "pyrr", False  # no Debian tool does TCP_CRR (netperf is not packaged)
+    if spec.force_builtin:
+        return "pyrr", False
+    if shutil.which("sockperf") is None:
+        return "pyrr", True
+    return "sockperf", False
+
+
+class Servers:
+    """Long-running servers in destination namespaces, started on first use."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def ensure(self, dst: Endpoint, kind: str, argv: list[str], udp: bool) -> None:
+        role = f"server:{kind}"
+        port = PORTS[kind]
+        for p in self.ledger.processes:
+            mine = p["netns"] == dst.netns and p["role"] == role and p.get("pid")
+            if mine and procs.start_time(int(p["pid"])) == p.get("start_time"):
+                return
+        procs.spawn(self.ledger, dst.netns, argv, role=role)
+        deadline = time.monotonic() + 5
+        while not sockets.listening(dst.netns, port, udp=udp):
+            if time.monotonic() > deadline:
+                raise KnlError(f"{argv[0]} server in {dst.name} did not open port {port} in 5 s")
+            time.sleep(0.02)
+
+
+def _pyrr_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "kubenetlab.bench.pyrr", *args]
+
+
+def _run_client(ns: str, argv: list[str], timeout: float) -> str:
+    result = procs.run_in(ns, argv, timeout=timeout, capture_output=True, text=True)
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise KnlError(f"{argv[0]} client failed: {detail[-1] if detail else result.returncode}")
+    return result.stdout + result.stderr
+
+
+@dataclass
+class RunContext:
+    lab: Lab
+    src: Endpoint
+    dst: Endpoint
+    spec: BenchSpec
+    servers: Servers
+    meter: CpuMeter
+
+    @property
+    def udp(self) -> bool:
+        return self.spec.test in ("udp_rr", "udp_stream")
+
+    def measure(self, argv: list[str], timeout: float) -> tuple[str, CpuUsage]:
+        """Idle baseline, then the client in the source namespace under the CPU meter."""
+        self.meter.baseline()
+        self.meter.start()
+        text = _run_client(self.src.netns, argv, timeout=timeout)
+        return text, self.meter.stop()
+
+
+def _sockperf_run(ctx: RunContext, index: int) -> tuple[Run, HdrHistogram, str | None]:
+    kind = "sockperf-udp" if ctx.udp else "sockperf-tcp"
+    port = PORTS[kind]
+    ctx.servers.ensure(ctx.dst, kind, sockperf.server_argv(port, ctx.udp), ctx.udp)
+    with tempfile.TemporaryDirectory(prefix="knl-bench-") as tmp:
+        log = str(Path(tmp) / "full.csv")
+        argv = sockperf.client_argv(
+            ctx.dst.ip, port, ctx.udp, ctx.spec.duration, ctx.spec.msg_size, log
+        )
+        text, usage = ctx.measure(argv, timeout=ctx.spec.duration + 30)
+        summary = sockperf.parse_summary(text)
+        hist = histogram_of(sockperf.parse_full_log(Path(log).read_text()))
+    run_ = Run(index, usage.seconds, summary.received, latency_summary_us(hist),
+               cpu=usage.to_dict(), tool_report=summary.to_dict())  # fmt: skip
+    return run_, hist, summary.version
+
+
+def _pyrr_run(ctx: RunContext, index: int) -> tuple[Run, HdrHistogram, str | None]:
+    kind = "pyrr-udp" if ctx.udp else "pyrr-tcp"
+    port = str(PORTS[kind])
+    server = _pyrr_argv("server", "--port", port, *(["--udp"] if ctx.udp else []))
+    ctx.servers.ensure(ctx.dst, kind, server, ctx.udp)
+    spec = ctx.spec
+    argv = _pyrr_argv("client", "--mode", "udp_rr" if ctx.udp else spec.test, "--host",
+                      ctx.dst.ip, "--port", port, "--duration", str(spec.duration),
+                      "--warmup", str(spec.warmup), "--size", str(spec.msg_size))  # fmt: skip
+    text, usage = ctx.measure(argv, timeout=spec.duration + spec.warmup + 30)
+    out = json.loads(text.strip().splitlines()[-1])
+    hist = histogram_of(out["samples_ns"])
+    report = {"lost": out["lost"], "seconds": out["seconds"], "valid_seconds": spec.duration}
+    run_ = Run(index, usage.seconds, out["transactions"], latency_summary_us(hist),
+               cpu=usage.to_dict(), tool_report=report)  # fmt: skip
+    return run_, hist, None
+
+
+def _iperf3_run(ctx: RunContext, index: int) -> tuple[Run, None, str | None]:
+    ctx.servers.ensure(ctx.dst, "iperf3", iperf3.server_argv(PORTS["iperf3"]), udp=False)
+    mtu = ctx.lab.underlay_mtu if ctx.src.kind == ctx.dst.kind == "node" else ctx.lab.pod_mtu
+    argv = iperf3.client_argv(ctx.dst.ip, PORTS["iperf3"], ctx.spec.duration, ctx.udp, mtu - 28)
+    text, usage = ctx.measure(argv, timeout=ctx.spec.duration + 30)
+    summary = iperf3.parse_json(text[: text.rindex("}") + 1] if "}" in text else text)
+    gigabytes = max(summary.bytes_all_intervals, summary.bytes_received) / 1e9
+    run_ = Run(index, usage.seconds, None, gbps=summary.gbps_received,
+               retransmits=summary.retransmits, lost_percent=summary.lost_percent,
+               cpu=usage.to_dict(), cpu_s_per_gb=usage.net_s / gigabytes if gigabytes else None,
+               tool_report=summary.to_dict())  # fmt: skip
+    return run_, None, summary.version
+
+
+DRIVERS = {"sockperf": _sockperf_run, "pyrr": _pyrr_run, "iperf3": _iperf3_run}
+
+
+def run(
+    lab: Lab,
+    ledger: Ledger,
+    src: Endpoint,
+    dst: Endpoint,
+    spec: BenchSpec,
+    on_run: Callable[[], None] | None = None,
+) -> BenchResult:
+    tool, fallback = tool_for(spec)
+    ctx = RunContext(lab, src, dst, spec, Servers(ledger), CpuMeter())
+    runs: list[Run] = []
+    pooled = new_histogram()
+    version: str | None = None
+    for index in range(1, spec.repeats + 1):
+        run_, hist, version = DRIVERS[tool](ctx, index)
+        if run_.transactions:
+            run_.cpu_us_per_txn = run_.cpu["net_s"] / run_.transactions * 1e6
+        if hist is not None:
+            pooled.add(hist)
+        runs.append(run_)
+        if on_run is not None:
+            on_run()
+    label = {
+        "sockperf": f"sockperf {version or ''}".strip(),
+        "iperf3": f"iperf3 {(version or '').replace('iperf ', '')}".strip(),
+        "pyrr": PYRR,
+    }[tool]
+    result = BenchResult(
+        test=spec.test, tool=label, fallback=fallback, lab=lab.name, profile=lab.profile,
+        src=src.name, dst=dst.name, dst_ip=dst.ip, path=describe_path(src, dst),
+        msg_size=max(sockperf.MIN_MSG_SIZE, spec.msg_size) if tool == "sockperf" else spec.msg_size,
+        duration_s=spec.duration, runs=runs, notes=_notes(tool, fallback, spec, runs),
+    )  # fmt: skip
+    if spec.test in LATENCY_TESTS:
+        result.histogram = pooled
+        result.pooled_latency_us = latency_summary_us(pooled)
+    result.estimates = estimates(spec.test, runs)
+    return result
+
+
+def merge(results: list[BenchResult]) -> BenchResult:
+    """One result from runs measured apart (compare interleaves profiles run by run)."""
+    first = results[0]
+    runs = [r for res in results for r in res.runs]
+    for index, r in enumerate(runs, start=1):
+        r.index = index
+    merged = BenchResult(**{**first.__dict__, "runs": runs, "estimates": {}, "notes": []})
+    merged.notes = list(dict.fromkeys(n for res in results for n in res.notes))
+    if first.histogram is not None:
+        pooled = new_histogram()
+        for res in results:
+            if res.histogram is not None:
+                pooled.add(res.histogram)
+        merged.histogram = pooled
+        merged.pooled_latency_us = latency_summary_us(pooled)
+    merged.estimates = estimates(first.test, runs)
+    return merged
+
+
+def _notes(tool: str, fallback: bool, spec: BenchSpec, runs: list[Run]) -> list[str]:
+    notes = []
+    steal = max(r.cpu.get("steal_percent", 0.0) for r in runs)
+    if steal > 10:
+        notes.append(f"the hypervisor stole up to {steal:.0f}% of CPU during the runs: "
+                     "figures are noisier and slower than on an idle host")  # fmt: skip
+    if fallback:
+        notes.append("sockperf is not installed (apt-get install -y sockperf): the built-in "
+                     "Python driver stood in; its latency includes Python's own cost")  # fmt: skip
+    if tool == "sockperf" and spec.msg_size < sockperf.MIN_MSG_SIZE:
+        notes.append(f"sockperf's smallest message is {sockperf.MIN_MSG_SIZE} bytes "
+                     f"(its header); netperf TCP_RR sends {spec.msg_size}")  # fmt: skip
+    return notes
+
+
+def estimates(test: str, runs: list[Run]) -> dict[str, Estimate]:
+    """Median, CI and CV across runs for each headline metric of `test`."""
+    out: dict[str, Estimate] = {}
+    if test in LATENCY_TESTS:
+        for key in ("p50", "p90", "p99", "p99.9", "max"):
+            out[key] = median_ci([r.latency_us[key] for r in runs])
+        out["tps"] = median_ci([r.latency_us["observations"] / _measured_seconds(r) for r in runs])
+        cpu_key = "cpu_us_per_txn"
+    else:
+        out["gbps"] = median_ci([r.gbps or 0.0 for r in runs])
+        if test == "stream":
+            out["retransmits"] = median_ci([float(r.retransmits or 0) for r in runs])
+        else:
+            out["lost_percent"] = median_ci([r.lost_percent or 0.0 for r in runs])
+        cpu_key = "cpu_s_per_gb"
+    values = [v for r in runs if (v := getattr(r, cpu_key)) is not None]
+    if values:
+        out[cpu_key] = median_ci(values)
+    return out
+
+
+def _measured_seconds(run_: Run) -> float:
+    """The seconds whose transactions were measured (the tool's warm-up excluded)."""
+    return max(1e-9, float(run_.tool_report.get("valid_seconds") or run_.seconds))

@@ -1,0 +1,85 @@
+"""Data-path profiles users compare: a routing profile, optionally with a service proxy.
+
+`compare --profiles` takes routing profile names (pod-to-pod only) and these named
+profiles. A profile whose parts are not built yet, or whose kernel lacks a feature,
+is reported with the reason instead of being dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kubenetlab.kernel.preflight import missing_kernel_options
+from kubenetlab.routing import PROFILES as ROUTING
+
+# Routing profiles the project plans, with what they need, so that a request for one
+# that is not built yet is answered with a reason, not "unknown".
+PLANNED_ROUTING = {
+    "ipip": ("Calico IPIP overlay", ("CONFIG_NET_IPIP",)),
+    "bgp": ("BGP-announced pod routes (Calico BGP, kube-router)", ()),
+}
+SERVICE_PROXIES: dict[str, str] = {}  # name → what it models; filled as proxies are built
+
+
+@dataclass(frozen=True)
+class NamedProfile:
+    name: str
+    routing: str
+    proxy: str | None
+    models: str
+
+
+NAMED = {
+    p.name: p
+    for p in (
+        NamedProfile("flannel", "vxlan", "iptables", "Flannel VXLAN + kube-proxy iptables"),
+        NamedProfile("calico-ipip", "ipip", "iptables", "Calico IPIP + kube-proxy iptables"),
+        NamedProfile(
+            "calico-bgp", "bgp", "iptables", "Calico BGP (no overlay) + kube-proxy iptables"
+        ),
+        NamedProfile("cilium", "native", "ebpf", "Cilium eBPF, native routing, no kube-proxy"),
+    )
+}
+DEFAULT_COMPARE = ("native", "vxlan", "ipip", "bgp", "flannel", "calico-ipip", "calico-bgp",
+                   "cilium")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Resolved:
+    name: str
+    models: str
+    routing: str
+    proxy: str | None
+    reason: str | None  # None: runnable here
+
+    @property
+    def available(self) -> bool:
+        return self.reason is None
+
+
+def _routing_reason(routing: str) -> str | None:
+    if routing in ROUTING:
+        missing = missing_kernel_options(ROUTING[routing].kernel_options)
+        return f"kernel lacks {', '.join(missing)}" if missing else None
+    _, options = PLANNED_ROUTING[routing]
+    missing = missing_kernel_options(options)
+    reason = f"routing profile {routing!r} is not built yet"
+    return f"{reason}; this kernel also lacks {', '.join(missing)}" if missing else reason
+
+
+def resolve(name: str) -> Resolved:
+    """Raise KeyError for names that are neither routing nor named profiles."""
+    if name in ROUTING:
+        cls = ROUTING[name]
+        return Resolved(name, cls.models, name, None, _routing_reason(name))
+    if name in PLANNED_ROUTING:
+        return Resolved(name, PLANNED_ROUTING[name][0], name, None, _routing_reason(name))
+    named = NAMED[name]
+    reason = _routing_reason(named.routing)
+    if reason is None and named.proxy not in SERVICE_PROXIES:
+        reason = f"service proxy {named.proxy!r} is not built yet"
+    return Resolved(name, named.models, named.routing, named.proxy, reason)
+
+
+def known_names() -> list[str]:
+    return sorted({*ROUTING, *PLANNED_ROUTING, *NAMED})

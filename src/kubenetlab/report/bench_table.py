@@ -1,0 +1,116 @@
+"""BenchResult → a human table, or CSV rows. Every figure names the tool behind it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from rich.table import Table
+
+from kubenetlab.bench.result import LATENCY_TESTS, BenchResult
+from kubenetlab.bench.stats import Estimate
+from kubenetlab.report.tables import stdout
+
+
+def fmt_estimate(e: Estimate | None, digits: int = 1) -> str:
+    if e is None:
+        return "-"
+    return f"{e.median:.{digits}f} [{e.ci_low:.{digits}f}–{e.ci_high:.{digits}f}]"
+
+
+def fmt_median(e: Estimate | None, digits: int = 1) -> str:
+    return "-" if e is None else f"{e.median:.{digits}f}"
+
+
+def fmt_ci(e: Estimate | None, digits: int = 1) -> str:
+    return "-" if e is None else f"{e.ci_low:.{digits}f}–{e.ci_high:.{digits}f}"
+
+
+def fmt_cv(e: Estimate | None) -> str:
+    return "-" if e is None or e.cv is None else f"{100 * e.cv:.1f}%"
+
+
+def print_bench(result: BenchResult) -> None:
+    level = next(iter(result.estimates.values())).ci_level
+    stdout.print(
+        f"[bold]{result.test_name}[/] {result.src} → {result.dst} ({result.dst_ip}), "
+        f"{result.path}; lab {result.lab}, profile {result.profile}; tool: {result.tool}; "
+        f"{len(result.runs)} runs × {result.duration_s:g} s"
+        f"{f', message {result.msg_size} B' if result.test in LATENCY_TESTS else ''}; "
+        f"median of runs with a {100 * level:.1f}% order-statistic CI",
+        highlight=False,
+    )
+    runs = Table(box=None, pad_edge=False)
+    if result.test in LATENCY_TESTS:
+        for col in ("run", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs", "obs",
+                    "CPU µs/txn", "steal %"):  # fmt: skip
+            runs.add_column(col, justify="right")
+        for r in result.runs:
+            lat = r.latency_us
+            runs.add_row(
+                str(r.index), *(f"{lat[k]:.1f}" for k in ("p50", "p90", "p99", "p99.9", "max")),
+                str(lat["observations"]), _num(r.cpu_us_per_txn), f"{r.cpu['steal_percent']:.0f}",
+            )  # fmt: skip
+        e = result.estimates
+        keys = ("p50", "p90", "p99", "p99.9", "max")
+        runs.add_row("median", *(fmt_median(e[k]) for k in keys), "",
+                     fmt_median(e.get("cpu_us_per_txn")), "")  # fmt: skip
+        runs.add_row(f"{100 * level:.0f}% CI", *(fmt_ci(e[k]) for k in keys), "",
+                     fmt_ci(e.get("cpu_us_per_txn")), "")  # fmt: skip
+        runs.add_row("CV", *(fmt_cv(e[k]) for k in ("p50", "p90", "p99", "p99.9", "max")), "",
+                     fmt_cv(e.get("cpu_us_per_txn")), "")  # fmt: skip
+        pooled = result.pooled_latency_us
+        runs.add_row("pooled", *(f"{pooled[k]:.1f}" for k in ("p50", "p90", "p99", "p99.9", "max")),
+                     str(pooled["observations"]), "", "")  # fmt: skip
+    else:
+        loss = result.test == "udp_stream"
+        for col in ("run", "Gbit/s", "lost %" if loss else "retransmits", "CPU s/GB", "steal %"):
+            runs.add_column(col, justify="right")
+        for r in result.runs:
+            extra = _num(r.lost_percent, 2) if loss else str(r.retransmits)
+            runs.add_row(str(r.index), f"{r.gbps:.2f}", extra, _num(r.cpu_s_per_gb, 3),
+                         f"{r.cpu['steal_percent']:.0f}")  # fmt: skip
+        e = result.estimates
+        key = "lost_percent" if loss else "retransmits"
+        runs.add_row("median", fmt_median(e["gbps"], 2), fmt_median(e[key]),
+                     fmt_median(e.get("cpu_s_per_gb"), 3), "")  # fmt: skip
+        runs.add_row(f"{100 * level:.0f}% CI", fmt_ci(e["gbps"], 2), fmt_ci(e[key]),
+                     fmt_ci(e.get("cpu_s_per_gb"), 3), "")  # fmt: skip
+        runs.add_row("CV", fmt_cv(e["gbps"]), "", fmt_cv(e.get("cpu_s_per_gb")), "")
+    stdout.print(runs)
+    for note in result.notes:
+        stdout.print(f"note: {note}", highlight=False)
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+CSV_FIELDS = ["lab", "profile", "test", "tool", "src", "dst", "run", "p50_us", "p90_us", "p99_us",
+              "p99.9_us", "max_us", "observations", "gbps", "retransmits", "lost_percent",
+              "cpu_us_per_txn", "cpu_s_per_gb", "steal_percent"]  # fmt: skip
+
+
+def csv_rows(result: BenchResult) -> list[dict[str, Any]]:
+    rows = []
+    for r in result.runs:
+        lat = r.latency_us
+        rows.append({
+            "lab": result.lab, "profile": result.profile, "test": result.test_name,
+            "tool": result.tool, "src": result.src, "dst": result.dst, "run": r.index,
+            "p50_us": lat.get("p50"), "p90_us": lat.get("p90"), "p99_us": lat.get("p99"),
+            "p99.9_us": lat.get("p99.9"), "max_us": lat.get("max"),
+            "observations": lat.get("observations"), "gbps": r.gbps, "retransmits": r.retransmits,
+            "lost_percent": r.lost_percent, "cpu_us_per_txn": r.cpu_us_per_txn,
+            "cpu_s_per_gb": r.cpu_s_per_gb, "steal_percent": r.cpu.get("steal_percent"),
+        })  # fmt: skip
+    return rows
+
+
+def to_csv(rows: list[dict[str, Any]], fields: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()

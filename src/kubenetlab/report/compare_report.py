@@ -1,0 +1,151 @@
+"""The compare table, CSV and report directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from kubenetlab.bench.stats import Estimate
+from kubenetlab.report.bench_table import fmt_cv, to_csv
+from kubenetlab.report.tables import stdout
+from kubenetlab.scenarios.compare import CompareReport, Row
+
+
+def _est(row: Row, test: str, key: str) -> Estimate | None:
+    result = row.results.get(test)
+    return None if result is None else result.estimates.get(key)
+
+
+def _num(x: float) -> str:
+    """Three significant digits: 64.8, 365, 2760."""
+    return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
+
+
+def _with_ci(e: Estimate | None) -> str:
+    return "-" if e is None else f"{_num(e.median)} [{_num(e.ci_low)}–{_num(e.ci_high)}]"
+
+
+def _pct(row: Row, key: str) -> str:
+    value = row.overhead_percent.get(key)
+    return "-" if value is None else f"{value:+.0f}%"
+
+
+def _columns(tests: tuple[str, ...]) -> list[tuple[str, str, str, str]]:
+    """(header, test, metric, kind) for the table, in order."""
+    cols = []
+    for test, name in (("rr", "TCP_RR"), ("udp_rr", "UDP_RR"), ("crr", "TCP_CRR")):
+        if test in tests:
+            cols += [(f"{name} p50 µs", test, "p50", "ci"), (f"{name} p99 µs", test, "p99", "ci")]
+            if test == "rr":
+                cols += [("p50 CV", test, "p50", "cv"),
+                         ("CPU µs/txn", test, "cpu_us_per_txn", "ci"),
+                         ("p50 vs underlay", test, "p50", "pct")]  # fmt: skip
+    if "stream" in tests:
+        cols += [
+            ("Gbit/s", "stream", "gbps", "ci"),
+            ("Gbit/s vs underlay", "stream", "gbps", "pct"),
+        ]
+    if "udp_stream" in tests:
+        cols += [("UDP Gbit/s", "udp_stream", "gbps", "ci"),
+                 ("UDP lost %", "udp_stream", "lost_percent", "ci")]  # fmt: skip
+    return cols
+
+
+def print_compare(report: CompareReport) -> None:
+    s = report.settings
+    level = next(
+        e.ci_level
+        for row in report.rows
+        for r in row.results.values()
+        for e in r.estimates.values()
+    )
+    measured = [row for row in report.rows if row.results]
+    tools = {}
+    for row in measured:
+        for r in row.results.values():
+            tools.setdefault(r.test_name, r.tool)
+    stdout.print(
+        f"[bold]kubenetlab compare[/]: pod → pod on different nodes, {s.repeats} interleaved runs "
+        f"× {s.duration:g} s; median [{100 * level:.1f}% order-statistic CI] of runs; "
+        f"vs underlay = node → node on the same fabric; {report.seconds:.0f} s in all",
+        highlight=False,
+    )
+    stdout.print("tools: " + "; ".join(f"{t}: {tool}" for t, tool in tools.items()),
+                 highlight=False)  # fmt: skip
+    table = Table(box=None, pad_edge=False)
+    cols = _columns(s.tests)
+    table.add_column("profile")
+    for header, *_ in cols:
+        table.add_column(header, justify="right")
+    for row in measured:
+        cells = [row.name]
+        for _, test, metric, kind in cols:
+            e = _est(row, test, metric)
+            cells.append(
+                fmt_cv(e) if kind == "cv" else _pct(row, f"{test}.{metric}") if kind == "pct"
+                else _with_ci(e)
+            )  # fmt: skip
+        table.add_row(*cells)
+    stdout.print(table)
+    for row in report.rows:
+        what = f"{row.name}: {row.models}"
+        stdout.print(what if row.results else f"{what} — not measured: {row.reason}",
+                     highlight=False)  # fmt: skip
+    if report.driver_check:
+        d = report.driver_check
+        stdout.print(
+            f"driver check on {d['path']}: {d['builtin_tool']} TCP_RR p50 "
+            f"{d['builtin_rr_p50_us']:.1f} µs vs {d['reference_tool']} "
+            f"{d['reference_rr_p50_us']:.1f} µs: the built-in driver (used for TCP_CRR) adds "
+            f"≈ {d['builtin_overhead_p50_us']:.0f} µs per transaction",
+            highlight=False,
+        )
+    steal = max((r.cpu.get("steal_percent", 0.0) for row in measured
+                 for res in row.results.values() for r in res.runs), default=0.0)  # fmt: skip
+    if steal > 10:
+        stdout.print(f"note: the hypervisor stole up to {steal:.0f}% of the CPU during runs "
+                     "(/proc/stat): expect noisy tails on this host", highlight=False)  # fmt: skip
+    notes = sorted({n for row in measured for r in row.results.values() for n in r.notes
+                    if "hypervisor" not in n})  # fmt: skip
+    for note in notes:
+        stdout.print(f"note: {note}", highlight=False)
+
+
+CSV_FIELDS = [
+    "profile", "models", "measured", "reason", "test", "tool", "metric", "median",
+    "ci_low", "ci_high", "ci_level", "cv", "runs", "overhead_vs_underlay_percent",
+]  # fmt: skip
+
+
+def csv_rows(report: CompareReport) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for row in report.rows:
+        if not row.results:
+            out.append({"profile": row.name, "models": row.models, "measured": False,
+                        "reason": row.reason})  # fmt: skip
+            continue
+        for test, result in row.results.items():
+            for metric, e in result.estimates.items():
+                out.append({
+                    "profile": row.name, "models": row.models, "measured": True, "reason": "",
+                    "test": result.test_name, "tool": result.tool, "metric": metric,
+                    "median": e.median, "ci_low": e.ci_low, "ci_high": e.ci_high,
+                    "ci_level": e.ci_level, "cv": e.cv, "runs": e.n,
+                    "overhead_vs_underlay_percent": row.overhead_percent.get(f"{test}.{metric}"),
+                })  # fmt: skip
+    return out
+
+
+def write_report_dir(report: CompareReport, directory: str) -> list[Path]:
+    from kubenetlab.report import plot
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "compare.json", out / "compare.csv"]
+    written[0].write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    written[1].write_text(to_csv(csv_rows(report), CSV_FIELDS))
+    written += plot.compare_charts(report, out)
+    return written

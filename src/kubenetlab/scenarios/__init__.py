@@ -1,0 +1,1 @@
+"""Scenarios: multi-lab experiments that answer one question each."""

@@ -1,0 +1,228 @@
+"""`kubenetlab compare`: the article's table, measured — the same tests across data paths.
+
+One 2-node lab per profile, all up at once; repeats are interleaved (run 1 of every
+profile, then run 2, …) so that drift on a noisy host spreads over all rows alike.
+The underlay baseline is node → node over the fabric, with no overlay and no pod veth.
+The built-in driver's own cost is measured on the baseline path against sockperf,
+because TCP_CRR has no Debian tool and is measured by that driver.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubenetlab import lab as labmod
+from kubenetlab import profiles
+from kubenetlab.bench import runner
+from kubenetlab.bench.result import LATENCY_TESTS, BenchResult
+from kubenetlab.errors import EnvironmentProblem, UsageError
+from kubenetlab.kernel import preflight
+from kubenetlab.kernel.ledger import Ledger
+from kubenetlab.model import Lab
+from kubenetlab.spec import build_lab
+
+BASELINE = "underlay"
+DEFAULT_TESTS = ("rr", "crr", "stream")
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    profiles: tuple[str, ...] = profiles.DEFAULT_COMPARE
+    tests: tuple[str, ...] = DEFAULT_TESTS
+    repeats: int = 5
+    duration: float = 2.0
+    msg_size: int = 1
+
+
+@dataclass
+class Row:
+    name: str
+    models: str
+    reason: str | None = None  # why it was not measured
+    lab: str | None = None
+    path: str = ""
+    results: dict[str, BenchResult] = field(default_factory=dict)
+    overhead_percent: dict[str, float] = field(default_factory=dict)  # vs the underlay
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "profile": self.name,
+            "models": self.models,
+            "measured": self.reason is None,
+            "reason": self.reason,
+            "lab": self.lab,
+            "path": self.path,
+            "overhead_percent": self.overhead_percent,
+            "results": {test: r.to_dict() for test, r in self.results.items()},
+        }
+
+
+@dataclass
+class CompareReport:
+    settings: CompareSettings
+    rows: list[Row]
+    driver_check: dict[str, Any] | None
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "baseline": BASELINE,
+            "settings": {
+                "profiles": list(self.settings.profiles),
+                "tests": list(self.settings.tests),
+                "repeats": self.settings.repeats,
+                "duration_s": self.settings.duration,
+                "msg_size": self.settings.msg_size,
+                "interleaved": True,
+            },
+            "rows": [row.to_dict() for row in self.rows],
+            "driver_check": self.driver_check,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def resolve_all(names: tuple[str, ...]) -> list[profiles.Resolved]:
+    out = []
+    for name in names:
+        try:
+            out.append(profiles.resolve(name))
+        except KeyError:
+            known = ", ".join(profiles.known_names())
+            raise UsageError(f"unknown profile {name!r} (known: {known})") from None
+    return out
+
+
+def _lab_for(resolved: profiles.Resolved) -> Lab:
+    return build_lab({"name": f"cmp-{resolved.name}", "profile": resolved.routing,
+                      "nodes": 2, "pods_per_node": 1})  # fmt: skip
+
+
+@dataclass
+class _Target:
+    row: Row
+    lab: Lab
+    ledger: Ledger
+    src: runner.Endpoint
+    dst: runner.Endpoint
+
+
+def run_compare(
+    settings: CompareSettings, on_step: Callable[[str], None] | None = None
+) -> CompareReport:
+    started = time.monotonic()
+    resolved = resolve_all(settings.profiles)
+    for test in settings.tests:
+        runner.tool_for(runner.BenchSpec(test))  # exit 3 for a missing tool, before any lab
+    if not any(r.available for r in resolved):
+        reasons = "; ".join(f"{r.name}: {r.reason}" for r in resolved)
+        raise EnvironmentProblem(f"no requested profile can run here ({reasons})")
+    preflight.require_root("compare")
+
+    rows = [Row(r.name, r.models, r.reason) for r in resolved]
+    labs: list[str] = []
+    try:
+        targets = _bring_up([row for row in rows if row.reason is None], labs)
+        base = _baseline(targets[0])
+        collected = _measure(settings, base, targets, on_step)
+    finally:
+        for name in labs:
+            labmod.down(name)
+
+    all_rows = [base.row, *rows]
+    for row in all_rows:
+        for test in settings.tests:
+            if (row.name, test) in collected:
+                row.results[test] = runner.merge(collected[(row.name, test)])
+    for row in all_rows:
+        row.overhead_percent = overhead(row, base.row)
+    driver = None
+    if ("driver-check", "rr") in collected:
+        builtin = runner.merge(collected[("driver-check", "rr")])
+        driver = driver_check(builtin, base.row.results["rr"])
+    return CompareReport(settings, all_rows, driver, time.monotonic() - started)
+
+
+def _bring_up(rows: list[Row], labs: list[str]) -> list[_Target]:
+    """A 2-node, 1-pod-per-node lab per row; names go into `labs` as soon as they exist."""
+    targets = []
+    for row in rows:
+        lab = _lab_for(profiles.resolve(row.name))
+        labmod.up(lab)
+        labs.append(lab.name)
+        ledger = Ledger.load(lab.name)
+        assert ledger is not None
+        src, dst = runner.endpoint(lab, "node1-pod1"), runner.endpoint(lab, "node2-pod1")
+        row.lab, row.path = lab.name, runner.describe_path(src, dst)
+        targets.append(_Target(row, lab, ledger, src, dst))
+    return targets
+
+
+def _baseline(first: _Target) -> _Target:
+    """node1 → node2 over the fabric of the first lab: the same underlay every lab has."""
+    row = Row(BASELINE, "node → node over the shared L2, no overlay", lab=first.lab.name)
+    src, dst = runner.endpoint(first.lab, "node1"), runner.endpoint(first.lab, "node2")
+    row.path = runner.describe_path(src, dst)
+    return _Target(row, first.lab, first.ledger, src, dst)
+
+
+def _measure(
+    settings: CompareSettings,
+    base: _Target,
+    targets: list[_Target],
+    on_step: Callable[[str], None] | None,
+) -> dict[tuple[str, str], list[BenchResult]]:
+    """Run 1 of everything, then run 2, …: (row, test) → one single-run result per repeat."""
+    collected: dict[tuple[str, str], list[BenchResult]] = {}
+    jobs = [(t, t.row.name, runner.BenchSpec(test, settings.duration, 1, settings.msg_size))
+            for t in [base, *targets] for test in settings.tests]  # fmt: skip
+    if "rr" in settings.tests:
+        spec = runner.BenchSpec("rr", settings.duration, 1, settings.msg_size, force_builtin=True)
+        jobs.append((base, "driver-check", spec))
+    for _ in range(settings.repeats):
+        for target, key, spec in jobs:
+            res = runner.run(target.lab, target.ledger, target.src, target.dst, spec)
+            collected.setdefault((key, spec.test), []).append(res)
+            if on_step:
+                on_step(f"{key} {res.test_name}")
+    return collected
+
+
+def jobs_per_repeat(settings: CompareSettings, runnable: int) -> int:
+    return (runnable + 1) * len(settings.tests) + (1 if "rr" in settings.tests else 0)
+
+
+def overhead(row: Row, base: Row) -> dict[str, float]:
+    """Percent change of each headline figure versus the underlay (+ = slower / more)."""
+    out: dict[str, float] = {}
+    for test, result in row.results.items():
+        ref = base.results.get(test)
+        if ref is None:
+            continue
+        keys = (
+            ("p50", "p99", "cpu_us_per_txn") if test in LATENCY_TESTS else ("gbps", "cpu_s_per_gb")
+        )
+        for key in keys:
+            if key in result.estimates and key in ref.estimates and ref.estimates[key].median:
+                mine, theirs = result.estimates[key].median, ref.estimates[key].median
+                out[f"{test}.{key}"] = round(100.0 * (mine - theirs) / theirs, 1)
+    return out
+
+
+def driver_check(builtin: BenchResult, sockperf_rr: BenchResult) -> dict[str, Any]:
+    b, s = builtin.estimates, sockperf_rr.estimates
+    return {
+        "path": sockperf_rr.path,
+        "builtin_tool": builtin.tool,
+        "reference_tool": sockperf_rr.tool,
+        "builtin_rr_p50_us": b["p50"].median,
+        "reference_rr_p50_us": s["p50"].median,
+        "builtin_rr_p99_us": b["p99"].median,
+        "reference_rr_p99_us": s["p99"].median,
+        "builtin_overhead_p50_us": round(b["p50"].median - s["p50"].median, 1),
+        "meaning": "what the built-in Python driver adds per transaction; "
+        "TCP_CRR figures are measured by that driver",
+    }

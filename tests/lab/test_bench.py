@@ -1,0 +1,117 @@
+"""bench and compare on real labs: figures sane, schema-valid, agreeing with sockperf by hand."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from referencing import Registry, Resource
+
+from kubenetlab.bench.sockperf import parse_summary
+from tests.lab.helpers import lab, lab_exec
+
+pytestmark = pytest.mark.lab
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "src" / "kubenetlab" / "schemas"
+
+
+def _schema(name: str) -> dict:
+    return json.loads((SCHEMAS / name).read_text())
+
+
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    bench = _schema("bench-result.schema.json")
+    registry = Registry().with_resource(bench["$id"], Resource.from_contents(bench))
+    return jsonschema.Draft202012Validator(_schema(name), registry=registry)
+
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kubenetlab", *args], capture_output=True,
+                          text=True, timeout=300, env=env)  # fmt: skip
+
+
+def _assert_ordered(lat: dict) -> None:
+    assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p99.9"] <= lat["max"]
+
+
+def test_bench_rr_is_schema_valid_ordered_and_agrees_with_sockperf_by_hand() -> None:
+    with lab("--name", "t-bench", "--nodes", "2", "--pods-per-node", "1"):
+        out = _cli("bench", "t-bench", "--from", "node1-pod1", "--to", "node2-pod1", "--test",
+                   "rr", "--repeats", "2", "--duration", "1", "-o", "json")  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        doc = json.loads(out.stdout)
+        _validator("bench-result.schema.json").validate(doc)
+        assert doc["tool"].startswith("sockperf") and not doc["fallback"]
+        assert doc["test_name"] == "TCP_RR" and len(doc["runs"]) == 2
+        for run in doc["runs"]:
+            _assert_ordered(run["latency_us"])
+            assert run["transactions"] > 100 and run["cpu_us_per_txn"] > 0
+        _assert_ordered(doc["pooled_latency_us"])
+        e = doc["estimates"]["p50"]
+        assert e["ci_low"] <= e["median"] <= e["ci_high"]
+        # The same path by hand, against the server bench left running in node2-pod1.
+        by_hand = lab_exec(
+            "t-bench", "node1-pod1",
+            "sockperf", "ping-pong", "--tcp", "-i", "10.244.1.2", "-p", "11111",
+            "-t", "1", "-m", "14", "--full-rtt",
+        )  # fmt: skip
+        reference = parse_summary(by_hand.stdout + by_hand.stderr).percentiles_us["50.000"]
+        ratio = e["median"] / reference
+        assert 1 / 3 < ratio < 3, f"kubenetlab p50 {e['median']} µs vs sockperf {reference} µs"
+
+
+def test_bench_stream_crr_and_udp_rr_report_their_tools() -> None:
+    with lab("--name", "t-bench2", "--nodes", "2", "--pods-per-node", "1", "--profile", "native"):
+        common = ("--from", "node1-pod1", "--to", "node2-pod1", "--repeats", "1", "--duration",
+                  "1", "-o", "json")  # fmt: skip
+        stream = json.loads(_cli("bench", "t-bench2", "--test", "stream", *common).stdout)
+        assert stream["tool"].startswith("iperf3") and stream["estimates"]["gbps"]["median"] > 0.05
+        assert stream["runs"][0]["cpu_s_per_gb"] > 0
+        crr = json.loads(_cli("bench", "t-bench2", "--test", "crr", *common).stdout)
+        assert crr["tool"].startswith("kubenetlab-pyrr") and crr["runs"][0]["transactions"] > 50
+        _assert_ordered(crr["runs"][0]["latency_us"])
+        udp = json.loads(_cli("bench", "t-bench2", "--test", "udp_rr", *common).stdout)
+        assert udp["tool"].startswith("sockperf") and udp["estimates"]["p50"]["median"] > 0
+        node = json.loads(_cli("bench", "t-bench2", "--test", "rr", "--from", "node1", "--to",
+                               "node2", *common[4:]).stdout)  # fmt: skip
+        assert node["dst_ip"] == "198.18.0.2" and node["path"].startswith("node → node")
+
+
+def test_without_sockperf_the_builtin_driver_stands_in_and_says_so() -> None:
+    with lab("--name", "t-bench3", "--nodes", "2", "--pods-per-node", "1"):
+        env = {**os.environ, "PATH": "/nonexistent"}
+        out = _cli("bench", "t-bench3", "--from", "node1-pod1", "--to", "node2-pod1", "--test",
+                   "rr", "--repeats", "1", "--duration", "1", "-o", "json", env=env)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        doc = json.loads(out.stdout)
+        assert doc["fallback"] and doc["tool"] == "kubenetlab-pyrr (built-in Python driver)"
+        assert any("apt-get install -y sockperf" in note for note in doc["notes"])
+        _assert_ordered(doc["runs"][0]["latency_us"])
+
+
+def test_compare_small_run_is_schema_valid_lists_unavailable_and_writes_a_report(
+    tmp_path: Path,
+) -> None:
+    out = _cli(
+        "compare", "--profiles", "native,ipip,flannel", "--tests", "rr,stream",
+        "--repeats", "1", "--duration", "1", "-o", "json", "--report", str(tmp_path),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    _validator("compare.schema.json").validate(doc)
+    rows = {row["profile"]: row for row in doc["rows"]}
+    assert list(rows) == ["underlay", "native", "ipip", "flannel"]
+    assert rows["underlay"]["measured"] and rows["native"]["measured"]
+    assert not rows["ipip"]["measured"] and "not built yet" in rows["ipip"]["reason"]
+    assert "iptables" in rows["flannel"]["reason"]
+    assert rows["native"]["results"]["rr"]["estimates"]["p50"]["median"] > 0
+    assert "rr.p50" in rows["native"]["overhead_percent"]
+    assert doc["driver_check"]["builtin_rr_p50_us"] > 0
+    for name in ("compare.json", "compare.csv", "latency.png", "throughput.png", "cpu.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert (tmp_path / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
