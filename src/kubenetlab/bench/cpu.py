@@ -57,7 +57,7 @@ class CpuUsage:
 
 
 class CpuMeter:
-    def __init__(self, baseline_seconds: float = 0.5) -> None:
+    def __init__(self, baseline_seconds: float = 0.3) -> None:
         self.baseline_seconds = baseline_seconds
         self._idle_rate = 0.0
         self._start: Ticks | None = None
