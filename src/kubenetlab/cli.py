@@ -79,6 +79,24 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--msg-size", type=int, default=1)
     compare.add_argument("--report", metavar="DIR", help="write JSON, CSV and PNG charts there")
     _output(compare, ("table", "json", "csv"))
+
+    audit = commands.add_parser("audit", help="find data-path overhead and breakage in configs")
+    audit.add_argument("paths", nargs="*", help="files or directories (manifests, Helm values, "
+                       "iptables-save, nft list ruleset, nft -j)")  # fmt: skip
+    audit.add_argument("--helm-command", help='e.g. "helm install cilium cilium/cilium --set …"')
+    audit.add_argument("--cilium-version", help="check Cilium values against this version")
+    audit.add_argument("--nodes", type=int, help="node count (for externalTrafficPolicy checks)")
+    audit.add_argument("--pod-cidr", help="fills <POD_CIDR> in corrected commands")
+    audit.add_argument("--api-server", help="HOST:PORT, fills k8sServiceHost/Port")
+    audit.add_argument("--fail-on", choices=("error", "warning"), help="exit 1 at this severity")
+    _output(audit, ("text", "json", "sarif"))
+
+    mtu = commands.add_parser("mtu", help="encapsulation overhead and the pod MTU it leaves")
+    mtu.add_argument("--underlay-mtu", type=int, default=1500)
+    mtu.add_argument("--encap", required=True,
+                     help="vxlan|geneve|ipip|gre|wireguard|ipsec|none")  # fmt: skip
+    mtu.add_argument("--ipv6-underlay", action="store_true")
+    _output(mtu, ("table", "json"))
     return parser
 
 
@@ -238,6 +256,39 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from kubenetlab.audit.run import AuditOptions, audit
+    from kubenetlab.audit.sarif import to_sarif
+    from kubenetlab.report.audit_report import print_audit
+
+    if not args.paths and not args.helm_command:
+        raise UsageError("audit needs PATH… and/or --helm-command")
+    if args.nodes is not None and args.nodes < 1:
+        raise UsageError(f"--nodes must be at least 1, not {args.nodes}")
+    report = audit(AuditOptions(args.paths, args.helm_command, args.cilium_version, args.nodes,
+                                args.pod_cidr, args.api_server))  # fmt: skip
+    if args.output == "json":
+        _print_json(report.to_dict())
+    elif args.output == "sarif":
+        _print_json(to_sarif(report.findings))
+    else:
+        print_audit(report)
+    for err in report.errors:
+        sys.stderr.write(f"kubenetlab: error: {err.path}: {err.message}\n")
+    if report.errors:
+        return 2
+    return 1 if args.fail_on and report.failing(args.fail_on) else 0
+
+
+def cmd_mtu(args: argparse.Namespace) -> int:
+    from kubenetlab.mtu import calculate
+    from kubenetlab.report.audit_report import print_mtu
+
+    doc = calculate(args.underlay_mtu, args.encap, args.ipv6_underlay)
+    _print_json(doc) if args.output == "json" else print_mtu(doc)
+    return 0
+
+
 HANDLERS = {
     ("lab", "up"): cmd_lab_up,
     ("lab", "down"): cmd_lab_down,
@@ -245,6 +296,8 @@ HANDLERS = {
     ("lab", "exec"): cmd_lab_exec,
     ("bench", None): cmd_bench,
     ("compare", None): cmd_compare,
+    ("audit", None): cmd_audit,
+    ("mtu", None): cmd_mtu,
 }
 
 

@@ -1,0 +1,1 @@
+"""`kubenetlab audit`: find data-path overhead and breakage in real configurations (pure)."""

@@ -1,0 +1,324 @@
+"""Cilium Helm values, checked against the chart and agent of a given Cilium version.
+
+Facts (Cilium docs and chart, see FACTS.md): `tunnel` deprecated in 1.14, removed in
+1.15 (the chart fails: "tunnel was deprecated in v1.14 and has been removed in v1.15");
+`routingMode` native|tunnel (default tunnel) and `tunnelProtocol` vxlan|geneve replace
+it. Native routing needs `ipv4NativeRoutingCIDR` while masquerading is on (the agent
+exits otherwise). `autoDirectNodeRoutes` with tunnelling is fatal ("auto-direct-node-
+routes cannot be used with tunneling") and needs a shared L2. `kubeProxyReplacement`
+takes true/false from 1.14 (strict/partial deprecated; 1.15 no longer treats `strict`
+as true; `probe` was removed in 1.13) and needs `k8sServiceHost`/`k8sServicePort`.
+`loadBalancer.mode=dsr|hybrid` needs native routing with `dsrDispatch=opt` (default),
+or `dsrDispatch=geneve` with `tunnelProtocol=geneve`. eBPF host routing needs
+`bpf.masquerade=true`. `MTU: 0` (default) auto-detects and subtracts the overhead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubenetlab.audit.findings import Finding, finding
+
+Version = tuple[int, int, int]
+LATEST_KNOWN: Version = (1, 16, 0)
+POD_CIDR_PLACEHOLDER = "<POD_CIDR>"
+API_HOST_PLACEHOLDER = "<API_SERVER_HOST>"
+
+
+def parse_version(text: str | None) -> Version | None:
+    if not text:
+        return None
+    parts = text.lstrip("v").split("-")[0].split(".")
+    try:
+        nums = [int(p) for p in parts[:3]]
+    except ValueError:
+        return None
+    major, minor, patch = [*nums, 0, 0, 0][:3]
+    return major, minor, patch
+
+
+def get(values: dict[str, Any], dotted: str, default: Any = None) -> Any:
+    node: Any = values
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+@dataclass
+class ValuesContext:
+    values: dict[str, Any]
+    version: Version
+    version_note: str  # "1.16.2 (--version)" or "assumed 1.16 (no version given)"
+    file: str
+    line_of: Callable[[str], int | None]
+    written: Callable[[str], str]  # how the user wrote a key: "--set tunnel=disabled"
+
+    @property
+    def kpr(self) -> bool:
+        return get(self.values, "kubeProxyReplacement") in (True, "true", "strict")
+
+
+def routing(ctx: ValuesContext) -> tuple[str, str]:
+    """(effective routing mode, why) for this version."""
+    mode = get(ctx.values, "routingMode")
+    tunnel = get(ctx.values, "tunnel")
+    if mode in ("native", "tunnel"):
+        return mode, f"routingMode={mode}"
+    if tunnel is not None and ctx.version < (1, 15, 0):
+        return ("native" if tunnel == "disabled" else "tunnel"), f"tunnel={tunnel}"
+    if tunnel is not None:
+        return (
+            "tunnel",
+            f"the default routingMode=tunnel (tunnel={tunnel} is not read by {_v(ctx)})",
+        )
+    return "tunnel", "the default routingMode=tunnel"
+
+
+def wants_native(ctx: ValuesContext) -> bool:
+    return get(ctx.values, "routingMode") == "native" or get(ctx.values, "tunnel") == "disabled"
+
+
+def _v(ctx: ValuesContext) -> str:
+    return "Cilium " + ".".join(map(str, ctx.version))
+
+
+def check(ctx: ValuesContext) -> list[Finding]:
+    out: list[Finding] = []
+    add = out.append
+    v, where = ctx.version, ctx.file
+    mode, why = routing(ctx)
+    tunnel = get(ctx.values, "tunnel")
+
+    if tunnel is not None and v >= (1, 14, 0):
+        replacement = (
+            "routingMode=native"
+            if tunnel == "disabled"
+            else f"routingMode=tunnel and tunnelProtocol={tunnel}"
+        )
+        removed = v >= (1, 15, 0)
+        add(
+            finding(
+                "KNL-CIL-001",
+                where,
+                ctx.line_of("tunnel"),
+                f"{ctx.written('tunnel')}: {'removed in 1.15, so on' if removed else 'deprecated in'} "
+                f"{_v(ctx)}"
+                + (
+                    ': `helm install` fails with "tunnel was deprecated in v1.14 and has '
+                    'been removed in v1.15"'
+                    if removed
+                    else ""
+                ),
+                f"use {replacement}",
+                severity="error" if removed else "warning",
+                version=ctx.version_note,
+            )
+        )
+
+    masquerade = get(ctx.values, "enableIPv4Masquerade", True) is not False
+    if wants_native(ctx) and masquerade and not get(ctx.values, "ipv4NativeRoutingCIDR"):
+        add(
+            finding(
+                "KNL-CIL-002",
+                where,
+                ctx.line_of("routingMode") or ctx.line_of("tunnel"),
+                "native routing without ipv4NativeRoutingCIDR: the agent refuses to start, because "
+                "it cannot tell which destinations are reachable without masquerading",
+                "set ipv4NativeRoutingCIDR to the CIDR routable without SNAT (the pod CIDR)",
+            )
+        )
+
+    if get(ctx.values, "autoDirectNodeRoutes") is True:
+        if mode == "tunnel":
+            add(
+                finding(
+                    "KNL-CIL-003",
+                    where,
+                    ctx.line_of("autoDirectNodeRoutes"),
+                    f"autoDirectNodeRoutes=true while routing is tunnel ({why}): the agent exits with "
+                    '"auto-direct-node-routes cannot be used with tunneling"',
+                    "set routingMode=native (with ipv4NativeRoutingCIDR), or drop autoDirectNodeRoutes",
+                )
+            )
+        add(
+            finding(
+                "KNL-CIL-004",
+                where,
+                ctx.line_of("autoDirectNodeRoutes"),
+                "autoDirectNodeRoutes installs a route to each node's pod CIDR via that node's IP: "
+                "it works only when every node shares one L2 segment",
+                "nodes in different subnets need BGP (bgpControlPlane.enabled=true) or tunnelling",
+            )
+        )
+
+    kpr = get(ctx.values, "kubeProxyReplacement")
+    if kpr is not None:
+        out += _check_kpr(ctx, kpr)
+
+    lb_mode = get(ctx.values, "loadBalancer.mode")
+    if lb_mode in ("dsr", "hybrid"):
+        dispatch = get(ctx.values, "loadBalancer.dsrDispatch", "opt")
+        proto = get(ctx.values, "tunnelProtocol", "vxlan")
+        if mode == "tunnel" and not (dispatch == "geneve" and proto == "geneve"):
+            add(
+                finding(
+                    "KNL-CIL-007",
+                    where,
+                    ctx.line_of("loadBalancer.mode"),
+                    f"loadBalancer.mode={lb_mode} with tunnel routing ({why}) and dsrDispatch="
+                    f"{dispatch}: DSR with the default dispatch needs native routing, so replies "
+                    "would not bypass the load-balancing node",
+                    "use routingMode=native, or loadBalancer.dsrDispatch=geneve with "
+                    "tunnelProtocol=geneve",
+                )
+            )
+        if not ctx.kpr:
+            add(
+                finding(
+                    "KNL-CIL-008",
+                    where,
+                    ctx.line_of("loadBalancer.mode"),
+                    f"loadBalancer.mode={lb_mode} has no effect without kube-proxy replacement",
+                    "set kubeProxyReplacement=true",
+                )
+            )
+
+    if ctx.kpr and mode == "native" and get(ctx.values, "bpf.masquerade") is not True:
+        add(
+            finding(
+                "KNL-CIL-009",
+                where,
+                ctx.line_of("kubeProxyReplacement"),
+                "kube-proxy replacement with native routing but without bpf.masquerade=true: eBPF "
+                "host routing stays off and forwarded packets still go through the host stack "
+                "(iptables masquerading, netfilter)",
+                "set bpf.masquerade=true",
+            )
+        )
+
+    mtu = get(ctx.values, "MTU")
+    if isinstance(mtu, int) and mtu > 0 and mode == "tunnel" and mtu > 1450:
+        add(
+            finding(
+                "KNL-CIL-010",
+                where,
+                ctx.line_of("MTU"),
+                f"MTU={mtu} with tunnel routing: pods get {mtu} bytes but VXLAN/Geneve adds 50, so a "
+                f"{mtu}-byte packet does not fit a 1500-byte underlay and fragments or drops",
+                "leave MTU at 0 (auto-detect and subtract the overhead) or set underlay MTU − 50",
+            )
+        )
+    return out
+
+
+def _check_kpr(ctx: ValuesContext, kpr: Any) -> list[Finding]:
+    out: list[Finding] = []
+    v = ctx.version
+    legacy = {
+        "strict": "true",
+        "disabled": "false",
+        "partial": "false plus the individual features you need",
+        "probe": "false plus the individual features you need",
+    }
+    if v >= (1, 14, 0) and kpr in legacy:
+        severe = kpr == "probe" or (kpr == "strict" and v >= (1, 15, 0))
+        out.append(
+            finding(
+                "KNL-CIL-005",
+                ctx.file,
+                ctx.line_of("kubeProxyReplacement"),
+                f"kubeProxyReplacement={kpr} on {_v(ctx)}: it takes true/false since 1.14"
+                + (" and no longer reads 'strict' as true" if kpr == "strict" and severe else ""),
+                f"use kubeProxyReplacement={legacy[kpr]}",
+                severity="error" if severe else "warning",
+            )
+        )
+    elif v < (1, 14, 0) and kpr in (True, False, "true", "false"):
+        out.append(
+            finding(
+                "KNL-CIL-005",
+                ctx.file,
+                ctx.line_of("kubeProxyReplacement"),
+                f"kubeProxyReplacement={kpr} on {_v(ctx)}: before 1.14 it takes "
+                "strict/partial/disabled",
+                "use strict (or disabled)",
+                severity="error",
+            )
+        )
+    host, port = get(ctx.values, "k8sServiceHost"), get(ctx.values, "k8sServicePort")
+    if ctx.kpr and (not host or (not port and host != "auto")):
+        missing = " and ".join(
+            k for k, val in (("k8sServiceHost", host), ("k8sServicePort", port)) if not val
+        )
+        out.append(
+            finding(
+                "KNL-CIL-006",
+                ctx.file,
+                ctx.line_of("kubeProxyReplacement"),
+                f"kube-proxy replacement without {missing}: with no kube-proxy, nothing translates "
+                "the `kubernetes` Service's ClusterIP for the agent, so it cannot reach the API server",
+                "set k8sServiceHost and k8sServicePort to the API server's address (or "
+                "k8sServiceHost=auto on kubeadm clusters)",
+            )
+        )
+    return out
+
+
+def corrected_sets(ctx: ValuesContext, pod_cidr: str | None, api: str | None) -> list[str]:
+    """`--set` pairs that fix every finding of `check`, keeping the user's intent."""
+    vals = ctx.values
+    sets: dict[str, str] = {}
+    native = wants_native(ctx) or get(vals, "autoDirectNodeRoutes") is True
+    tunnel = get(vals, "tunnel")
+    if native:
+        sets["routingMode"] = "native"
+        sets["ipv4NativeRoutingCIDR"] = (
+            get(vals, "ipv4NativeRoutingCIDR") or pod_cidr or POD_CIDR_PLACEHOLDER
+        )
+    elif tunnel not in (None, "disabled"):
+        sets["routingMode"], sets["tunnelProtocol"] = "tunnel", str(tunnel)
+    for key in ("autoDirectNodeRoutes",):
+        if get(vals, key) is not None:
+            sets[key] = _fmt(get(vals, key))
+    kpr = get(vals, "kubeProxyReplacement")
+    if kpr is not None:
+        sets["kubeProxyReplacement"] = {
+            "strict": "true",
+            "disabled": "false",
+            "partial": "false",
+            "probe": "false",
+        }.get(str(kpr), _fmt(kpr))
+    if sets.get("kubeProxyReplacement") == "true":
+        host, _, port = (api or "").partition(":")
+        sets["k8sServiceHost"] = _fmt(get(vals, "k8sServiceHost") or host or API_HOST_PLACEHOLDER)
+        sets["k8sServicePort"] = _fmt(get(vals, "k8sServicePort") or port or 6443)
+        if native:
+            sets["bpf.masquerade"] = "true"
+    if get(vals, "loadBalancer.mode") is not None:
+        sets["loadBalancer.mode"] = _fmt(get(vals, "loadBalancer.mode"))
+    skip = {"tunnel", *sets}
+    for key, value in _flatten(vals):
+        if key not in skip and not any(key.startswith(s + ".") for s in skip):
+            sets[key] = _fmt(value)
+    return [f"{k}={v}" for k, v in sets.items()]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in values.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out += _flatten(v, key + ".")
+        else:
+            out.append((key, v))
+    return out

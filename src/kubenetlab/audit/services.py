@@ -1,0 +1,177 @@
+"""Service rules: externalTrafficPolicy semantics as kube-proxy implements them, and Ingress."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kubenetlab.audit.findings import Finding, finding
+from kubenetlab.audit.yamlsrc import Doc
+
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "ReplicaSet", "DaemonSet")
+HOSTNAME = "kubernetes.io/hostname"
+
+
+@dataclass
+class Obj:
+    file: str
+    doc: Doc
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.doc.data
+
+    @property
+    def kind(self) -> str:
+        return self.data.get("kind", "")
+
+    @property
+    def name(self) -> str:
+        return (self.data.get("metadata") or {}).get("name", "?")
+
+    @property
+    def namespace(self) -> str:
+        return (self.data.get("metadata") or {}).get("namespace") or "default"
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+    def line(self, *path: str | int) -> int:
+        return self.doc.line_of(*path)
+
+
+def _selects(selector: dict[str, str], workload: Obj) -> bool:
+    template = (((workload.data.get("spec") or {}).get("template") or {}).get("metadata")) or {}
+    labels = template.get("labels") or {}
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def _spread(workload: Obj) -> bool:
+    pod = ((workload.data.get("spec") or {}).get("template") or {}).get("spec") or {}
+    if any(c.get("topologyKey") == HOSTNAME for c in pod.get("topologySpreadConstraints") or []):
+        return True
+    anti = ((pod.get("affinity") or {}).get("podAntiAffinity")) or {}
+    terms = anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []
+    terms += [
+        t.get("podAffinityTerm", {})
+        for t in anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []
+    ]
+    return any(t.get("topologyKey") == HOSTNAME for t in terms)
+
+
+def check(objects: list[Obj], nodes: int | None) -> list[Finding]:
+    out: list[Finding] = []
+    workloads = [o for o in objects if o.kind in WORKLOAD_KINDS]
+    if nodes is None:
+        node_objects = sum(1 for o in objects if o.kind == "Node")
+        nodes = node_objects or None
+    for svc in (o for o in objects if o.kind == "Service"):
+        out += _check_service(svc, workloads, nodes)
+    for ing in (o for o in objects if o.kind == "Ingress"):
+        out.append(
+            finding(
+                "KNL-ING-001",
+                ing.file,
+                ing.line(),
+                f"{ing.ref}: the Ingress API is frozen; weighted splits, header matches and "
+                "cross-namespace routing need annotations specific to one controller",
+                "express it as a Gateway API HTTPRoute (ingress2gateway converts common cases)",
+            )
+        )
+    return out
+
+
+def _check_service(svc: Obj, workloads: list[Obj], nodes: int | None) -> list[Finding]:
+    out: list[Finding] = []
+    spec = svc.data.get("spec") or {}
+    kind = spec.get("type", "ClusterIP")
+    etp = spec.get("externalTrafficPolicy")
+    external = kind in ("NodePort", "LoadBalancer")
+    line = svc.line("spec", "externalTrafficPolicy")
+    if etp and not external:
+        out.append(
+            finding(
+                "KNL-SVC-005",
+                svc.file,
+                line,
+                f"{svc.ref}: externalTrafficPolicy={etp} on a {kind} Service: the API server rejects it",
+                "remove externalTrafficPolicy, or make the Service NodePort/LoadBalancer",
+            )
+        )
+        return out
+    if not external:
+        return out
+    if etp == "Local":
+        hc = spec.get("healthCheckNodePort")
+        out.append(
+            finding(
+                "KNL-SVC-003",
+                svc.file,
+                line,
+                f"{svc.ref}: with externalTrafficPolicy: Local a node without a ready local endpoint "
+                "drops the traffic it receives; kube-proxy answers on healthCheckNodePort "
+                f"{hc if hc else '(allocated by Kubernetes, see spec.healthCheckNodePort)'} with 200 "
+                "when the node has local endpoints and 503 when it has none",
+                "point the external load balancer's health check at that port (HTTP, any path)",
+                healthCheckNodePort=hc,
+            )
+        )
+        out += _placement(svc, spec, workloads, nodes)
+    else:
+        out.append(
+            finding(
+                "KNL-SVC-004",
+                svc.file,
+                line if etp else svc.line("spec", "type"),
+                f"{svc.ref}: externalTrafficPolicy: Cluster (the default) SNATs traffic arriving at a "
+                "node to that node's IP, so backends never see the client's address (audit logs, "
+                "rate limits and geo rules see the node)",
+                "use externalTrafficPolicy: Local with replicas spread over the nodes the load "
+                "balancer targets, or PROXY protocol at the load balancer",
+            )
+        )
+    return out
+
+
+def _placement(
+    svc: Obj, spec: dict[str, Any], workloads: list[Obj], nodes: int | None
+) -> list[Finding]:
+    selector = spec.get("selector") or {}
+    matches = [w for w in workloads if w.namespace == svc.namespace and _selects(selector, w)]
+    out: list[Finding] = []
+    line = svc.line("spec", "externalTrafficPolicy")
+    for w in matches:
+        if w.kind == "DaemonSet":
+            continue
+        replicas = (w.data.get("spec") or {}).get("replicas", 1)
+        if nodes is not None and isinstance(replicas, int) and replicas < nodes:
+            out.append(
+                finding(
+                    "KNL-SVC-001",
+                    svc.file,
+                    line,
+                    f"{svc.ref}: externalTrafficPolicy: Local, but {w.ref} runs {replicas} replicas on "
+                    f"{nodes} nodes: at least {nodes - replicas} nodes have no local endpoint and drop "
+                    'what the load balancer sends them (kube-proxy: "has no local endpoints" DROP)',
+                    f"run at least {nodes} replicas spread over the nodes (or a DaemonSet), or make "
+                    "sure the load balancer health-checks healthCheckNodePort",
+                    workload=w.ref,
+                    replicas=replicas,
+                    nodes=nodes,
+                )
+            )
+        if not _spread(w):
+            out.append(
+                finding(
+                    "KNL-SVC-002",
+                    w.file,
+                    w.line("spec"),
+                    f"{w.ref} backs {svc.ref} (externalTrafficPolicy: Local) without a "
+                    f"topologySpreadConstraint or podAntiAffinity on {HOSTNAME}: replicas may share a "
+                    "node, leaving other nodes without a local endpoint",
+                    f"add topologySpreadConstraints with topologyKey {HOSTNAME} (maxSkew 1)",
+                    service=svc.ref,
+                )
+            )
+    return out

@@ -1,0 +1,58 @@
+"""YAML documents with the line of every key, so findings can point at file:line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+Path = tuple[str | int, ...]
+
+
+@dataclass
+class Doc:
+    data: Any
+    line: int  # first line of the document, 1-based
+    lines: dict[Path, int] = field(default_factory=dict)  # key path → 1-based line
+
+    def line_of(self, *path: str | int) -> int:
+        """The line of the deepest known prefix of `path` (the document start at worst)."""
+        for end in range(len(path), 0, -1):
+            if path[:end] in self.lines:
+                return self.lines[path[:end]]
+        return self.line
+
+
+def _build(node: Node, path: Path, lines: dict[Path, int], constructor: SafeConstructor) -> Any:
+    if isinstance(node, MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = constructor.construct_object(key_node, deep=True)
+            if isinstance(key, list | dict):
+                key = str(key)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = _build(value_node, (*path, key), lines, constructor)
+        return out
+    if isinstance(node, SequenceNode):
+        items = []
+        for i, item in enumerate(node.value):
+            lines[(*path, i)] = item.start_mark.line + 1
+            items.append(_build(item, (*path, i), lines, constructor))
+        return items
+    assert isinstance(node, ScalarNode)
+    return constructor.construct_object(node, deep=True)
+
+
+def load_documents(text: str) -> list[Doc]:
+    """Every non-empty document of a (multi-document) YAML text. Raises yaml.YAMLError."""
+    docs = []
+    for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
+        if node is None:
+            continue
+        lines: dict[Path, int] = {}
+        data = _build(node, (), lines, SafeConstructor())
+        docs.append(Doc(data, node.start_mark.line + 1, lines))
+    return docs

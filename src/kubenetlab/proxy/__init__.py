@@ -1,0 +1,1 @@
+"""Service proxies with kube-proxy's semantics (iptables, nftables, eBPF)."""
