@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--pods-per-node", type=int)
     up.add_argument("--underlay-mtu", type=int)
     up.add_argument("--pod-mtu", type=int)
+    up.add_argument("--proxy", help="service proxy: iptables, iptables-legacy, nftables")
     up.add_argument(
         "--dry-run", action="store_true", help="print the kernel objects, create nothing"
     )
@@ -117,6 +118,7 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
         "pods_per_node": args.pods_per_node,
         "underlay_mtu": args.underlay_mtu,
         "pod_mtu": args.pod_mtu,
+        "proxy": args.proxy,
     }
     lab = build_lab(raw, overrides)
     if args.dry_run:

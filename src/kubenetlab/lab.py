@@ -9,7 +9,13 @@ from typing import Any
 from kubenetlab.errors import EnvironmentProblem, UsageError
 from kubenetlab.kernel import netns, preflight, procs
 from kubenetlab.kernel.apply import ApplyError, apply
-from kubenetlab.kernel.ledger import Ledger, exclusive, known_labs, remove_torn_ledger_writes
+from kubenetlab.kernel.ledger import (
+    Ledger,
+    exclusive,
+    known_labs,
+    orphan_state_dirs,
+    remove_torn_ledger_writes,
+)
 from kubenetlab.model import NAME_PREFIX, Lab
 from kubenetlab.plan import KernelObject
 from kubenetlab.report.progress import progress
@@ -34,6 +40,10 @@ def up(lab: Lab) -> UpResult:
     cls = profile_class(lab.profile)
     preflight.require_kernel(cls.kernel_options, f"routing profile {cls.name!r}")
     preflight.require_tools(cls.tools)
+    if lab.proxy:
+        from kubenetlab.proxy import proxy as proxy_named
+
+        preflight.require_tools(proxy_named(lab.proxy).tools)
     objects = render(lab)
     started = time.monotonic()
     with exclusive():
@@ -51,6 +61,10 @@ def up(lab: Lab) -> UpResult:
         try:
             with progress(f"lab {lab.name}: building", len(objects)) as bar:
                 apply(objects, on_step=bar.advance)
+            if lab.services:
+                from kubenetlab import serviceplane
+
+                ledger.extra["proxy_program_seconds"] = serviceplane.start(lab, ledger)
         except ApplyError as exc:
             teardown(ledger)
             raise EnvironmentProblem(f"lab up failed, nothing left behind: {exc}") from exc
@@ -123,6 +137,10 @@ def down_all() -> DownResult:
                 ended += 1
         removed += sum(netns.remove(name) for name in leftovers)
         remove_torn_ledger_writes()
+        for state in orphan_state_dirs():
+            for f in state.iterdir():
+                f.unlink()
+            state.rmdir()
     return DownResult(labs, removed, ended, time.monotonic() - started)
 
 
@@ -164,6 +182,9 @@ def status_document(ledger: Ledger) -> dict[str, Any]:
             for n in lab.get("nodes", [])
         ],
         "pods": [{k: p[k] for k in ("name", "node", "ip", "netns")} for p in lab.get("pods", [])],
+        "proxy": lab.get("proxy"),
+        "services": lab.get("services", []),
+        "client": lab.get("client"),
         "processes": processes,
         "created_at": ledger.created_at,
     }
@@ -186,6 +207,8 @@ def member_netns(lab: Lab, member: str) -> str:
     """A pod or node name (or `fabric`) → its namespace."""
     if member == "fabric":
         return lab.fabric_netns
+    if member == "client" and lab.client_netns:
+        return lab.client_netns
     for item in (*lab.pods, *lab.nodes):
         if item.name == member:
             return item.netns

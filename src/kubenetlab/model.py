@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
+from kubenetlab.services import Service
+
 NAME_PREFIX = "knl-"
 
 
@@ -53,15 +55,35 @@ class Lab:
     service_cidr: IPv4Network
     nodes: tuple[Node, ...]
     pods: tuple[Pod, ...] = field(default=())
+    proxy: str | None = None  # service proxy on every node (iptables, iptables-legacy, nftables)
+    services: tuple[Service, ...] = field(default=())
+    client_ip: IPv4Address | None = None  # an external client on the fabric (labs with Services)
 
     @property
     def fabric_netns(self) -> str:
         return f"{netns_prefix(self.name)}fabric"
 
     @property
+    def client_netns(self) -> str | None:
+        return f"{netns_prefix(self.name)}client" if self.client_ip else None
+
+    @property
     def all_netns(self) -> list[str]:
-        """Fabric first, then nodes, then pods: the order they are created in."""
-        return [self.fabric_netns, *(n.netns for n in self.nodes), *(p.netns for p in self.pods)]
+        """Fabric first, then nodes, pods and the client: the order they are created in."""
+        client = [self.client_netns] if self.client_netns else []
+        return [
+            self.fabric_netns,
+            *(n.netns for n in self.nodes),
+            *(p.netns for p in self.pods),
+            *client,
+        ]
+
+    def service(self, key: str) -> Service:
+        """By "namespace/name", or by name alone when that is unambiguous."""
+        for svc in self.services:
+            if svc.key == key or (("/" not in key) and svc.name == key):
+                return svc
+        raise KeyError(key)
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -111,6 +133,11 @@ class Lab:
                 }
                 for p in self.pods
             ],
+            "proxy": self.proxy,
+            "services": [svc.to_dict() for svc in self.services],
+            "client": {"ip": str(self.client_ip), "netns": self.client_netns}
+            if self.client_ip
+            else None,
         }
 
     @classmethod
@@ -145,4 +172,7 @@ class Lab:
                 )
                 for p in data["pods"]
             ),
+            proxy=data.get("proxy"),
+            services=tuple(Service.from_dict(d) for d in data.get("services", [])),
+            client_ip=IPv4Address(data["client"]["ip"]) if data.get("client") else None,
         )

@@ -11,6 +11,10 @@
     pod_cidr: 10.244.0.0/16
     node_cidr_mask: 24           # kube-controller-manager --node-cidr-mask-size
     service_cidr: 10.96.0.0/12
+    proxy: iptables              # iptables | iptables-legacy | nftables (default iptables with services)
+    services:                    # backends are lab pods running a real server
+      - {name: web, type: NodePort, port: 80, target_port: 8080, replicas: 2,
+         external_traffic_policy: Local}
 
 Every check happens here, before the kernel is touched: a spec that fails leaves
 nothing behind because nothing was started.
@@ -26,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from kubenetlab import addressing
+from kubenetlab import addressing, services
 from kubenetlab.errors import UsageError
 from kubenetlab.model import Lab, Node, Pod, netns_prefix
 from kubenetlab.routing import profile_class
@@ -48,6 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "pod_cidr": "10.244.0.0/16",
     "node_cidr_mask": 24,
     "service_cidr": "10.96.0.0/12",
+    "proxy": None,
+    "services": None,
 }
 
 
@@ -154,6 +160,15 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
                     netns=f"{prefix}{pod_name}",
                 )
             )
+    pod_rows = [(p.name, p.node, str(p.ip)) for p in pods]
+    svcs = services.from_spec(values["services"], pod_rows, service_cidr)
+    proxy = values["proxy"]
+    if proxy is not None:
+        from kubenetlab.proxy import proxy as proxy_named
+
+        proxy_named(_str(proxy, "proxy"))
+    elif svcs:
+        proxy = "iptables"  # kube-proxy's default mode
     lab = Lab(
         name=name,
         profile=cls.name,
@@ -166,6 +181,9 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
         service_cidr=service_cidr,
         nodes=tuple(nodes),
         pods=tuple(pods),
+        proxy=proxy,
+        services=svcs,
+        client_ip=addressing.reserved_underlay_ip(underlay, 1) if svcs else None,
     )
     _unique_netns(lab)
     return lab

@@ -56,7 +56,26 @@ def topology_plan(lab: Lab) -> list[KernelObject]:
         objects += _node_plan(lab, node)
         for pod in lab.pods_on(node.name):
             objects += _pod_plan(lab, node, pod)
+    if lab.client_netns and lab.client_ip:
+        objects += _client_plan(lab, lab.client_netns, str(lab.client_ip))
     return objects
+
+
+CLIENT_PORT = "knl-c1"
+
+
+def _client_plan(lab: Lab, ns: str, ip: str) -> list[KernelObject]:
+    """A machine outside the cluster on the nodes' L2 (a load balancer, a user): reaches
+    node IPs only, as NodePort clients do."""
+    return [
+        *_quiet_namespace(ns),
+        Veth(ns, NODE_UPLINK, lab.fabric_netns, CLIENT_PORT, lab.underlay_mtu),
+        Enslave(lab.fabric_netns, CLIENT_PORT, FABRIC_BRIDGE),
+        LinkUp(lab.fabric_netns, CLIENT_PORT),
+        LinkUp(ns, "lo"),
+        LinkUp(ns, NODE_UPLINK),
+        Address(ns, NODE_UPLINK, f"{ip}/{lab.underlay_cidr.prefixlen}"),
+    ]
 
 
 def _node_plan(lab: Lab, node: Node) -> list[KernelObject]:
@@ -71,6 +90,9 @@ def _node_plan(lab: Lab, node: Node) -> list[KernelObject]:
         LinkUp(ns, NODE_UPLINK),
         Address(ns, NODE_UPLINK, f"{node.underlay_ip}/{lab.underlay_cidr.prefixlen}"),
         Address(ns, "lo", f"{node.pod_gateway}/32"),
+        # Real nodes reach the service CIDR by their default route; kube-proxy's REJECT and
+        # DROP rules sit in FORWARD, which a packet with no route never reaches.
+        *([Route(ns, str(lab.service_cidr), dev=NODE_UPLINK)] if lab.services else []),
     ]
 
 

@@ -59,8 +59,9 @@ def status(name: str) -> dict[str, Any]:
 @contextmanager
 def lab(*args: str) -> Iterator[dict[str, Any]]:
     name = args[args.index("--name") + 1]
+    doc = up(*args)
     try:
-        yield up(*args)
+        yield doc
     finally:
         down = run_cli("lab", "down", name)
         assert down.returncode == 0, down.stderr

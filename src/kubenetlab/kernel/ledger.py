@@ -56,6 +56,13 @@ def remove_torn_ledger_writes() -> None:
         tmp.unlink(missing_ok=True)
 
 
+def orphan_state_dirs() -> list[Path]:
+    """State directories whose ledger is gone (a crash between the two removals)."""
+    if not LEDGER_DIR.exists():
+        return []
+    return [d for d in LEDGER_DIR.glob("*.d") if not (LEDGER_DIR / f"{d.name[:-2]}.json").exists()]
+
+
 def links_of(objects: list[KernelObject]) -> list[dict[str, str]]:
     links: list[dict[str, str]] = []
     for obj in objects:
@@ -75,6 +82,7 @@ class Ledger:
     netns: list[str]
     links: list[dict[str, str]] = field(default_factory=list)
     processes: list[dict[str, Any]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # state files the lab's processes read
     created_at: float = field(default_factory=time.time)
     extra: dict[str, Any] = field(default_factory=dict)  # per-feature state (e.g. timings)
 
@@ -111,6 +119,7 @@ class Ledger:
             netns=list(data.get("netns", [])),
             links=list(data.get("links", [])),
             processes=list(data.get("processes", [])),
+            files=list(data.get("files", [])),
             created_at=float(data.get("created_at", 0.0)),
             extra=dict(data.get("extra", {})),
         )
@@ -125,6 +134,7 @@ class Ledger:
             "netns": self.netns,
             "links": self.links,
             "processes": self.processes,
+            "files": self.files,
             "extra": self.extra,
         }
 
@@ -134,5 +144,22 @@ class Ledger:
         tmp.write_text(json.dumps(self.to_dict(), indent=1))
         os.replace(tmp, self.path)
 
+    @property
+    def state_dir(self) -> Path:
+        return LEDGER_DIR / f"{self.name}.d"
+
+    def state_file(self, name: str) -> Path:
+        """A file for the lab's processes, recorded before it is written."""
+        path = self.state_dir / name
+        if str(path) not in self.files:
+            self.files.append(str(path))
+            self.save()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        return path
+
     def remove(self) -> None:
+        for name in self.files:
+            Path(name).unlink(missing_ok=True)
+        if self.state_dir.exists() and not any(self.state_dir.iterdir()):
+            self.state_dir.rmdir()
         self.path.unlink(missing_ok=True)

@@ -28,7 +28,9 @@ def iptables_chain(prefix: str, namespace: str, name: str, port: str, protocol: 
     return f"{prefix}-{_b32(service_port_name(namespace, name, port) + protocol.lower(), 16)}"
 
 
-def iptables_endpoint_chain(namespace: str, name: str, port: str, protocol: str, endpoint: str) -> str:
+def iptables_endpoint_chain(
+    namespace: str, name: str, port: str, protocol: str, endpoint: str
+) -> str:
     """KUBE-SEP- + hash of "ns/name:port" + protocol + "ip:port"."""
     text = service_port_name(namespace, name, port) + protocol.lower() + endpoint
     return f"KUBE-SEP-{_b32(text, 16)}"
@@ -40,7 +42,9 @@ def nft_chain(prefix: str, namespace: str, name: str, port: str, protocol: str) 
     return f"{prefix}-{_b32(base, 8)}-{base}"
 
 
-def nft_endpoint_chain(namespace: str, name: str, port: str, protocol: str, ip: str, target: int) -> str:
+def nft_endpoint_chain(
+    namespace: str, name: str, port: str, protocol: str, ip: str, target: int
+) -> str:
     base = f"{namespace}/{name}/{protocol.lower()}/{port}__{ip}/{target}"
     return f"endpoint-{_b32(base, 8)}-{base}"
 

@@ -1,0 +1,48 @@
+"""Load rendered rule text into a namespace: iptables-restore (nft or legacy) or nft -f."""
+
+from __future__ import annotations
+
+import time
+
+from kubenetlab.errors import KnlError
+from kubenetlab.kernel import procs
+
+RESTORE = {"nft": "iptables-nft-restore", "legacy": "iptables-legacy-restore"}
+SAVE = {"nft": "iptables-nft-save", "legacy": "iptables-legacy-save"}
+EMPTY_TABLES = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n" \
+               "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n" \
+               ":POSTROUTING ACCEPT [0:0]\nCOMMIT\n"  # fmt: skip
+
+
+def _run(ns: str, argv: list[str], text: str) -> float:
+    started = time.perf_counter()
+    result = procs.run_in(ns, argv, input=text, capture_output=True, text=True, timeout=300)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise KnlError(f"{argv[0]} in {ns} failed: {detail[0] if detail else result.returncode}")
+    return elapsed
+
+
+def iptables_restore(ns: str, text: str, backend: str) -> float:
+    """Replace the filter and nat tables of `ns` in one transaction; seconds taken."""
+    return _run(ns, [RESTORE[backend], "-w"], text)
+
+
+def iptables_clear(ns: str, backend: str) -> float:
+    return _run(ns, [RESTORE[backend], "-w"], EMPTY_TABLES)
+
+
+def iptables_save(ns: str, backend: str) -> str:
+    return procs.run_in(ns, [SAVE[backend]], capture_output=True, text=True, timeout=120).stdout
+
+
+def nft_apply(ns: str, script: str) -> float:
+    """Apply an nft script atomically in `ns`; seconds taken."""
+    return _run(ns, ["nft", "-f", "-"], script)
+
+
+def nft_list(ns: str) -> str:
+    return procs.run_in(
+        ns, ["nft", "list", "ruleset"], capture_output=True, text=True, timeout=120
+    ).stdout

@@ -1,0 +1,264 @@
+"""Services and their endpoints: one model that every service proxy renders.
+
+Built from the lab spec's `services:` (endpoints are lab pods) or from real Kubernetes
+objects (`v1 Service` + `discovery.k8s.io/v1 EndpointSlice`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+from kubenetlab.errors import UsageError
+
+NODE_PORT_RANGE = (30000, 32767)  # kube-apiserver --service-node-port-range default
+DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    ip: str
+    node: str | None  # None: not known to be on any node (never local)
+    ready: bool = True
+    pod: str | None = None
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    name: str
+    port: int
+    target_port: int
+    protocol: str = "TCP"
+    node_port: int | None = None
+
+
+@dataclass(frozen=True)
+class Service:
+    namespace: str
+    name: str
+    cluster_ip: str
+    ports: tuple[ServicePort, ...]
+    type: str = "ClusterIP"  # ClusterIP | NodePort
+    external_traffic_policy: str = "Cluster"  # Cluster | Local
+    health_check_node_port: int | None = None
+    endpoints: tuple[Endpoint, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def local(self) -> bool:
+        return self.external_traffic_policy == "Local"
+
+    def ready_endpoints(self) -> list[Endpoint]:
+        return [e for e in self.endpoints if e.ready]
+
+    def local_endpoints(self, node: str) -> list[Endpoint]:
+        return [e for e in self.ready_endpoints() if e.node == node]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "namespace": self.namespace,
+            "name": self.name,
+            "cluster_ip": self.cluster_ip,
+            "type": self.type,
+            "external_traffic_policy": self.external_traffic_policy,
+            "health_check_node_port": self.health_check_node_port,
+            "ports": [p.__dict__ for p in self.ports],
+            "endpoints": [e.__dict__ for e in self.endpoints],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Service:
+        return cls(
+            namespace=d["namespace"],
+            name=d["name"],
+            cluster_ip=d["cluster_ip"],
+            type=d["type"],
+            external_traffic_policy=d["external_traffic_policy"],
+            health_check_node_port=d.get("health_check_node_port"),
+            ports=tuple(ServicePort(**p) for p in d["ports"]),
+            endpoints=tuple(Endpoint(**e) for e in d["endpoints"]),
+        )
+
+
+SPEC_KEYS = {"name", "namespace", "type", "port", "target_port", "protocol", "node_port",
+             "external_traffic_policy", "health_check_node_port", "pods", "replicas"}  # fmt: skip
+
+
+def from_spec(
+    items: Any, pods: list[tuple[str, str, str]], service_cidr: IPv4Network
+) -> tuple[Service, ...]:
+    """`services:` entries; `pods` is (name, node, ip) of the lab's pods in order."""
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        raise UsageError("services must be a list")
+    by_name = {name: (node, ip) for name, node, ip in pods}
+    taken_node_ports: set[int] = set()
+    out: list[Service] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise UsageError(f"services[{i}] must be a mapping")
+        unknown = sorted(set(item) - SPEC_KEYS)
+        if unknown:
+            allowed = ", ".join(sorted(SPEC_KEYS))
+            raise UsageError(f"unknown key {unknown[0]!r} in services[{i}] (allowed: {allowed})")
+        name = item.get("name")
+        namespace = item.get("namespace", "default")
+        for label, value in (("name", name), ("namespace", namespace)):
+            if not isinstance(value, str) or not DNS_LABEL.match(value):
+                raise UsageError(f"services[{i}].{label} {value!r} must be a DNS label")
+        kind = item.get("type", "ClusterIP")
+        if kind not in ("ClusterIP", "NodePort"):
+            raise UsageError(f"service {name}: type must be ClusterIP or NodePort, not {kind!r}")
+        etp = item.get("external_traffic_policy", "Cluster")
+        if etp not in ("Cluster", "Local"):
+            raise UsageError(f"service {name}: external_traffic_policy must be Cluster or Local")
+        if etp == "Local" and kind != "NodePort":
+            raise UsageError(f"service {name}: external_traffic_policy Local needs type NodePort")
+        protocol = item.get("protocol", "TCP")
+        if protocol not in ("TCP", "UDP"):
+            raise UsageError(f"service {name}: protocol must be TCP or UDP")
+        port = _port(item.get("port", 80), f"service {name}: port")
+        target = _port(item.get("target_port", port), f"service {name}: target_port")
+        node_port = None
+        if kind == "NodePort":
+            node_port = item.get("node_port") or _free_node_port(taken_node_ports, 30080 + i)
+            node_port = _node_port(node_port, name, taken_node_ports)
+        hc = None
+        if etp == "Local":
+            hc = item.get("health_check_node_port") or _free_node_port(taken_node_ports, 32000 + i)
+            hc = _node_port(hc, name, taken_node_ports)
+        endpoints = tuple(
+            Endpoint(ip=by_name[p][1], node=by_name[p][0], pod=p)
+            for p in _placement(item, name, pods)
+        )
+        cluster_ip = str(service_cidr.network_address + 10 + i)
+        sport = ServicePort("http", port, target, protocol, node_port)
+        out.append(Service(namespace, name, cluster_ip, (sport,), kind, etp, hc, endpoints))
+    keys = [s.key for s in out]
+    dup = next((k for k in keys if keys.count(k) > 1), None)
+    if dup:
+        raise UsageError(f"duplicate service {dup}")
+    return tuple(out)
+
+
+def _port(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise UsageError(f"{what} must be 1-65535, not {value!r}")
+    return value
+
+
+def _free_node_port(taken: set[int], start: int) -> int:
+    port = start
+    while port in taken:
+        port += 1
+    return port
+
+
+def _node_port(value: Any, name: str, taken: set[int]) -> int:
+    low, high = NODE_PORT_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise UsageError(f"service {name}: node ports must be {low}-{high}, not {value!r}")
+    if value in taken:
+        raise UsageError(f"service {name}: node port {value} is already used")
+    taken.add(value)
+    return value
+
+
+def _placement(item: dict[str, Any], name: str, pods: list[tuple[str, str, str]]) -> list[str]:
+    """Explicit `pods:`, or `replicas: N` spread over nodes like a scheduler with spreading."""
+    names = [p for p, _, _ in pods]
+    if "pods" in item:
+        chosen = item["pods"]
+        if not isinstance(chosen, list) or not all(isinstance(p, str) for p in chosen):
+            raise UsageError(f"service {name}: pods must be a list of pod names")
+        missing = [p for p in chosen if p not in names]
+        if missing:
+            raise UsageError(f"service {name}: no pod {missing[0]!r} in the lab")
+        return chosen
+    replicas = item.get("replicas", 1)
+    if (
+        isinstance(replicas, bool)
+        or not isinstance(replicas, int)
+        or not 0 <= replicas <= len(names)
+    ):
+        raise UsageError(f"service {name}: replicas must be 0-{len(names)}, not {replicas!r}")
+    by_node: dict[str, list[str]] = {}
+    for p, node, _ in pods:
+        by_node.setdefault(node, []).append(p)
+    order = [p for round_ in _zip_longest(list(by_node.values())) for p in round_]
+    return order[:replicas]
+
+
+def _zip_longest(lists: list[list[str]]) -> list[list[str]]:
+    depth = max((len(x) for x in lists), default=0)
+    return [[x[i] for x in lists if i < len(x)] for i in range(depth)]
+
+
+def from_kubernetes(docs: list[dict[str, Any]]) -> tuple[Service, ...]:
+    """v1 Services (ClusterIP/NodePort with a clusterIP) joined with their EndpointSlices."""
+    slices: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for d in docs:
+        if d.get("kind") == "EndpointSlice":
+            meta = d.get("metadata") or {}
+            owner = (meta.get("labels") or {}).get("kubernetes.io/service-name")
+            if owner:
+                slices.setdefault((meta.get("namespace", "default"), owner), []).append(d)
+    out = []
+    for d in docs:
+        if d.get("kind") != "Service":
+            continue
+        meta, spec = d.get("metadata") or {}, d.get("spec") or {}
+        ns, name = meta.get("namespace", "default"), meta.get("name")
+        if not spec.get("clusterIP") or spec.get("clusterIP") == "None":
+            raise UsageError(
+                f"Service {ns}/{name}: needs spec.clusterIP (headless Services have no proxy rules)"
+            )
+        endpoints: list[Endpoint] = []
+        port_targets: dict[str, int] = {}
+        for s in slices.get((ns, name), []):
+            for p in s.get("ports") or []:
+                port_targets[p.get("name", "")] = p.get("port")
+            for e in s.get("endpoints") or []:
+                ready = (e.get("conditions") or {}).get("ready", True) is not False
+                endpoints += [
+                    Endpoint(ip, e.get("nodeName"), ready) for ip in e.get("addresses", [])
+                ]
+        ports = tuple(_kube_port(p, port_targets) for p in spec.get("ports") or [])
+        out.append(
+            Service(
+                ns, name, spec["clusterIP"], ports, spec.get("type", "ClusterIP"),
+                spec.get("externalTrafficPolicy", "Cluster"), spec.get("healthCheckNodePort"),
+                tuple(endpoints),
+            )
+        )  # fmt: skip
+    return tuple(out)
+
+
+def _kube_port(p: dict[str, Any], slice_ports: dict[str, int]) -> ServicePort:
+    """The EndpointSlice's port for this port name wins; a numeric targetPort otherwise."""
+    target = slice_ports.get(p.get("name", ""), p.get("targetPort", p["port"]))
+    if not isinstance(target, int):  # a named targetPort with no EndpointSlice to resolve it
+        target = p["port"]
+    return ServicePort(
+        p.get("name", ""), p["port"], target, p.get("protocol", "TCP"), p.get("nodePort")
+    )
+
+
+def cluster_ip_in(service: Service, cidr: IPv4Network) -> bool:
+    return IPv4Address(service.cluster_ip) in cidr
+
+
+@dataclass
+class ServiceSet:
+    """What a proxy renders for one node."""
+
+    services: tuple[Service, ...]
+    cluster_cidr: str  # pod CIDR: traffic from outside it is masqueraded
+    node: str
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,164 @@
+"""Service semantics with real traffic, for every service proxy (kube-proxy behaviour):
+ClusterIP, NodePort from outside, externalTrafficPolicy Cluster (SNAT) and Local (client
+IP kept, drop without local endpoint), health-check node ports, hairpin, no endpoints."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import pytest
+
+from kubenetlab.kernel.ledger import Ledger
+from kubenetlab.model import Lab
+from kubenetlab.serviceplane import set_endpoints
+from tests.lab.helpers import lab, lab_exec
+
+pytestmark = pytest.mark.lab
+
+# Connect, ask "?", print what the backend saw: "<pod> <client-ip>:<port>", or the error name.
+ASK = """
+import json, socket, sys
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out = []
+for _ in range(n):
+    try:
+        s = socket.create_connection((host, port), timeout=float(sys.argv[4]))
+        s.sendall(b"?")
+        out.append(s.recv(200).decode().split())
+        s.close()
+    except OSError as exc:
+        out.append([type(exc).__name__])
+print(json.dumps(out))
+"""
+
+HEALTH = """
+import json, sys, urllib.error, urllib.request
+try:
+    r = urllib.request.urlopen(f"http://{sys.argv[1]}:{sys.argv[2]}/healthz", timeout=3)
+    status, headers, body = r.status, dict(r.headers), r.read()
+except urllib.error.HTTPError as e:
+    status, headers, body = e.code, dict(e.headers), e.read()
+print(json.dumps({"status": status, "headers": headers, "body": json.loads(body)}))
+"""
+
+
+def ask(
+    name: str, member: str, ip: str, port: int, n: int = 1, timeout: float = 2.0
+) -> list[list[str]]:
+    result = lab_exec(name, member, sys.executable, "-c", ASK, ip, str(port), str(n), str(timeout),
+                      timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+SPEC = ["-f", "examples/services.yaml", "--nodes", "2", "--pods-per-node", "2"]
+
+
+@pytest.mark.parametrize("proxy", ["iptables", "nftables", "iptables-legacy"])
+def test_service_semantics(proxy: str) -> None:
+    name = f"t-svc-{proxy}"[:20]
+    with lab(*SPEC, "--name", name, "--proxy", proxy) as doc:
+        assert doc["proxy"] == proxy
+        svcs = {s["name"]: s for s in doc["services"]}
+        web, pay, empty = svcs["web"]["cluster_ip"], svcs["payments"], svcs["empty"]["cluster_ip"]
+        pods = {p["name"]: p["ip"] for p in doc["pods"]}
+        nodes = {n["name"]: n["underlay_ip"] for n in doc["nodes"]}
+        client = doc["client"]["ip"]
+
+        # ClusterIP from a pod that is not an endpoint: a backend answers and sees the pod.
+        for who, seen in ask(name, "node2-pod2", web, 80, n=10):
+            assert who in {"node1-pod1", "node2-pod1", "node1-pod2"}
+            assert seen.split(":")[0] == pods["node2-pod2"]
+
+        # NodePort, Local, on the node holding the endpoint: the real client IP arrives.
+        [[who, seen]] = ask(name, "client", nodes["node2"], pay["ports"][0]["node_port"])
+        assert who == "node2-pod2" and seen.split(":")[0] == client
+        # ... on a node without a local endpoint: dropped (no answer, not refused).
+        assert ask(name, "client", nodes["node1"], pay["ports"][0]["node_port"], timeout=1.5) == [
+            ["TimeoutError"]
+        ]
+
+        # Health-check node port: 200 with a local endpoint, 503 without, kube-proxy's body.
+        hc = pay["health_check_node_port"]
+        for node, status, count in (("node2", 200, 1), ("node1", 503, 0)):
+            out = json.loads(
+                lab_exec(name, "client", sys.executable, "-c", HEALTH, nodes[node], str(hc)).stdout
+            )
+            assert out["status"] == status
+            assert out["body"] == {
+                "service": {"namespace": "fintech-prod", "name": "payments"},
+                "localEndpoints": count,
+                "serviceProxyHealthy": True,
+            }
+            assert out["headers"]["Content-Type"] == "application/json"
+            assert out["headers"]["X-Content-Type-Options"] == "nosniff"
+            assert out["headers"]["X-Load-Balancing-Endpoint-Weight"] == str(count)
+
+        # Hairpin: the only endpoint of `payments` reaches itself through its own ClusterIP,
+        # masqueraded to its node so the reply comes back through the node.
+        [[who, seen]] = ask(name, "node2-pod2", pay["cluster_ip"], 443)
+        assert who == "node2-pod2" and seen.split(":")[0] != pods["node2-pod2"]
+
+        # No endpoints: REJECT, the client is refused at once.
+        assert ask(name, "node1-pod1", empty, 80) == [["ConnectionRefusedError"]]
+
+
+@pytest.mark.parametrize("proxy", ["iptables", "nftables"])
+def test_cluster_policy_nodeport_snats_to_the_node(proxy: str, tmp_path) -> None:
+    spec = tmp_path / "lab.yaml"
+    spec.write_text(
+        "services:\n  - {name: api, type: NodePort, node_port: 30080, pods: [node2-pod1]}\n"
+    )
+    name = f"t-snat-{proxy}"[:20]
+    with lab("-f", str(spec), "--name", name, "--nodes", "2", "--pods-per-node", "1",
+             "--proxy", proxy) as doc:  # fmt: skip
+        nodes = {n["name"]: n["underlay_ip"] for n in doc["nodes"]}
+        # Sent to node1, which has no endpoint: forwarded to node2 and SNATed on the way.
+        [[who, seen]] = ask(name, "client", nodes["node1"], 30080)
+        assert who == "node2-pod1"
+        assert seen.split(":")[0] not in (doc["client"]["ip"],)
+        assert seen.split(":")[0] in (
+            "10.244.0.0",
+            "10.244.0.1",
+            nodes["node1"],
+        )  # node1's own address
+
+
+def _binomial_bounds(n: int, p: float, family: float, k: int) -> tuple[float, float]:
+    """Normal-approximation bounds holding for all k categories at once (Bonferroni)."""
+    z = {0.99: 2.935}[family] if k == 3 else 2.576  # two-sided z at 1 − 0.01/3
+    sd = math.sqrt(n * p * (1 - p))
+    return n * p - z * sd, n * p + z * sd
+
+
+@pytest.mark.parametrize("proxy", ["iptables", "nftables"])
+def test_3000_connections_spread_evenly_over_3_endpoints(proxy: str) -> None:
+    """Each endpoint's share must lie within 99% binomial bounds of 1/3 (family-wise over the
+    3 endpoints). A fair spread still leaves such bounds 1% of the time, so one fresh sample
+    is drawn before failing; a wrong rule (e.g. 1/3 on every rule: 1/3, 2/9, 4/9) fails both."""
+    name = f"t-dist-{proxy}"[:20]
+    with lab(*SPEC, "--name", name, "--proxy", proxy) as doc:
+        web = next(s["cluster_ip"] for s in doc["services"] if s["name"] == "web")
+        low, high = _binomial_bounds(3000, 1 / 3, 0.99, 3)
+        for _ in range(2):
+            replies = ask(name, "node2-pod2", web, 80, n=3000)
+            counts = {
+                p: sum(1 for r in replies if r[0] == p)
+                for p in ("node1-pod1", "node2-pod1", "node1-pod2")
+            }
+            assert sum(counts.values()) == 3000, counts
+            if all(low <= c <= high for c in counts.values()):
+                return
+        pytest.fail(f"{proxy}: {counts} outside [{low:.0f}, {high:.0f}] twice")
+
+
+def test_nftables_endpoint_change_is_incremental_and_moves_traffic() -> None:
+    with lab(*SPEC, "--name", "t-nft-delta", "--proxy", "nftables") as doc:
+        ledger = Ledger.load("t-nft-delta")
+        assert ledger is not None
+        web = next(s["cluster_ip"] for s in doc["services"] if s["name"] == "web")
+        _, seconds = set_endpoints(Lab.from_dict(ledger.lab), ledger, "web", ["node2-pod2"])
+        assert all(s < 1.0 for s in seconds.values()), seconds
+        assert {r[0] for r in ask("t-nft-delta", "node1-pod1", web, 80, n=20)} == {"node2-pod2"}
