@@ -34,9 +34,26 @@ def cli(*args: str, stderr_too: bool = False) -> str:
 
 
 def by_hand(ip: str, duration: int) -> dict[str, float]:
-    text = cli("lab", "exec", LAB, "node1-pod1", "--", "sockperf", "ping-pong", "--tcp", "-i", ip,
-               "-p", "11111", "-t", str(duration), "-m", "14", "--full-rtt",
-               stderr_too=True)  # fmt: skip
+    text = cli(
+        "lab",
+        "exec",
+        LAB,
+        "node1-pod1",
+        "--",
+        "sockperf",
+        "ping-pong",
+        "--tcp",
+        "-i",
+        ip,
+        "-p",
+        "11111",
+        "-t",
+        str(duration),
+        "-m",
+        "14",
+        "--full-rtt",
+        stderr_too=True,
+    )
     found = {k: float(v) for k, v in PCT.findall(text)}
     return {"p50": found["50.000"], "p99": found["99.000"]}
 
@@ -52,9 +69,24 @@ def main() -> int:
         status = json.loads(cli("lab", "status", LAB, "-o", "json"))
         ip = next(p["ip"] for p in status["pods"] if p["name"] == "node2-pod1")
         for _ in range(args.pairs):
-            doc = json.loads(cli("bench", LAB, "--from", "node1-pod1", "--to", "node2-pod1",
-                                 "--test", "rr", "--repeats", "1", "--duration",
-                                 str(args.duration), "-o", "json"))  # fmt: skip
+            doc = json.loads(
+                cli(
+                    "bench",
+                    LAB,
+                    "--from",
+                    "node1-pod1",
+                    "--to",
+                    "node2-pod1",
+                    "--test",
+                    "rr",
+                    "--repeats",
+                    "1",
+                    "--duration",
+                    str(args.duration),
+                    "-o",
+                    "json",
+                )
+            )
             run = doc["runs"][0]
             own = run["tool_report"]["percentiles_us"]
             a = {"p50": run["latency_us"]["p50"], "p99": run["latency_us"]["p99"]}
@@ -63,8 +95,10 @@ def main() -> int:
     finally:
         cli("lab", "down", LAB)
 
-    print(f"TCP_RR pod → pod across nodes (VXLAN), {args.pairs} interleaved pairs × "
-          f"{args.duration} s; A = kubenetlab bench, B = sockperf by hand")  # fmt: skip
+    print(
+        f"TCP_RR pod → pod across nodes (VXLAN), {args.pairs} interleaved pairs × "
+        f"{args.duration} s; A = kubenetlab bench, B = sockperf by hand"
+    )
     head = ("pair", "A p50 µs", "B p50 µs", "A/B", "A p99 µs", "B p99 µs", "A/B")
     print("{:>4}  {:>8} {:>8} {:>6}   {:>9} {:>9} {:>6}".format(*head))
     ratios = {"p50": [], "p99": []}
@@ -73,8 +107,10 @@ def main() -> int:
         for k in ratios:
             ratios[k].append(a[k] / b[k])
             same_ratios[k].append(a[k] / same[k])
-        print(f"{i:>4}  {a['p50']:8.1f} {b['p50']:8.1f} {a['p50'] / b['p50']:6.3f}   "
-              f"{a['p99']:9.1f} {b['p99']:9.1f} {a['p99'] / b['p99']:6.3f}")  # fmt: skip
+        print(
+            f"{i:>4}  {a['p50']:8.1f} {b['p50']:8.1f} {a['p50'] / b['p50']:6.3f}   "
+            f"{a['p99']:9.1f} {b['p99']:9.1f} {a['p99'] / b['p99']:6.3f}"
+        )
     ok = True
     for k in ratios:
         med = statistics.median(ratios[k])
@@ -82,8 +118,10 @@ def main() -> int:
         ok &= inside
         print(f"median ratio {k}: {med:.3f}  (target 0.95–1.05: {'met' if inside else 'MISSED'})")
     for k in same_ratios:
-        print(f"same-run check {k}: kubenetlab / sockperf's own summary of the same samples = "
-              f"{statistics.median(same_ratios[k]):.4f} (HDR 3 significant digits)")  # fmt: skip
+        print(
+            f"same-run check {k}: kubenetlab / sockperf's own summary of the same samples = "
+            f"{statistics.median(same_ratios[k]):.4f} (HDR 3 significant digits)"
+        )
     return 0 if ok else 1
 
 

@@ -63,9 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure one path of a lab with a standard tool")
     bench.add_argument("name", help="lab name")
     bench.add_argument("--from", dest="src", required=True, help="pod or node")
-    bench.add_argument("--to", dest="dst", required=True, help="pod or node")
-    bench.add_argument("--test", choices=("rr", "crr", "stream", "udp_rr", "udp_stream"),
-                       default="rr")  # fmt: skip
+    bench.add_argument("--to", dest="dst", required=True, help="pod, node or service (ns/name)")
+    bench.add_argument(
+        "--test", choices=("rr", "crr", "stream", "udp_rr", "udp_stream"), default="rr"
+    )
     bench.add_argument("--duration", type=float, default=2.0, help="seconds per run")
     bench.add_argument("--repeats", type=int, default=5)
     bench.add_argument("--msg-size", type=int, default=1, help="request/response bytes")
@@ -82,8 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     _output(compare, ("table", "json", "csv"))
 
     audit = commands.add_parser("audit", help="find data-path overhead and breakage in configs")
-    audit.add_argument("paths", nargs="*", help="files or directories (manifests, Helm values, "
-                       "iptables-save, nft list ruleset, nft -j)")  # fmt: skip
+    audit.add_argument(
+        "paths",
+        nargs="*",
+        help="files or directories (manifests, Helm values, "
+        "iptables-save, nft list ruleset, nft -j)",
+    )
     audit.add_argument("--helm-command", help='e.g. "helm install cilium cilium/cilium --set …"')
     audit.add_argument("--cilium-version", help="check Cilium values against this version")
     audit.add_argument("--nodes", type=int, help="node count (for externalTrafficPolicy checks)")
@@ -94,8 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     mtu = commands.add_parser("mtu", help="encapsulation overhead and the pod MTU it leaves")
     mtu.add_argument("--underlay-mtu", type=int, default=1500)
-    mtu.add_argument("--encap", required=True,
-                     help="vxlan|geneve|ipip|gre|wireguard|ipsec|none")  # fmt: skip
+    mtu.add_argument("--encap", required=True, help="vxlan|geneve|ipip|gre|wireguard|ipsec|none")
     mtu.add_argument("--ipv6-underlay", action="store_true")
     _output(mtu, ("table", "json"))
     return parser
@@ -198,11 +202,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from kubenetlab.report import bench_table
     from kubenetlab.report.progress import progress
 
-    spec = runner.BenchSpec(args.test, args.duration, args.repeats, args.msg_size,
-                            force_builtin=args.builtin)  # fmt: skip
+    spec = runner.BenchSpec(
+        args.test, args.duration, args.repeats, args.msg_size, force_builtin=args.builtin
+    )
     runner.tool_for(spec)  # a missing tool is exit 3 before anything starts
     lab, ledger = labmod.load_lab(args.name)
     src, dst = runner.endpoint(lab, args.src), runner.endpoint(lab, args.dst)
+    if src.kind == "service":
+        raise UsageError("--from must be a pod or node")
+    runner.tool_for(spec, dst.kind)
     if src == dst:
         raise UsageError("--from and --to are the same endpoint")
     preflight.require_root("bench")
@@ -244,8 +252,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     runnable = sum(r.available for r in compare.resolve_all(names))
     total = settings.repeats * compare.jobs_per_repeat(settings, runnable)
     with progress("compare", total) as bar:
-        report = compare.run_compare(settings, on_step=lambda text: (bar.describe(text),
-                                                                     bar.advance()))  # fmt: skip
+        report = compare.run_compare(
+            settings, on_step=lambda text: (bar.describe(text), bar.advance())
+        )
     if args.output == "json":
         _print_json(report.to_dict())
     elif args.output == "csv":
@@ -267,8 +276,16 @@ def cmd_audit(args: argparse.Namespace) -> int:
         raise UsageError("audit needs PATH… and/or --helm-command")
     if args.nodes is not None and args.nodes < 1:
         raise UsageError(f"--nodes must be at least 1, not {args.nodes}")
-    report = audit(AuditOptions(args.paths, args.helm_command, args.cilium_version, args.nodes,
-                                args.pod_cidr, args.api_server))  # fmt: skip
+    report = audit(
+        AuditOptions(
+            args.paths,
+            args.helm_command,
+            args.cilium_version,
+            args.nodes,
+            args.pod_cidr,
+            args.api_server,
+        )
+    )
     if args.output == "json":
         _print_json(report.to_dict())
     elif args.output == "sarif":

@@ -40,8 +40,16 @@ NAMED = {
         NamedProfile("cilium", "native", "ebpf", "Cilium eBPF, native routing, no kube-proxy"),
     )
 }
-DEFAULT_COMPARE = ("native", "vxlan", "ipip", "bgp", "flannel", "calico-ipip", "calico-bgp",
-                   "cilium")  # fmt: skip
+DEFAULT_COMPARE = (
+    "native",
+    "vxlan",
+    "ipip",
+    "bgp",
+    "flannel",
+    "calico-ipip",
+    "calico-bgp",
+    "cilium",
+)
 
 
 @dataclass(frozen=True)

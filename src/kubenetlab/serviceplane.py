@@ -18,8 +18,9 @@ from kubenetlab.services import Endpoint, Service
 
 
 def node_context(lab: Lab, node: Node) -> NodeContext:
-    return NodeContext(node.name, node.netns, (str(node.underlay_ip),), str(lab.pod_cidr),
-                       str(lab.service_cidr))  # fmt: skip
+    return NodeContext(
+        node.name, node.netns, (str(node.underlay_ip),), str(lab.pod_cidr), str(lab.service_cidr)
+    )
 
 
 def _wait_listening(ns: str, ports: list[int], what: str) -> None:
@@ -55,8 +56,14 @@ def _start_backends(lab: Lab, ledger: Ledger, services: tuple[Service, ...]) -> 
     port gets its backend restarted with the new set (ended by PID, as recorded)."""
     running = {p["netns"]: p for p in ledger.processes if p.get("role") == "backend"}
     for pod in lab.pods:
-        ports = sorted({port.target_port for svc in services for port in svc.ports
-                        if any(e.pod == pod.name for e in svc.endpoints)})  # fmt: skip
+        ports = sorted(
+            {
+                port.target_port
+                for svc in services
+                for port in svc.ports
+                if any(e.pod == pod.name for e in svc.endpoints)
+            }
+        )
         old = running.get(pod.netns)
         if not ports or (old is not None and set(ports) <= _backend_ports(old)):
             continue
@@ -73,10 +80,14 @@ def _start_backends(lab: Lab, ledger: Ledger, services: tuple[Service, ...]) -> 
 
 def health_state(lab: Lab, node: Node) -> dict[str, dict[str, object]]:
     return {
-        str(svc.health_check_node_port): {"namespace": svc.namespace, "name": svc.name,
-                                          "localEndpoints": len(svc.local_endpoints(node.name))}
-        for svc in lab.services if svc.local and svc.health_check_node_port
-    }  # fmt: skip
+        str(svc.health_check_node_port): {
+            "namespace": svc.namespace,
+            "name": svc.name,
+            "localEndpoints": len(svc.local_endpoints(node.name)),
+        }
+        for svc in lab.services
+        if svc.local and svc.health_check_node_port
+    }
 
 
 def write_health(lab: Lab, ledger: Ledger, start_servers: bool) -> None:
@@ -89,8 +100,13 @@ def write_health(lab: Lab, ledger: Ledger, start_servers: bool) -> None:
         tmp.write_text(json.dumps(state))
         tmp.replace(path)
         if start_servers:
-            argv = _python("kubenetlab.proxy.healthcheck", "--address", str(node.underlay_ip),
-                           "--state", str(path))  # fmt: skip
+            argv = _python(
+                "kubenetlab.proxy.healthcheck",
+                "--address",
+                str(node.underlay_ip),
+                "--state",
+                str(path),
+            )
             procs.spawn(ledger, node.netns, argv, role="healthcheck")
             _wait_listening(node.netns, [int(p) for p in state], f"health checks on {node.name}")
 

@@ -85,8 +85,19 @@ class Service:
         )
 
 
-SPEC_KEYS = {"name", "namespace", "type", "port", "target_port", "protocol", "node_port",
-             "external_traffic_policy", "health_check_node_port", "pods", "replicas"}  # fmt: skip
+SPEC_KEYS = {
+    "name",
+    "namespace",
+    "type",
+    "port",
+    "target_port",
+    "protocol",
+    "node_port",
+    "external_traffic_policy",
+    "health_check_node_port",
+    "pods",
+    "replicas",
+}
 
 
 def from_spec(
@@ -232,11 +243,16 @@ def from_kubernetes(docs: list[dict[str, Any]]) -> tuple[Service, ...]:
         ports = tuple(_kube_port(p, port_targets) for p in spec.get("ports") or [])
         out.append(
             Service(
-                ns, name, spec["clusterIP"], ports, spec.get("type", "ClusterIP"),
-                spec.get("externalTrafficPolicy", "Cluster"), spec.get("healthCheckNodePort"),
+                ns,
+                name,
+                spec["clusterIP"],
+                ports,
+                spec.get("type", "ClusterIP"),
+                spec.get("externalTrafficPolicy", "Cluster"),
+                spec.get("healthCheckNodePort"),
                 tuple(endpoints),
             )
-        )  # fmt: skip
+        )
     return tuple(out)
 
 

@@ -18,14 +18,39 @@ DATA = Path(__file__).parent / "data"
 CLUSTER_CIDR, SERVICE_CIDR = "10.244.0.0/16", "10.96.0.0/12"
 
 SERVICES = (
-    Service("ns1", "svc1", "10.96.0.41", (ServicePort("p80", 80, 8080),), endpoints=(
-        Endpoint("10.244.0.2", "node1"), Endpoint("10.244.1.2", "node2"), Endpoint("10.244.1.3", "node2"))),
-    Service("ns2", "svc2", "10.96.0.42", (ServicePort("p80", 80, 80, "TCP", 30001),), "NodePort", "Local",
-            32001, (Endpoint("10.244.1.4", "node2"),)),
-    Service("ns3", "svc3", "10.96.0.43", (ServicePort("p80", 80, 80, "TCP", 30003),), "NodePort", "Cluster",
-            None, (Endpoint("10.244.0.5", "node1"),)),
+    Service(
+        "ns1",
+        "svc1",
+        "10.96.0.41",
+        (ServicePort("p80", 80, 8080),),
+        endpoints=(
+            Endpoint("10.244.0.2", "node1"),
+            Endpoint("10.244.1.2", "node2"),
+            Endpoint("10.244.1.3", "node2"),
+        ),
+    ),
+    Service(
+        "ns2",
+        "svc2",
+        "10.96.0.42",
+        (ServicePort("p80", 80, 80, "TCP", 30001),),
+        "NodePort",
+        "Local",
+        32001,
+        (Endpoint("10.244.1.4", "node2"),),
+    ),
+    Service(
+        "ns3",
+        "svc3",
+        "10.96.0.43",
+        (ServicePort("p80", 80, 80, "TCP", 30003),),
+        "NodePort",
+        "Cluster",
+        None,
+        (Endpoint("10.244.0.5", "node1"),),
+    ),
     Service("ns4", "svc4", "10.96.0.44", (ServicePort("dns", 53, 53, "UDP"),)),
-)  # fmt: skip
+)
 
 
 def _golden(name: str, text: str) -> None:
@@ -50,8 +75,11 @@ def test_nftables_render_matches_golden(node: str) -> None:
 
 def test_three_endpoints_get_kube_proxys_probabilities() -> None:
     text = iptables.render(SERVICES, "node1", CLUSTER_CIDR)
-    svc1 = [line for line in text.splitlines() if line.startswith("-A KUBE-SVC-") and " -> " in line
-            and "ns1/svc1" in line]  # fmt: skip
+    svc1 = [
+        line
+        for line in text.splitlines()
+        if line.startswith("-A KUBE-SVC-") and " -> " in line and "ns1/svc1" in line
+    ]
     assert len(svc1) == 3
     assert "--probability 0.3333333333" in svc1[0] and "--probability 0.5000000000" in svc1[1]
     assert "statistic" not in svc1[2]
@@ -67,8 +95,9 @@ def test_local_nodeport_drops_only_where_no_local_endpoint() -> None:
 
 def test_nftables_delta_touches_only_what_changed() -> None:
     old = nftables.rule_set(SERVICES, "node1", ["198.18.0.1"], CLUSTER_CIDR)
-    moved = dataclasses.replace(SERVICES[0], endpoints=(Endpoint("10.244.0.2", "node1"),
-                                                        Endpoint("10.244.1.9", "node2")))  # fmt: skip
+    moved = dataclasses.replace(
+        SERVICES[0], endpoints=(Endpoint("10.244.0.2", "node1"), Endpoint("10.244.1.9", "node2"))
+    )
     new = nftables.rule_set((moved, *SERVICES[1:]), "node1", ["198.18.0.1"], CLUSTER_CIDR)
     delta = nftables.render_delta(old, new)
     _golden("nftables-delta.txt", delta)

@@ -31,8 +31,13 @@ def _validator(name: str) -> jsonschema.Draft202012Validator:
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kubenetlab", *args], capture_output=True,
-                          text=True, timeout=300, env=env)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "kubenetlab", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
 
 
 def _assert_ordered(lat: dict) -> None:
@@ -41,8 +46,22 @@ def _assert_ordered(lat: dict) -> None:
 
 def test_bench_rr_is_schema_valid_ordered_and_agrees_with_sockperf_by_hand() -> None:
     with lab("--name", "t-bench", "--nodes", "2", "--pods-per-node", "1"):
-        out = _cli("bench", "t-bench", "--from", "node1-pod1", "--to", "node2-pod1", "--test",
-                   "rr", "--repeats", "2", "--duration", "1", "-o", "json")  # fmt: skip
+        out = _cli(
+            "bench",
+            "t-bench",
+            "--from",
+            "node1-pod1",
+            "--to",
+            "node2-pod1",
+            "--test",
+            "rr",
+            "--repeats",
+            "2",
+            "--duration",
+            "1",
+            "-o",
+            "json",
+        )
         assert out.returncode == 0, out.stderr
         doc = json.loads(out.stdout)
         _validator("bench-result.schema.json").validate(doc)
@@ -56,10 +75,21 @@ def test_bench_rr_is_schema_valid_ordered_and_agrees_with_sockperf_by_hand() -> 
         assert e["ci_low"] <= e["median"] <= e["ci_high"]
         # The same path by hand, against the server bench left running in node2-pod1.
         by_hand = lab_exec(
-            "t-bench", "node1-pod1",
-            "sockperf", "ping-pong", "--tcp", "-i", "10.244.1.2", "-p", "11111",
-            "-t", "1", "-m", "14", "--full-rtt",
-        )  # fmt: skip
+            "t-bench",
+            "node1-pod1",
+            "sockperf",
+            "ping-pong",
+            "--tcp",
+            "-i",
+            "10.244.1.2",
+            "-p",
+            "11111",
+            "-t",
+            "1",
+            "-m",
+            "14",
+            "--full-rtt",
+        )
         reference = parse_summary(by_hand.stdout + by_hand.stderr).percentiles_us["50.000"]
         ratio = e["median"] / reference
         assert 1 / 3 < ratio < 3, f"kubenetlab p50 {e['median']} µs vs sockperf {reference} µs"
@@ -67,8 +97,18 @@ def test_bench_rr_is_schema_valid_ordered_and_agrees_with_sockperf_by_hand() -> 
 
 def test_bench_stream_crr_and_udp_rr_report_their_tools() -> None:
     with lab("--name", "t-bench2", "--nodes", "2", "--pods-per-node", "1", "--profile", "native"):
-        common = ("--from", "node1-pod1", "--to", "node2-pod1", "--repeats", "1", "--duration",
-                  "1", "-o", "json")  # fmt: skip
+        common = (
+            "--from",
+            "node1-pod1",
+            "--to",
+            "node2-pod1",
+            "--repeats",
+            "1",
+            "--duration",
+            "1",
+            "-o",
+            "json",
+        )
         stream = json.loads(_cli("bench", "t-bench2", "--test", "stream", *common).stdout)
         assert stream["tool"].startswith("iperf3") and stream["estimates"]["gbps"]["median"] > 0.05
         assert stream["runs"][0]["cpu_s_per_gb"] > 0
@@ -77,16 +117,34 @@ def test_bench_stream_crr_and_udp_rr_report_their_tools() -> None:
         _assert_ordered(crr["runs"][0]["latency_us"])
         udp = json.loads(_cli("bench", "t-bench2", "--test", "udp_rr", *common).stdout)
         assert udp["tool"].startswith("sockperf") and udp["estimates"]["p50"]["median"] > 0
-        node = json.loads(_cli("bench", "t-bench2", "--test", "rr", "--from", "node1", "--to",
-                               "node2", *common[4:]).stdout)  # fmt: skip
+        node = json.loads(
+            _cli(
+                "bench", "t-bench2", "--test", "rr", "--from", "node1", "--to", "node2", *common[4:]
+            ).stdout
+        )
         assert node["dst_ip"] == "198.18.0.2" and node["path"].startswith("node → node")
 
 
 def test_without_sockperf_the_builtin_driver_stands_in_and_says_so() -> None:
     with lab("--name", "t-bench3", "--nodes", "2", "--pods-per-node", "1"):
         env = {**os.environ, "PATH": "/nonexistent"}
-        out = _cli("bench", "t-bench3", "--from", "node1-pod1", "--to", "node2-pod1", "--test",
-                   "rr", "--repeats", "1", "--duration", "1", "-o", "json", env=env)  # fmt: skip
+        out = _cli(
+            "bench",
+            "t-bench3",
+            "--from",
+            "node1-pod1",
+            "--to",
+            "node2-pod1",
+            "--test",
+            "rr",
+            "--repeats",
+            "1",
+            "--duration",
+            "1",
+            "-o",
+            "json",
+            env=env,
+        )
         assert out.returncode == 0, out.stderr
         doc = json.loads(out.stdout)
         assert doc["fallback"] and doc["tool"] == "kubenetlab-pyrr (built-in Python driver)"
@@ -98,9 +156,20 @@ def test_compare_small_run_is_schema_valid_lists_unavailable_and_writes_a_report
     tmp_path: Path,
 ) -> None:
     out = _cli(
-        "compare", "--profiles", "native,ipip,flannel", "--tests", "rr,stream",
-        "--repeats", "1", "--duration", "1", "-o", "json", "--report", str(tmp_path),
-    )  # fmt: skip
+        "compare",
+        "--profiles",
+        "native,ipip,flannel",
+        "--tests",
+        "rr,stream",
+        "--repeats",
+        "1",
+        "--duration",
+        "1",
+        "-o",
+        "json",
+        "--report",
+        str(tmp_path),
+    )
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     _validator("compare.schema.json").validate(doc)

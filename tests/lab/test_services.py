@@ -47,8 +47,9 @@ print(json.dumps({"status": status, "headers": headers, "body": json.loads(body)
 def ask(
     name: str, member: str, ip: str, port: int, n: int = 1, timeout: float = 2.0
 ) -> list[list[str]]:
-    result = lab_exec(name, member, sys.executable, "-c", ASK, ip, str(port), str(n), str(timeout),
-                      timeout=600)  # fmt: skip
+    result = lab_exec(
+        name, member, sys.executable, "-c", ASK, ip, str(port), str(n), str(timeout), timeout=600
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -112,8 +113,9 @@ def test_cluster_policy_nodeport_snats_to_the_node(proxy: str, tmp_path) -> None
         "services:\n  - {name: api, type: NodePort, node_port: 30080, pods: [node2-pod1]}\n"
     )
     name = f"t-snat-{proxy}"[:20]
-    with lab("-f", str(spec), "--name", name, "--nodes", "2", "--pods-per-node", "1",
-             "--proxy", proxy) as doc:  # fmt: skip
+    with lab(
+        "-f", str(spec), "--name", name, "--nodes", "2", "--pods-per-node", "1", "--proxy", proxy
+    ) as doc:
         nodes = {n["name"]: n["underlay_ip"] for n in doc["nodes"]}
         # Sent to node1, which has no endpoint: forwarded to node2 and SNATed on the way.
         [[who, seen]] = ask(name, "client", nodes["node1"], 30080)

@@ -84,9 +84,23 @@ def test_missing_kernel_option_and_tool_name_the_fix(monkeypatch: pytest.MonkeyP
 def test_missing_measuring_tool_is_exit_3_with_the_apt_command() -> None:
     env = {**os.environ, "PATH": "/nonexistent"}
     result = subprocess.run(
-        [sys.executable, "-m", "kubenetlab", "bench", "anylab", "--from", "a", "--to", "b",
-         "--test", "stream"], capture_output=True, text=True, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "kubenetlab",
+            "bench",
+            "anylab",
+            "--from",
+            "a",
+            "--to",
+            "b",
+            "--test",
+            "stream",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert result.returncode == 3
     assert result.stderr.strip().endswith("apt-get install -y iperf3")
 

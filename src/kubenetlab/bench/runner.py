@@ -32,8 +32,13 @@ from kubenetlab.kernel import procs, sockets
 from kubenetlab.kernel.ledger import Ledger
 from kubenetlab.model import Lab
 
-PORTS = {"sockperf-tcp": 11111, "sockperf-udp": 11112, "iperf3": 5201, "pyrr-tcp": 7001,
-         "pyrr-udp": 7002}  # fmt: skip
+PORTS = {
+    "sockperf-tcp": 11111,
+    "sockperf-udp": 11112,
+    "iperf3": 5201,
+    "pyrr-tcp": 7001,
+    "pyrr-udp": 7002,
+}
 PYRR = "kubenetlab-pyrr (built-in Python driver)"
 
 
@@ -43,7 +48,8 @@ class Endpoint:
     netns: str
     ip: str
     node: str
-    kind: str  # "pod" or "node"
+    kind: str  # "pod", "node" or "service" (a ClusterIP; its backends are already serving)
+    port: int | None = None  # services: the Service port
 
 
 def endpoint(lab: Lab, name: str) -> Endpoint:
@@ -53,10 +59,20 @@ def endpoint(lab: Lab, name: str) -> Endpoint:
     for node in lab.nodes:
         if node.name == name:
             return Endpoint(node.name, node.netns, str(node.underlay_ip), node.name, "node")
-    raise UsageError(f"lab {lab.name!r} has no pod or node {name!r}")
+    try:
+        svc = lab.service(name)
+    except KeyError:
+        raise UsageError(f"lab {lab.name!r} has no pod, node or service {name!r}") from None
+    return service_endpoint(svc.key, svc.cluster_ip, svc.ports[0].port)
+
+
+def service_endpoint(key: str, cluster_ip: str, port: int) -> Endpoint:
+    return Endpoint(key, "", cluster_ip, "", "service", port)
 
 
 def describe_path(src: Endpoint, dst: Endpoint) -> str:
+    if dst.kind == "service":
+        return f"{src.kind} → ClusterIP {dst.ip}:{dst.port} ({dst.name}), through the service proxy"
     where = "same node" if src.node == dst.node else "other node"
     if src.kind == dst.kind == "node":
         return "node → node over the underlay (no overlay, no pod veth)"
@@ -83,8 +99,15 @@ class BenchSpec:
             raise UsageError(f"--msg-size must be 1-65000 bytes, not {self.msg_size}")
 
 
-def tool_for(spec: BenchSpec) -> tuple[str, bool]:
+def tool_for(spec: BenchSpec, dst_kind: str = "pod") -> tuple[str, bool]:
     """('sockperf'|'iperf3'|'pyrr', is_fallback); exit 3 when a required tool is missing."""
+    if dst_kind == "service":
+        if spec.test not in ("rr", "crr"):
+            raise UsageError(
+                f"--test {spec.test} cannot target a Service (rr and crr can): its "
+                "backends answer requests, they run no stream server"
+            )
+        return "pyrr", False  # the backends echo; sockperf/iperf3 servers are not behind the VIP
     if spec.test in ("stream", "udp_stream"):
         if shutil.which("iperf3") is None:
             raise EnvironmentProblem("`iperf3` is not installed: apt-get install -y iperf3")
@@ -105,6 +128,8 @@ class Servers:
         self.ledger = ledger
 
     def ensure(self, dst: Endpoint, kind: str, argv: list[str], udp: bool) -> None:
+        if dst.kind == "service":
+            return  # the Service's backends are serving already
         role = f"server:{kind}"
         port = PORTS[kind]
         for p in self.ledger.processes:
@@ -164,26 +189,50 @@ def _sockperf_run(ctx: RunContext, index: int) -> tuple[Run, HdrHistogram, str |
         text, usage = ctx.measure(argv, timeout=ctx.spec.duration + 30)
         summary = sockperf.parse_summary(text)
         hist = histogram_of(sockperf.parse_full_log(Path(log).read_text()))
-    run_ = Run(index, usage.seconds, summary.received, latency_summary_us(hist),
-               cpu=usage.to_dict(), tool_report=summary.to_dict())  # fmt: skip
+    run_ = Run(
+        index,
+        usage.seconds,
+        summary.received,
+        latency_summary_us(hist),
+        cpu=usage.to_dict(),
+        tool_report=summary.to_dict(),
+    )
     return run_, hist, summary.version
 
 
 def _pyrr_run(ctx: RunContext, index: int) -> tuple[Run, HdrHistogram, str | None]:
     kind = "pyrr-udp" if ctx.udp else "pyrr-tcp"
-    port = str(PORTS[kind])
+    port = str(ctx.dst.port or PORTS[kind])
     server = _pyrr_argv("server", "--port", port, *(["--udp"] if ctx.udp else []))
     ctx.servers.ensure(ctx.dst, kind, server, ctx.udp)
     spec = ctx.spec
-    argv = _pyrr_argv("client", "--mode", "udp_rr" if ctx.udp else spec.test, "--host",
-                      ctx.dst.ip, "--port", port, "--duration", str(spec.duration),
-                      "--warmup", str(spec.warmup), "--size", str(spec.msg_size))  # fmt: skip
+    argv = _pyrr_argv(
+        "client",
+        "--mode",
+        "udp_rr" if ctx.udp else spec.test,
+        "--host",
+        ctx.dst.ip,
+        "--port",
+        port,
+        "--duration",
+        str(spec.duration),
+        "--warmup",
+        str(spec.warmup),
+        "--size",
+        str(spec.msg_size),
+    )
     text, usage = ctx.measure(argv, timeout=spec.duration + spec.warmup + 30)
     out = json.loads(text.strip().splitlines()[-1])
     hist = histogram_of(out["samples_ns"])
     report = {"lost": out["lost"], "seconds": out["seconds"], "valid_seconds": spec.duration}
-    run_ = Run(index, usage.seconds, out["transactions"], latency_summary_us(hist),
-               cpu=usage.to_dict(), tool_report=report)  # fmt: skip
+    run_ = Run(
+        index,
+        usage.seconds,
+        out["transactions"],
+        latency_summary_us(hist),
+        cpu=usage.to_dict(),
+        tool_report=report,
+    )
     return run_, hist, None
 
 
@@ -194,10 +243,17 @@ def _iperf3_run(ctx: RunContext, index: int) -> tuple[Run, None, str | None]:
     text, usage = ctx.measure(argv, timeout=ctx.spec.duration + 30)
     summary = iperf3.parse_json(text[: text.rindex("}") + 1] if "}" in text else text)
     gigabytes = max(summary.bytes_all_intervals, summary.bytes_received) / 1e9
-    run_ = Run(index, usage.seconds, None, gbps=summary.gbps_received,
-               retransmits=summary.retransmits, lost_percent=summary.lost_percent,
-               cpu=usage.to_dict(), cpu_s_per_gb=usage.net_s / gigabytes if gigabytes else None,
-               tool_report=summary.to_dict())  # fmt: skip
+    run_ = Run(
+        index,
+        usage.seconds,
+        None,
+        gbps=summary.gbps_received,
+        retransmits=summary.retransmits,
+        lost_percent=summary.lost_percent,
+        cpu=usage.to_dict(),
+        cpu_s_per_gb=usage.net_s / gigabytes if gigabytes else None,
+        tool_report=summary.to_dict(),
+    )
     return run_, None, summary.version
 
 
@@ -212,7 +268,7 @@ def run(
     spec: BenchSpec,
     on_run: Callable[[], None] | None = None,
 ) -> BenchResult:
-    tool, fallback = tool_for(spec)
+    tool, fallback = tool_for(spec, dst.kind)
     ctx = RunContext(lab, src, dst, spec, Servers(ledger), CpuMeter())
     runs: list[Run] = []
     pooled = new_histogram()
@@ -232,11 +288,20 @@ def run(
         "pyrr": PYRR,
     }[tool]
     result = BenchResult(
-        test=spec.test, tool=label, fallback=fallback, lab=lab.name, profile=lab.profile,
-        src=src.name, dst=dst.name, dst_ip=dst.ip, path=describe_path(src, dst),
+        test=spec.test,
+        tool=label,
+        fallback=fallback,
+        lab=lab.name,
+        profile=lab.profile,
+        src=src.name,
+        dst=dst.name,
+        dst_ip=dst.ip,
+        path=describe_path(src, dst),
         msg_size=max(sockperf.MIN_MSG_SIZE, spec.msg_size) if tool == "sockperf" else spec.msg_size,
-        duration_s=spec.duration, runs=runs, notes=_notes(tool, fallback, spec, runs),
-    )  # fmt: skip
+        duration_s=spec.duration,
+        runs=runs,
+        notes=_notes(tool, fallback, spec, runs),
+    )
     if spec.test in LATENCY_TESTS:
         result.histogram = pooled
         result.pooled_latency_us = latency_summary_us(pooled)
@@ -267,14 +332,20 @@ def _notes(tool: str, fallback: bool, spec: BenchSpec, runs: list[Run]) -> list[
     notes = []
     steal = max(r.cpu.get("steal_percent", 0.0) for r in runs)
     if steal > 10:
-        notes.append(f"the hypervisor stole up to {steal:.0f}% of CPU during the runs: "
-                     "figures are noisier and slower than on an idle host")  # fmt: skip
+        notes.append(
+            f"the hypervisor stole up to {steal:.0f}% of CPU during the runs: "
+            "figures are noisier and slower than on an idle host"
+        )
     if fallback:
-        notes.append("sockperf is not installed (apt-get install -y sockperf): the built-in "
-                     "Python driver stood in; its latency includes Python's own cost")  # fmt: skip
+        notes.append(
+            "sockperf is not installed (apt-get install -y sockperf): the built-in "
+            "Python driver stood in; its latency includes Python's own cost"
+        )
     if tool == "sockperf" and spec.msg_size < sockperf.MIN_MSG_SIZE:
-        notes.append(f"sockperf's smallest message is {sockperf.MIN_MSG_SIZE} bytes "
-                     f"(its header); netperf TCP_RR sends {spec.msg_size}")  # fmt: skip
+        notes.append(
+            f"sockperf's smallest message is {sockperf.MIN_MSG_SIZE} bytes "
+            f"(its header); netperf TCP_RR sends {spec.msg_size}"
+        )
     return notes
 
 

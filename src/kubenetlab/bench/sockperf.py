@@ -103,9 +103,18 @@ def client_argv(
     host: str, port: int, udp: bool, seconds: float, msg_size: int, full_log: str
 ) -> list[str]:
     return [
-        "sockperf", "ping-pong", "-i", host, "-p", str(port),
+        "sockperf",
+        "ping-pong",
+        "-i",
+        host,
+        "-p",
+        str(port),
         *([] if udp else ["--tcp"]),
-        "-t", str(max(1, round(seconds))),
-        "-m", str(max(MIN_MSG_SIZE, msg_size)),
-        "--full-rtt", "--full-log", full_log,
-    ]  # fmt: skip
+        "-t",
+        str(max(1, round(seconds))),
+        "-m",
+        str(max(MIN_MSG_SIZE, msg_size)),
+        "--full-rtt",
+        "--full-log",
+        full_log,
+    ]

@@ -9,9 +9,11 @@ from kubenetlab.kernel import procs
 
 RESTORE = {"nft": "iptables-nft-restore", "legacy": "iptables-legacy-restore"}
 SAVE = {"nft": "iptables-nft-save", "legacy": "iptables-legacy-save"}
-EMPTY_TABLES = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n" \
-               "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n" \
-               ":POSTROUTING ACCEPT [0:0]\nCOMMIT\n"  # fmt: skip
+EMPTY_TABLES = (
+    "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+    "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+    ":POSTROUTING ACCEPT [0:0]\nCOMMIT\n"
+)
 
 
 def _run(ns: str, argv: list[str], text: str) -> float:

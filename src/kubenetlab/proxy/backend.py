@@ -22,9 +22,14 @@ def handler(name: str):  # type: ignore[no-untyped-def]
             while data := await reader.read(65536):
                 if data.startswith(b"GET "):
                     body = (seen + "\n").encode()
-                    writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nX-Backend: "
-                                 + name.encode() + b"\r\nContent-Length: " + str(len(body)).encode()
-                                 + b"\r\n\r\n" + body)  # fmt: skip
+                    writer.write(
+                        b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nX-Backend: "
+                        + name.encode()
+                        + b"\r\nContent-Length: "
+                        + str(len(body)).encode()
+                        + b"\r\n\r\n"
+                        + body
+                    )
                     break
                 if data.strip() == b"?":
                     writer.write((seen + "\n").encode())
@@ -41,8 +46,10 @@ def handler(name: str):  # type: ignore[no-untyped-def]
 
 
 async def serve(name: str, ports: list[int]) -> None:
-    servers = [await asyncio.start_server(handler(name), "0.0.0.0", p, backlog=1024, reuse_address=True)
-               for p in ports]  # fmt: skip
+    servers = [
+        await asyncio.start_server(handler(name), "0.0.0.0", p, backlog=1024, reuse_address=True)
+        for p in ports
+    ]
     await asyncio.gather(*(s.serve_forever() for s in servers))
 
 

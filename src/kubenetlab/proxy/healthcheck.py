@@ -22,13 +22,18 @@ from typing import Any
 
 def response(entry: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
     count = int(entry["localEndpoints"])
-    body = json.dumps({
-        "service": {"namespace": entry["namespace"], "name": entry["name"]},
-        "localEndpoints": count,
-        "serviceProxyHealthy": True,
-    }).encode()  # fmt: skip
-    headers = {"Content-Type": "application/json", "X-Content-Type-Options": "nosniff",
-               "X-Load-Balancing-Endpoint-Weight": str(count)}  # fmt: skip
+    body = json.dumps(
+        {
+            "service": {"namespace": entry["namespace"], "name": entry["name"]},
+            "localEndpoints": count,
+            "serviceProxyHealthy": True,
+        }
+    ).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Content-Type-Options": "nosniff",
+        "X-Load-Balancing-Endpoint-Weight": str(count),
+    }
     return (200 if count > 0 else 503), headers, body
 
 

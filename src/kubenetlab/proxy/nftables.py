@@ -76,8 +76,14 @@ class RuleSet:
 
 def _base_rules(cluster_cidr: str, service_cidr: str) -> list[tuple[str, str]]:
     return [
-        ("cluster-ips-check", 'ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"'),
-        ("cluster-ips-check", f'ip daddr {{ {service_cidr} }} drop comment "Drop traffic to unallocated ClusterIPs"'),
+        (
+            "cluster-ips-check",
+            'ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"',
+        ),
+        (
+            "cluster-ips-check",
+            f'ip daddr {{ {service_cidr} }} drop comment "Drop traffic to unallocated ClusterIPs"',
+        ),
         ("filter-forward", "ct state new jump service-endpoints-check"),
         ("filter-forward", "ct state new jump cluster-ips-check"),
         ("filter-input", "ct state new jump nodeport-endpoints-check"),
@@ -91,24 +97,33 @@ def _base_rules(cluster_cidr: str, service_cidr: str) -> list[tuple[str, str]]:
         ("nat-output", "jump services"),
         ("nat-postrouting", "jump masquerading"),
         ("nat-prerouting", "jump services"),
-        ("nodeport-endpoints-check", "ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports"),
+        (
+            "nodeport-endpoints-check",
+            "ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports",
+        ),
         ("reject-chain", "reject"),
         ("services", "ip daddr . meta l4proto . th dport vmap @service-ips"),
         ("services", "ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports"),
-        ("service-endpoints-check", "ip daddr . meta l4proto . th dport vmap @no-endpoint-services"),
-    ]  # fmt: skip
+        (
+            "service-endpoints-check",
+            "ip daddr . meta l4proto . th dport vmap @no-endpoint-services",
+        ),
+    ]
 
 
-def _dispatch(chains: dict[str, list[str]], svc: Service, port: ServicePort,
-              endpoints: Sequence[Endpoint]) -> str:  # fmt: skip
+def _dispatch(
+    chains: dict[str, list[str]], svc: Service, port: ServicePort, endpoints: Sequence[Endpoint]
+) -> str:
     proto = port.protocol.lower()
     targets = []
     for ep in endpoints:
         chain = nft_endpoint_chain(
             svc.namespace, svc.name, port.name, proto, ep.ip, port.target_port
         )
-        chains[chain] = [f"ip saddr {ep.ip} jump mark-for-masquerade",
-                         f"meta l4proto {proto} dnat to {ep.ip}:{port.target_port}"]  # fmt: skip
+        chains[chain] = [
+            f"ip saddr {ep.ip} jump mark-for-masquerade",
+            f"meta l4proto {proto} dnat to {ep.ip}:{port.target_port}",
+        ]
         targets.append(chain)
     vmap = " , ".join(f"{i} : goto {c}" for i, c in enumerate(targets))
     return f"numgen random mod {len(targets)} vmap {{ {vmap} }}"
@@ -136,12 +151,20 @@ def _service_port(
     if not endpoints:
         rs.elements.add(Element("no-endpoint-services", key, "goto reject-chain", name))
         if port.node_port:
-            rs.elements.add(Element("no-endpoint-nodeports", f"{proto} . {port.node_port}",
-                                    "goto reject-chain", name))  # fmt: skip
+            rs.elements.add(
+                Element(
+                    "no-endpoint-nodeports",
+                    f"{proto} . {port.node_port}",
+                    "goto reject-chain",
+                    name,
+                )
+            )
         return
     chain = nft_chain("service", svc.namespace, svc.name, port.name, proto)
-    rs.chains[chain] = [f"ip daddr {svc.cluster_ip} ip saddr != {cluster_cidr} jump mark-for-masquerade",
-                        _dispatch(rs.chains, svc, port, endpoints)]  # fmt: skip
+    rs.chains[chain] = [
+        f"ip daddr {svc.cluster_ip} ip saddr != {cluster_cidr} jump mark-for-masquerade",
+        _dispatch(rs.chains, svc, port, endpoints),
+    ]
     rs.elements.add(Element("service-ips", key, f"goto {chain}"))
     if not port.node_port:
         return
@@ -150,9 +173,11 @@ def _service_port(
     if not svc.local:
         rs.chains[ext] = ["jump mark-for-masquerade", f"goto {chain}"]
         return
-    rules = [f'ip saddr {cluster_cidr} goto {chain} comment "short-circuit pod traffic"',
-             'fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
-             f'fib saddr type local goto {chain} comment "short-circuit local traffic"']  # fmt: skip
+    rules = [
+        f'ip saddr {cluster_cidr} goto {chain} comment "short-circuit pod traffic"',
+        'fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
+        f'fib saddr type local goto {chain} comment "short-circuit local traffic"',
+    ]
     local = svc.local_endpoints(node)
     if local:
         local_chain = nft_chain("local", svc.namespace, svc.name, port.name, proto)
@@ -167,8 +192,12 @@ def _service_port(
 
 def render_full(rs: RuleSet, cluster_cidr: str, service_cidr: str) -> str:
     """The whole table, replacing any previous one in a single transaction."""
-    lines = [f'add table {T} {{ comment "rules for kube-proxy" ; }}', f"delete table {T}",
-             f'add table {T} {{ comment "rules for kube-proxy" ; }}', *SETS]  # fmt: skip
+    lines = [
+        f'add table {T} {{ comment "rules for kube-proxy" ; }}',
+        f"delete table {T}",
+        f'add table {T} {{ comment "rules for kube-proxy" ; }}',
+        *SETS,
+    ]
     lines += [f"add chain {T} {name}{decl}" for name, decl in BASE_CHAINS.items()]
     lines += [
         f"add rule {T} {chain} {rule}" for chain, rule in _base_rules(cluster_cidr, service_cidr)

@@ -43,40 +43,83 @@ def print_bench(result: BenchResult) -> None:
     )
     runs = Table(box=None, pad_edge=False)
     if result.test in LATENCY_TESTS:
-        for col in ("run", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs", "obs",
-                    "CPU µs/txn", "steal %"):  # fmt: skip
+        for col in (
+            "run",
+            "p50 µs",
+            "p90 µs",
+            "p99 µs",
+            "p99.9 µs",
+            "max µs",
+            "obs",
+            "CPU µs/txn",
+            "steal %",
+        ):
             runs.add_column(col, justify="right")
         for r in result.runs:
             lat = r.latency_us
             runs.add_row(
-                str(r.index), *(f"{lat[k]:.1f}" for k in ("p50", "p90", "p99", "p99.9", "max")),
-                str(lat["observations"]), _num(r.cpu_us_per_txn), f"{r.cpu['steal_percent']:.0f}",
-            )  # fmt: skip
+                str(r.index),
+                *(f"{lat[k]:.1f}" for k in ("p50", "p90", "p99", "p99.9", "max")),
+                str(lat["observations"]),
+                _num(r.cpu_us_per_txn),
+                f"{r.cpu['steal_percent']:.0f}",
+            )
         e = result.estimates
         keys = ("p50", "p90", "p99", "p99.9", "max")
-        runs.add_row("median", *(fmt_median(e[k]) for k in keys), "",
-                     fmt_median(e.get("cpu_us_per_txn")), "")  # fmt: skip
-        runs.add_row(f"{100 * level:.0f}% CI", *(fmt_ci(e[k]) for k in keys), "",
-                     fmt_ci(e.get("cpu_us_per_txn")), "")  # fmt: skip
-        runs.add_row("CV", *(fmt_cv(e[k]) for k in ("p50", "p90", "p99", "p99.9", "max")), "",
-                     fmt_cv(e.get("cpu_us_per_txn")), "")  # fmt: skip
+        runs.add_row(
+            "median", *(fmt_median(e[k]) for k in keys), "", fmt_median(e.get("cpu_us_per_txn")), ""
+        )
+        runs.add_row(
+            f"{100 * level:.0f}% CI",
+            *(fmt_ci(e[k]) for k in keys),
+            "",
+            fmt_ci(e.get("cpu_us_per_txn")),
+            "",
+        )
+        runs.add_row(
+            "CV",
+            *(fmt_cv(e[k]) for k in ("p50", "p90", "p99", "p99.9", "max")),
+            "",
+            fmt_cv(e.get("cpu_us_per_txn")),
+            "",
+        )
         pooled = result.pooled_latency_us
-        runs.add_row("pooled", *(f"{pooled[k]:.1f}" for k in ("p50", "p90", "p99", "p99.9", "max")),
-                     str(pooled["observations"]), "", "")  # fmt: skip
+        runs.add_row(
+            "pooled",
+            *(f"{pooled[k]:.1f}" for k in ("p50", "p90", "p99", "p99.9", "max")),
+            str(pooled["observations"]),
+            "",
+            "",
+        )
     else:
         loss = result.test == "udp_stream"
         for col in ("run", "Gbit/s", "lost %" if loss else "retransmits", "CPU s/GB", "steal %"):
             runs.add_column(col, justify="right")
         for r in result.runs:
             extra = _num(r.lost_percent, 2) if loss else str(r.retransmits)
-            runs.add_row(str(r.index), f"{r.gbps:.2f}", extra, _num(r.cpu_s_per_gb, 3),
-                         f"{r.cpu['steal_percent']:.0f}")  # fmt: skip
+            runs.add_row(
+                str(r.index),
+                f"{r.gbps:.2f}",
+                extra,
+                _num(r.cpu_s_per_gb, 3),
+                f"{r.cpu['steal_percent']:.0f}",
+            )
         e = result.estimates
         key = "lost_percent" if loss else "retransmits"
-        runs.add_row("median", fmt_median(e["gbps"], 2), fmt_median(e[key]),
-                     fmt_median(e.get("cpu_s_per_gb"), 3), "")  # fmt: skip
-        runs.add_row(f"{100 * level:.0f}% CI", fmt_ci(e["gbps"], 2), fmt_ci(e[key]),
-                     fmt_ci(e.get("cpu_s_per_gb"), 3), "")  # fmt: skip
+        runs.add_row(
+            "median",
+            fmt_median(e["gbps"], 2),
+            fmt_median(e[key]),
+            fmt_median(e.get("cpu_s_per_gb"), 3),
+            "",
+        )
+        runs.add_row(
+            f"{100 * level:.0f}% CI",
+            fmt_ci(e["gbps"], 2),
+            fmt_ci(e[key]),
+            fmt_ci(e.get("cpu_s_per_gb"), 3),
+            "",
+        )
         runs.add_row("CV", fmt_cv(e["gbps"]), "", fmt_cv(e.get("cpu_s_per_gb")), "")
     stdout.print(runs)
     for note in result.notes:
@@ -87,24 +130,56 @@ def _num(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-CSV_FIELDS = ["lab", "profile", "test", "tool", "src", "dst", "run", "p50_us", "p90_us", "p99_us",
-              "p99.9_us", "max_us", "observations", "gbps", "retransmits", "lost_percent",
-              "cpu_us_per_txn", "cpu_s_per_gb", "steal_percent"]  # fmt: skip
+CSV_FIELDS = [
+    "lab",
+    "profile",
+    "test",
+    "tool",
+    "src",
+    "dst",
+    "run",
+    "p50_us",
+    "p90_us",
+    "p99_us",
+    "p99.9_us",
+    "max_us",
+    "observations",
+    "gbps",
+    "retransmits",
+    "lost_percent",
+    "cpu_us_per_txn",
+    "cpu_s_per_gb",
+    "steal_percent",
+]
 
 
 def csv_rows(result: BenchResult) -> list[dict[str, Any]]:
     rows = []
     for r in result.runs:
         lat = r.latency_us
-        rows.append({
-            "lab": result.lab, "profile": result.profile, "test": result.test_name,
-            "tool": result.tool, "src": result.src, "dst": result.dst, "run": r.index,
-            "p50_us": lat.get("p50"), "p90_us": lat.get("p90"), "p99_us": lat.get("p99"),
-            "p99.9_us": lat.get("p99.9"), "max_us": lat.get("max"),
-            "observations": lat.get("observations"), "gbps": r.gbps, "retransmits": r.retransmits,
-            "lost_percent": r.lost_percent, "cpu_us_per_txn": r.cpu_us_per_txn,
-            "cpu_s_per_gb": r.cpu_s_per_gb, "steal_percent": r.cpu.get("steal_percent"),
-        })  # fmt: skip
+        rows.append(
+            {
+                "lab": result.lab,
+                "profile": result.profile,
+                "test": result.test_name,
+                "tool": result.tool,
+                "src": result.src,
+                "dst": result.dst,
+                "run": r.index,
+                "p50_us": lat.get("p50"),
+                "p90_us": lat.get("p90"),
+                "p99_us": lat.get("p99"),
+                "p99.9_us": lat.get("p99.9"),
+                "max_us": lat.get("max"),
+                "observations": lat.get("observations"),
+                "gbps": r.gbps,
+                "retransmits": r.retransmits,
+                "lost_percent": r.lost_percent,
+                "cpu_us_per_txn": r.cpu_us_per_txn,
+                "cpu_s_per_gb": r.cpu_s_per_gb,
+                "steal_percent": r.cpu.get("steal_percent"),
+            }
+        )
     return rows
 
 

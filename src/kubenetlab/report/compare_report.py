@@ -40,17 +40,21 @@ def _columns(tests: tuple[str, ...]) -> list[tuple[str, str, str, str]]:
         if test in tests:
             cols += [(f"{name} p50 µs", test, "p50", "ci"), (f"{name} p99 µs", test, "p99", "ci")]
             if test == "rr":
-                cols += [("p50 CV", test, "p50", "cv"),
-                         ("CPU µs/txn", test, "cpu_us_per_txn", "ci"),
-                         ("p50 vs underlay", test, "p50", "pct")]  # fmt: skip
+                cols += [
+                    ("p50 CV", test, "p50", "cv"),
+                    ("CPU µs/txn", test, "cpu_us_per_txn", "ci"),
+                    ("p50 vs underlay", test, "p50", "pct"),
+                ]
     if "stream" in tests:
         cols += [
             ("Gbit/s", "stream", "gbps", "ci"),
             ("Gbit/s vs underlay", "stream", "gbps", "pct"),
         ]
     if "udp_stream" in tests:
-        cols += [("UDP Gbit/s", "udp_stream", "gbps", "ci"),
-                 ("UDP lost %", "udp_stream", "lost_percent", "ci")]  # fmt: skip
+        cols += [
+            ("UDP Gbit/s", "udp_stream", "gbps", "ci"),
+            ("UDP lost %", "udp_stream", "lost_percent", "ci"),
+        ]
     return cols
 
 
@@ -73,8 +77,9 @@ def print_compare(report: CompareReport) -> None:
         f"vs underlay = node → node on the same fabric; {report.seconds:.0f} s in all",
         highlight=False,
     )
-    stdout.print("tools: " + "; ".join(f"{t}: {tool}" for t, tool in tools.items()),
-                 highlight=False)  # fmt: skip
+    stdout.print(
+        "tools: " + "; ".join(f"{t}: {tool}" for t, tool in tools.items()), highlight=False
+    )
     table = Table(box=None, pad_edge=False)
     cols = _columns(s.tests)
     table.add_column("profile")
@@ -85,15 +90,19 @@ def print_compare(report: CompareReport) -> None:
         for _, test, metric, kind in cols:
             e = _est(row, test, metric)
             cells.append(
-                fmt_cv(e) if kind == "cv" else _pct(row, f"{test}.{metric}") if kind == "pct"
+                fmt_cv(e)
+                if kind == "cv"
+                else _pct(row, f"{test}.{metric}")
+                if kind == "pct"
                 else _with_ci(e)
-            )  # fmt: skip
+            )
         table.add_row(*cells)
     stdout.print(table)
     for row in report.rows:
         what = f"{row.name}: {row.models}"
-        stdout.print(what if row.results else f"{what} — not measured: {row.reason}",
-                     highlight=False)  # fmt: skip
+        stdout.print(
+            what if row.results else f"{what} — not measured: {row.reason}", highlight=False
+        )
     if report.driver_check:
         d = report.driver_check
         stdout.print(
@@ -103,39 +112,82 @@ def print_compare(report: CompareReport) -> None:
             f"≈ {d['builtin_overhead_p50_us']:.0f} µs per transaction",
             highlight=False,
         )
-    steal = max((r.cpu.get("steal_percent", 0.0) for row in measured
-                 for res in row.results.values() for r in res.runs), default=0.0)  # fmt: skip
+    steal = max(
+        (
+            r.cpu.get("steal_percent", 0.0)
+            for row in measured
+            for res in row.results.values()
+            for r in res.runs
+        ),
+        default=0.0,
+    )
     if steal > 10:
-        stdout.print(f"note: the hypervisor stole up to {steal:.0f}% of the CPU during runs "
-                     "(/proc/stat): expect noisy tails on this host", highlight=False)  # fmt: skip
-    notes = sorted({n for row in measured for r in row.results.values() for n in r.notes
-                    if "hypervisor" not in n})  # fmt: skip
+        stdout.print(
+            f"note: the hypervisor stole up to {steal:.0f}% of the CPU during runs "
+            "(/proc/stat): expect noisy tails on this host",
+            highlight=False,
+        )
+    notes = sorted(
+        {
+            n
+            for row in measured
+            for r in row.results.values()
+            for n in r.notes
+            if "hypervisor" not in n
+        }
+    )
     for note in notes:
         stdout.print(f"note: {note}", highlight=False)
 
 
 CSV_FIELDS = [
-    "profile", "models", "measured", "reason", "test", "tool", "metric", "median",
-    "ci_low", "ci_high", "ci_level", "cv", "runs", "overhead_vs_underlay_percent",
-]  # fmt: skip
+    "profile",
+    "models",
+    "measured",
+    "reason",
+    "test",
+    "tool",
+    "metric",
+    "median",
+    "ci_low",
+    "ci_high",
+    "ci_level",
+    "cv",
+    "runs",
+    "overhead_vs_underlay_percent",
+]
 
 
 def csv_rows(report: CompareReport) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for row in report.rows:
         if not row.results:
-            out.append({"profile": row.name, "models": row.models, "measured": False,
-                        "reason": row.reason})  # fmt: skip
+            out.append(
+                {"profile": row.name, "models": row.models, "measured": False, "reason": row.reason}
+            )
             continue
         for test, result in row.results.items():
             for metric, e in result.estimates.items():
-                out.append({
-                    "profile": row.name, "models": row.models, "measured": True, "reason": "",
-                    "test": result.test_name, "tool": result.tool, "metric": metric,
-                    "median": e.median, "ci_low": e.ci_low, "ci_high": e.ci_high,
-                    "ci_level": e.ci_level, "cv": e.cv, "runs": e.n,
-                    "overhead_vs_underlay_percent": row.overhead_percent.get(f"{test}.{metric}"),
-                })  # fmt: skip
+                out.append(
+                    {
+                        "profile": row.name,
+                        "models": row.models,
+                        "measured": True,
+                        "reason": "",
+                        "test": result.test_name,
+                        "tool": result.tool,
+                        "metric": metric,
+                        "median": e.median,
+                        "ci_low": e.ci_low,
+                        "ci_high": e.ci_high,
+                        "ci_level": e.ci_level,
+                        "cv": e.cv,
+                        "runs": e.n,
+                        "overhead_vs_underlay_percent": row.overhead_percent.get(
+                            f"{test}.{metric}"
+                        ),
+                    }
+                )
     return out
 
 

@@ -39,16 +39,35 @@ def compare_charts(report: CompareReport, out: Path) -> list[Path]:
     def est(test: str, key: str) -> list[Estimate | None]:
         return [r.results[test].estimates.get(key) if test in r.results else None for r in rows]
 
-    latency = {f"{t.upper()} {k}": est(t, k) for t in ("rr", "crr", "udp_rr")
-               if t in report.settings.tests for k in ("p50", "p99")}  # fmt: skip
+    latency = {
+        f"{t.upper()} {k}": est(t, k)
+        for t in ("rr", "crr", "udp_rr")
+        if t in report.settings.tests
+        for k in ("p50", "p99")
+    }
     charts = [
-        ("latency.png", "Round-trip latency per profile (median of runs, CI bars)", latency, "µs",
-         True),
-        ("throughput.png", "TCP_STREAM throughput (iperf3)", {"Gbit/s": est("stream", "gbps")},
-         "Gbit/s", False),
-        ("cpu.png", "Host CPU per transaction, TCP_RR (net of idle)",
-         {"CPU µs/txn": est("rr", "cpu_us_per_txn")}, "µs CPU / transaction", False),
-    ]  # fmt: skip
+        (
+            "latency.png",
+            "Round-trip latency per profile (median of runs, CI bars)",
+            latency,
+            "µs",
+            True,
+        ),
+        (
+            "throughput.png",
+            "TCP_STREAM throughput (iperf3)",
+            {"Gbit/s": est("stream", "gbps")},
+            "Gbit/s",
+            False,
+        ),
+        (
+            "cpu.png",
+            "Host CPU per transaction, TCP_RR (net of idle)",
+            {"CPU µs/txn": est("rr", "cpu_us_per_txn")},
+            "µs CPU / transaction",
+            False,
+        ),
+    ]
     for filename, title, series, unit, log in charts:
         if not any(v for values in series.values() for v in values):
             continue

@@ -97,8 +97,14 @@ def resolve_all(names: tuple[str, ...]) -> list[profiles.Resolved]:
 
 
 def _lab_for(resolved: profiles.Resolved) -> Lab:
-    return build_lab({"name": f"cmp-{resolved.name}", "profile": resolved.routing,
-                      "nodes": 2, "pods_per_node": 1})  # fmt: skip
+    return build_lab(
+        {
+            "name": f"cmp-{resolved.name}",
+            "profile": resolved.routing,
+            "nodes": 2,
+            "pods_per_node": 1,
+        }
+    )
 
 
 @dataclass
@@ -177,8 +183,11 @@ def _measure(
 ) -> dict[tuple[str, str], list[BenchResult]]:
     """Run 1 of everything, then run 2, …: (row, test) → one single-run result per repeat."""
     collected: dict[tuple[str, str], list[BenchResult]] = {}
-    jobs = [(t, t.row.name, runner.BenchSpec(test, settings.duration, 1, settings.msg_size))
-            for t in [base, *targets] for test in settings.tests]  # fmt: skip
+    jobs = [
+        (t, t.row.name, runner.BenchSpec(test, settings.duration, 1, settings.msg_size))
+        for t in [base, *targets]
+        for test in settings.tests
+    ]
     if "rr" in settings.tests:
         spec = runner.BenchSpec("rr", settings.duration, 1, settings.msg_size, force_builtin=True)
         jobs.append((base, "driver-check", spec))

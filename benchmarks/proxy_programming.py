@@ -1,0 +1,98 @@
+"""How long does a node take to program N Services × 3 endpoints, per service proxy?
+
+Targets on this 2-core machine at 10,000 Services × 3 endpoints: iptables-restore ≤ 5 s,
+nft -f ≤ 3 s, and one endpoint change with nftables (incremental) ≤ 50 ms. Runs in a
+1-node lab; times are the wall time of the loading tool (iptables-nft-restore,
+iptables-legacy-restore, nft -f), median of --runs.
+
+    sudo .venv/bin/python benchmarks/proxy_programming.py [--services 10000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+
+from kubenetlab import lab as labmod
+from kubenetlab.proxy import PROXIES
+from kubenetlab.proxy.synthetic import synthetic_services
+from kubenetlab.serviceplane import node_context
+from kubenetlab.services import Endpoint
+from kubenetlab.spec import build_lab
+
+TARGETS = {"iptables": 5.0, "iptables-legacy": 5.0, "nftables": 3.0}
+DELTA_TARGET_MS = 50.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--services", type=int, default=10000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    args = parser.parse_args()
+    lab = build_lab({"name": "bench-prog", "nodes": 1, "pods_per_node": 3, "profile": "native"})
+    labmod.up(lab)
+    results: dict[str, dict[str, float]] = {}
+    try:
+        ctx = node_context(lab, lab.nodes[0])
+        eps = [Endpoint(str(p.ip), p.node, pod=p.name) for p in lab.pods]
+        services = synthetic_services(args.services, eps, lab.service_cidr)
+        for name, impl in PROXIES.items():
+            times = []
+            for _ in range(args.runs):
+                times.append(impl.program(services, ctx))
+            rules = impl.render(services, ctx).count("\n")
+            results[name] = {"program_s": statistics.median(times), "lines": rules}
+            if name == "nftables":
+                deltas = []
+                for i in range(args.runs):
+                    moved = dataclasses.replace(services[-1], endpoints=(eps[i % 3],))
+                    deltas.append(impl.update(services, (*services[:-1], moved), ctx))
+                    impl.update((*services[:-1], moved), services, ctx)
+                results[name]["one_endpoint_change_ms"] = 1000 * statistics.median(deltas)
+                results["iptables"]["one_endpoint_change_ms"] = (
+                    1000 * results["iptables"]["program_s"]
+                )
+            impl.clear(ctx)
+    finally:
+        labmod.down(lab.name)
+    if args.output == "json":
+        print(
+            json.dumps(
+                {
+                    "schema_version": 1,
+                    "services": args.services,
+                    "endpoints_per_service": 3,
+                    "runs": args.runs,
+                    "results": results,
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(
+            f"programming {args.services} Services × 3 endpoints on one node (median of {args.runs}; "
+            "wall time of the loading tool)"
+        )
+        for name, r in results.items():
+            target = TARGETS[name]
+            verdict = "met" if r["program_s"] <= target else "MISSED"
+            print(
+                f"  {name:16} {r['program_s']:6.2f} s  ({r['lines']:>7} lines of input)  "
+                f"target ≤ {target} s: {verdict}"
+            )
+        delta = results["nftables"]["one_endpoint_change_ms"]
+        print(
+            f"  one endpoint change, nftables (incremental): {delta:.1f} ms  target ≤ "
+            f"{DELTA_TARGET_MS} ms: {'met' if delta <= DELTA_TARGET_MS else 'MISSED'}; "
+            f"iptables rewrites everything: {results['iptables']['one_endpoint_change_ms']:.0f} ms"
+        )
+    ok = all(r["program_s"] <= TARGETS[n] for n, r in results.items())
+    return 0 if ok and results["nftables"]["one_endpoint_change_ms"] <= DELTA_TARGET_MS else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
