@@ -97,6 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--fail-on", choices=("error", "warning"), help="exit 1 at this severity")
     _output(audit, ("text", "json", "sarif"))
 
+    scenario = commands.add_parser("scenario", help="multi-step experiments")
+    scenarios = scenario.add_subparsers(dest="scenario", required=True, parser_class=_Parser)
+    scale = scenarios.add_parser(
+        "service-scale", help="rule programming and new-connection cost vs N"
+    )
+    scale.add_argument("--services", default="100,1000,5000,10000", help="sizes, comma-separated")
+    scale.add_argument("--proxy", default="iptables,iptables-legacy,nftables")
+    scale.add_argument("--duration", type=float, default=2.0)
+    scale.add_argument("--repeats", type=int, default=3)
+    scale.add_argument("--profile", default="native", help="routing profile of the lab")
+    scale.add_argument("--report", metavar="DIR", help="write JSON and a PNG chart there")
+    _output(scale, ("table", "json"))
+
     mtu = commands.add_parser("mtu", help="encapsulation overhead and the pod MTU it leaves")
     mtu.add_argument("--underlay-mtu", type=int, default=1500)
     mtu.add_argument("--encap", required=True, help="vxlan|geneve|ipip|gre|wireguard|ipsec|none")
@@ -299,6 +312,35 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 1 if args.fail_on and report.failing(args.fail_on) else 0
 
 
+def cmd_service_scale(args: argparse.Namespace) -> int:
+    from kubenetlab.report import scale_report
+    from kubenetlab.report.progress import log, progress
+    from kubenetlab.scenarios import service_scale
+
+    try:
+        sizes = tuple(int(x) for x in _csv_list(args.services, "--services"))
+    except ValueError:
+        raise UsageError(f"--services takes integers, not {args.services!r}") from None
+    settings = service_scale.ScaleSettings(
+        sizes, _csv_list(args.proxy, "--proxy"), args.duration, args.repeats, args.profile
+    )
+    service_scale.validate(settings)
+    with progress("service-scale", len(sizes) * len(settings.proxies) * 3) as bar:
+        report = service_scale.run(settings, on_step=lambda t: (bar.describe(t), bar.advance()))
+    if args.output == "json":
+        _print_json(report.to_dict())
+    else:
+        scale_report.print_scale(report)
+    if args.report:
+        from pathlib import Path
+
+        out = Path(args.report)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "service-scale.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        log(f"wrote {out / 'service-scale.json'} and {scale_report.write_chart(report, out)}")
+    return 0
+
+
 def cmd_mtu(args: argparse.Namespace) -> int:
     from kubenetlab.mtu import calculate
     from kubenetlab.report.audit_report import print_mtu
@@ -316,13 +358,15 @@ HANDLERS = {
     ("bench", None): cmd_bench,
     ("compare", None): cmd_compare,
     ("audit", None): cmd_audit,
+    ("scenario", "service-scale"): cmd_service_scale,
     ("mtu", None): cmd_mtu,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = HANDLERS[(args.command, getattr(args, "lab_command", None))]
+    sub = getattr(args, "lab_command", None) or getattr(args, "scenario", None)
+    handler = HANDLERS[(args.command, sub)]
     try:
         return handler(args)
     except KnlError as exc:

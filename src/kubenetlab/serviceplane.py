@@ -52,18 +52,20 @@ def _backend_ports(entry: dict[str, object]) -> set[int]:
 
 
 def _start_backends(lab: Lab, ledger: Ledger, services: tuple[Service, ...]) -> None:
-    """One backend per endpoint pod serving every target port it backs; a pod that gains a
-    port gets its backend restarted with the new set (ended by PID, as recorded)."""
+    ports: dict[str, list[int]] = {}
+    for svc in services:
+        for e in svc.endpoints:
+            if e.pod:
+                ports.setdefault(e.pod, []).extend(p.target_port for p in svc.ports)
+    start_backends_for(lab, ledger, ports)
+
+
+def start_backends_for(lab: Lab, ledger: Ledger, ports_by_pod: dict[str, list[int]]) -> None:
+    """One backend per pod serving every port it must; a pod that gains a port gets its
+    backend restarted with the new set (ended by PID, as recorded)."""
     running = {p["netns"]: p for p in ledger.processes if p.get("role") == "backend"}
     for pod in lab.pods:
-        ports = sorted(
-            {
-                port.target_port
-                for svc in services
-                for port in svc.ports
-                if any(e.pod == pod.name for e in svc.endpoints)
-            }
-        )
+        ports = sorted(set(ports_by_pod.get(pod.name, [])))
         old = running.get(pod.netns)
         if not ports or (old is not None and set(ports) <= _backend_ports(old)):
             continue

@@ -164,3 +164,36 @@ def test_nftables_endpoint_change_is_incremental_and_moves_traffic() -> None:
         _, seconds = set_endpoints(Lab.from_dict(ledger.lab), ledger, "web", ["node2-pod2"])
         assert all(s < 1.0 for s in seconds.values()), seconds
         assert {r[0] for r in ask("t-nft-delta", "node1-pod1", web, 80, n=20)} == {"node2-pod2"}
+
+
+def test_service_scale_scenario_small_run(tmp_path) -> None:
+    from tests.lab.conftest import run_cli
+
+    out = run_cli(
+        "scenario",
+        "service-scale",
+        "--services",
+        "5,200",
+        "--proxy",
+        "iptables,nftables",
+        "--repeats",
+        "1",
+        "--duration",
+        "1",
+        "-o",
+        "json",
+        "--report",
+        str(tmp_path),
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    rows = {(r["proxy"], r["services"]): r for r in doc["rows"]}
+    assert set(rows) == {("iptables", 5), ("iptables", 200), ("nftables", 5), ("nftables", 200)}
+    for r in rows.values():
+        assert r["program_seconds"] > 0 and r["rule_lines"] > 0
+        assert 0 < r["crr_first"]["p50"]["median"] <= r["crr_first"]["p99"]["median"]
+        assert r["crr_last"]["cpu_us_per_txn"]["median"] >= 0
+        assert r["tool"].startswith("kubenetlab-pyrr")
+    assert rows[("iptables", 200)]["rule_lines"] > 20 * rows[("iptables", 5)]["rule_lines"]
+    assert (tmp_path / "service-scale.png").read_bytes()[:4] == b"\x89PNG"

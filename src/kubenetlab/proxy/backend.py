@@ -3,54 +3,70 @@
     python -m kubenetlab.proxy.backend --name POD --port P [--port P2 …]
 
 Per connection: a request starting with "GET " gets an HTTP/1.0 200 whose body is
-"<pod> <client-ip>:<client-port>"; a request of exactly "?" gets that line raw and the
-connection closes; anything else is echoed back (TCP_RR/TCP_CRR through the Service).
-The response header X-Backend carries the pod name.
+"<pod> <client-ip>:<client-port>" (header X-Backend: <pod>); a request of exactly "?"
+gets that line raw and the connection closes; anything else is echoed back, so TCP_RR
+and TCP_CRR work through the Service. One thread and a selector, like the built-in
+RR server, so the backend adds as little as it can to what is measured through it.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import selectors
+import socket
 
 
-def handler(name: str):  # type: ignore[no-untyped-def]
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        seen = f"{name} {peer[0]}:{peer[1]}"
-        try:
-            while data := await reader.read(65536):
-                if data.startswith(b"GET "):
-                    body = (seen + "\n").encode()
-                    writer.write(
-                        b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nX-Backend: "
-                        + name.encode()
-                        + b"\r\nContent-Length: "
-                        + str(len(body)).encode()
-                        + b"\r\n\r\n"
-                        + body
-                    )
-                    break
-                if data.strip() == b"?":
-                    writer.write((seen + "\n").encode())
-                    break
-                writer.write(data)
-                await writer.drain()
-            await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    return handle
+def _reply(name: str, peer: tuple[str, int], data: bytes) -> tuple[bytes, bool]:
+    """(bytes to send, close afterwards)."""
+    seen = f"{name} {peer[0]}:{peer[1]}\n".encode()
+    if data.startswith(b"GET "):
+        head = (
+            f"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nX-Backend: {name}\r\n"
+            f"Content-Length: {len(seen)}\r\n\r\n"
+        ).encode()
+        return head + seen, True
+    if data.strip() == b"?":
+        return seen, True
+    return data, False
 
 
-async def serve(name: str, ports: list[int]) -> None:
-    servers = [
-        await asyncio.start_server(handler(name), "0.0.0.0", p, backlog=1024, reuse_address=True)
-        for p in ports
-    ]
-    await asyncio.gather(*(s.serve_forever() for s in servers))
+def serve(name: str, ports: list[int]) -> None:
+    sel = selectors.DefaultSelector()
+    for port in ports:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("0.0.0.0", port))
+        listener.listen(1024)
+        listener.setblocking(False)
+        sel.register(listener, selectors.EVENT_READ, "listen")
+    peers: dict[socket.socket, tuple[str, int]] = {}
+    while True:
+        for key, _ in sel.select():
+            sock: socket.socket = key.fileobj  # type: ignore[assignment]
+            if key.data == "listen":
+                try:
+                    conn, peer = sock.accept()
+                except BlockingIOError:
+                    continue
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                peers[conn] = peer
+                sel.register(conn, selectors.EVENT_READ, "conn")
+                continue
+            try:
+                data = sock.recv(65536)
+            except ConnectionError:
+                data = b""
+            close = not data
+            if data:
+                out, close = _reply(name, peers[sock], data)
+                try:
+                    sock.sendall(out)
+                except ConnectionError:
+                    close = True
+            if close:
+                sel.unregister(sock)
+                peers.pop(sock, None)
+                sock.close()
 
 
 def main() -> None:
@@ -58,7 +74,7 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--port", type=int, action="append", required=True)
     args = parser.parse_args()
-    asyncio.run(serve(args.name, sorted(set(args.port))))
+    serve(args.name, sorted(set(args.port)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,128 @@
+"""`kubenetlab scenario service-scale`: what a new connection pays for N Services, per proxy.
+
+One 2-node lab; three backend pods (one on node1, two on node2) serve every Service; the
+client pod is on node1. For each proxy and each N: program N Services × 3 endpoints on
+both nodes (time taken on node1, lines of rule input), then TCP_CRR (connect, 1 byte
+each way, close: the built-in driver, as `compare` uses) to the first and to the last
+Service in the table, and the host CPU per connection. The article's claim about iptables
+CPU at scale becomes a number for your own N.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubenetlab import lab as labmod
+from kubenetlab.bench import runner
+from kubenetlab.bench.result import BenchResult
+from kubenetlab.errors import UsageError
+from kubenetlab.kernel import preflight
+from kubenetlab.kernel.ledger import Ledger
+from kubenetlab.proxy import PROXIES, proxy
+from kubenetlab.proxy.synthetic import synthetic_services
+from kubenetlab.serviceplane import node_context, start_backends_for
+from kubenetlab.services import Endpoint
+from kubenetlab.spec import build_lab
+
+LAB = "scale"
+BACKEND_PODS = ("node1-pod2", "node2-pod1", "node2-pod2")
+
+
+@dataclass(frozen=True)
+class ScaleSettings:
+    sizes: tuple[int, ...] = (100, 1000, 5000, 10000)
+    proxies: tuple[str, ...] = ("iptables", "iptables-legacy", "nftables")
+    duration: float = 2.0
+    repeats: int = 3
+    profile: str = "native"
+
+
+@dataclass
+class ScaleRow:
+    proxy: str
+    services: int
+    program_s: float
+    rule_lines: int
+    first: BenchResult
+    last: BenchResult
+
+    def to_dict(self) -> dict[str, Any]:
+        f, la = self.first.estimates, self.last.estimates
+        return {
+            "proxy": self.proxy, "services": self.services, "endpoints_per_service": 3,
+            "program_seconds": round(self.program_s, 3), "rule_lines": self.rule_lines,
+            "crr_first": {k: f[k].to_dict() for k in ("p50", "p99", "cpu_us_per_txn") if k in f},
+            "crr_last": {k: la[k].to_dict() for k in ("p50", "p99", "cpu_us_per_txn") if k in la},
+            "last_minus_first_p50_us": round(la["p50"].median - f["p50"].median, 1),
+            "tool": self.first.tool,
+        }  # fmt: skip
+
+
+@dataclass
+class ScaleReport:
+    settings: ScaleSettings
+    rows: list[ScaleRow] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "schema_version": 1,
+            "settings": {"sizes": list(s.sizes), "proxies": list(s.proxies), "repeats": s.repeats,
+                         "duration_s": s.duration, "profile": s.profile},
+            "rows": [r.to_dict() for r in self.rows],
+            "seconds": round(self.seconds, 1),
+        }  # fmt: skip
+
+
+def validate(settings: ScaleSettings) -> None:
+    for name in settings.proxies:
+        proxy(name)
+    if not settings.sizes or any(n < 1 or n > 60000 for n in settings.sizes):
+        raise UsageError("--services takes sizes from 1 to 60000")
+    runner.BenchSpec("crr", settings.duration, settings.repeats)
+
+
+def run(settings: ScaleSettings, on_step: Callable[[str], None] | None = None) -> ScaleReport:
+    validate(settings)
+    preflight.require_root("scenario service-scale")
+    for name in settings.proxies:
+        preflight.require_tools(PROXIES[name].tools)
+    started = time.monotonic()
+    lab = build_lab({"name": LAB, "nodes": 2, "pods_per_node": 2, "profile": settings.profile})
+    labmod.up(lab)
+    report = ScaleReport(settings)
+    try:
+        ledger = Ledger.load(LAB)
+        assert ledger is not None
+        pods = {p.name: p for p in lab.pods}
+        eps = [Endpoint(str(pods[n].ip), pods[n].node, pod=n) for n in BACKEND_PODS]
+        start_backends_for(lab, ledger, {n: [8080] for n in BACKEND_PODS})
+        client = runner.endpoint(lab, "node1-pod1")
+        spec = runner.BenchSpec("crr", settings.duration, settings.repeats)
+        for name in settings.proxies:
+            impl = PROXIES[name]
+            contexts = [node_context(lab, n) for n in lab.nodes]
+            for n in sorted(settings.sizes):
+                if on_step:
+                    on_step(f"{name}: programming {n} Services")
+                services = synthetic_services(n, eps, lab.service_cidr)
+                per_node = [impl.program(services, ctx) for ctx in contexts]
+                seconds = per_node[0]  # node1, the client's node
+                lines = impl.render(services, contexts[0]).count("\n")
+                results = []
+                for svc in (services[0], services[-1]):
+                    if on_step:
+                        on_step(f"{name}: {n} Services, TCP_CRR to {svc.name}")
+                    dst = runner.service_endpoint(svc.key, svc.cluster_ip, 80)
+                    results.append(runner.run(lab, ledger, client, dst, spec))
+                report.rows.append(ScaleRow(name, n, seconds, lines, *results))
+            for ctx in contexts:
+                impl.clear(ctx)
+    finally:
+        labmod.down(LAB)
+    report.seconds = time.monotonic() - started
+    return report
