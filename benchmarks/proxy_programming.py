@@ -17,6 +17,7 @@ import statistics
 import sys
 
 from kubenetlab import lab as labmod
+from kubenetlab.bench.cpu import Ticks
 from kubenetlab.proxy import PROXIES
 from kubenetlab.proxy.synthetic import synthetic_services
 from kubenetlab.serviceplane import node_context
@@ -36,6 +37,7 @@ def main() -> int:
     lab = build_lab({"name": "bench-prog", "nodes": 1, "pods_per_node": 3, "profile": "native"})
     labmod.up(lab)
     results: dict[str, dict[str, float]] = {}
+    before = Ticks.now()
     try:
         ctx = node_context(lab, lab.nodes[0])
         eps = [Endpoint(str(p.ip), p.node, pod=p.name) for p in lab.pods]
@@ -59,6 +61,8 @@ def main() -> int:
             impl.clear(ctx)
     finally:
         labmod.down(lab.name)
+    after = Ticks.now()
+    steal = 100.0 * (after.steal - before.steal) / max(1, after.total - before.total)
     if args.output == "json":
         print(
             json.dumps(
@@ -67,6 +71,7 @@ def main() -> int:
                     "services": args.services,
                     "endpoints_per_service": 3,
                     "runs": args.runs,
+                    "cpu_steal_percent": round(steal, 1),
                     "results": results,
                 },
                 indent=2,
@@ -75,7 +80,7 @@ def main() -> int:
     else:
         print(
             f"programming {args.services} Services × 3 endpoints on one node (median of {args.runs}; "
-            "wall time of the loading tool)"
+            f"wall time of the loading tool); CPU stolen by the hypervisor meanwhile: {steal:.0f}%"
         )
         for name, r in results.items():
             target = TARGETS[name]

@@ -110,6 +110,16 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--report", metavar="DIR", help="write JSON and a PNG chart there")
     _output(scale, ("table", "json"))
 
+    proxy_cmd = commands.add_parser("proxy", help="service-proxy rules, without a lab")
+    proxy_sub = proxy_cmd.add_subparsers(dest="proxy_command", required=True, parser_class=_Parser)
+    render = proxy_sub.add_parser("render", help="the rules kube-proxy would program on a node")
+    render.add_argument("-f", "--file", required=True, help="v1 Services and EndpointSlices (YAML)")
+    render.add_argument("--proxy", default="iptables", help="iptables, iptables-legacy, nftables")
+    render.add_argument("--node", required=True, help="node name (for Local policies)")
+    render.add_argument("--node-ip", action="append", default=[], help="the node's IPs (nftables)")
+    render.add_argument("--cluster-cidr", default="10.244.0.0/16")
+    render.add_argument("--service-cidr", default="10.96.0.0/12")
+
     mtu = commands.add_parser("mtu", help="encapsulation overhead and the pod MTU it leaves")
     mtu.add_argument("--underlay-mtu", type=int, default=1500)
     mtu.add_argument("--encap", required=True, help="vxlan|geneve|ipip|gre|wireguard|ipsec|none")
@@ -262,7 +272,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from kubenetlab.bench.runner import BenchSpec
 
     BenchSpec(tests[0], args.duration, args.repeats, args.msg_size)  # validates the numbers
-    runnable = sum(r.available for r in compare.resolve_all(names))
+    runnable = [r for r in compare.resolve_all(names) if r.available]
     total = settings.repeats * compare.jobs_per_repeat(settings, runnable)
     with progress("compare", total) as bar:
         report = compare.run_compare(
@@ -341,6 +351,31 @@ def cmd_service_scale(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_proxy_render(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import yaml
+
+    from kubenetlab.proxy import NodeContext, proxy
+    from kubenetlab.services import from_kubernetes
+    from kubenetlab.spec import load_spec_file
+
+    try:
+        text = Path(args.file).read_text()
+        docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+    except OSError as exc:
+        raise UsageError(f"{args.file}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError:
+        load_spec_file(args.file)  # raises the one-line YAML error with its line
+        raise
+    services = from_kubernetes(docs)
+    if not services:
+        raise UsageError(f"{args.file}: no v1 Service with a clusterIP")
+    ctx = NodeContext(args.node, "", tuple(args.node_ip), args.cluster_cidr, args.service_cidr)
+    sys.stdout.write(proxy(args.proxy).render(services, ctx))
+    return 0
+
+
 def cmd_mtu(args: argparse.Namespace) -> int:
     from kubenetlab.mtu import calculate
     from kubenetlab.report.audit_report import print_mtu
@@ -359,13 +394,21 @@ HANDLERS = {
     ("compare", None): cmd_compare,
     ("audit", None): cmd_audit,
     ("scenario", "service-scale"): cmd_service_scale,
+    ("proxy", "render"): cmd_proxy_render,
     ("mtu", None): cmd_mtu,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    sub = getattr(args, "lab_command", None) or getattr(args, "scenario", None)
+    sub = next(
+        (
+            getattr(args, a)
+            for a in ("lab_command", "scenario", "proxy_command")
+            if getattr(args, a, None)
+        ),
+        None,
+    )
     handler = HANDLERS[(args.command, sub)]
     try:
         return handler(args)

@@ -18,7 +18,13 @@ PLANNED_ROUTING = {
     "ipip": ("Calico IPIP overlay", ("CONFIG_NET_IPIP",)),
     "bgp": ("BGP-announced pod routes (Calico BGP, kube-router)", ()),
 }
-SERVICE_PROXIES: dict[str, str] = {}  # name → what it models; filled as proxies are built
+
+
+def service_proxies() -> dict[str, str]:
+    """Proxies built so far: name → what it models."""
+    from kubenetlab.proxy import PROXIES
+
+    return {name: p.models for name, p in PROXIES.items()}
 
 
 @dataclass(frozen=True)
@@ -40,16 +46,9 @@ NAMED = {
         NamedProfile("cilium", "native", "ebpf", "Cilium eBPF, native routing, no kube-proxy"),
     )
 }
-DEFAULT_COMPARE = (
-    "native",
-    "vxlan",
-    "ipip",
-    "bgp",
-    "flannel",
-    "calico-ipip",
-    "calico-bgp",
-    "cilium",
-)
+# The article's table (Flannel VXLAN, Calico IPIP, Cilium eBPF native) plus direct routing;
+# `vxlan` alone (no proxy) and the rest are available with --profiles.
+DEFAULT_COMPARE = ("native", "flannel", "calico-ipip", "calico-bgp", "cilium")
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ def resolve(name: str) -> Resolved:
         return Resolved(name, PLANNED_ROUTING[name][0], name, None, _routing_reason(name))
     named = NAMED[name]
     reason = _routing_reason(named.routing)
-    if reason is None and named.proxy not in SERVICE_PROXIES:
+    if reason is None and named.proxy not in service_proxies():
         reason = f"service proxy {named.proxy!r} is not built yet"
     return Resolved(name, named.models, named.routing, named.proxy, reason)
 

@@ -158,9 +158,9 @@ def test_compare_small_run_is_schema_valid_lists_unavailable_and_writes_a_report
     out = _cli(
         "compare",
         "--profiles",
-        "native,ipip,flannel",
+        "native,ipip,cilium,flannel",
         "--tests",
-        "rr,stream",
+        "rr,crr",
         "--repeats",
         "1",
         "--duration",
@@ -174,13 +174,20 @@ def test_compare_small_run_is_schema_valid_lists_unavailable_and_writes_a_report
     doc = json.loads(out.stdout)
     _validator("compare.schema.json").validate(doc)
     rows = {row["profile"]: row for row in doc["rows"]}
-    assert list(rows) == ["underlay", "native", "ipip", "flannel"]
+    assert list(rows) == ["underlay", "native", "ipip", "cilium", "flannel"]
     assert rows["underlay"]["measured"] and rows["native"]["measured"]
     assert not rows["ipip"]["measured"] and "not built yet" in rows["ipip"]["reason"]
-    assert "iptables" in rows["flannel"]["reason"]
+    assert "'ebpf' is not built yet" in rows["cilium"]["reason"]
     assert rows["native"]["results"]["rr"]["estimates"]["p50"]["median"] > 0
     assert "rr.p50" in rows["native"]["overhead_percent"]
+    # flannel = vxlan + kube-proxy iptables: also TCP_CRR to a ClusterIP through the proxy.
+    flannel = rows["flannel"]
+    assert flannel["measured"] and "crr_service" not in rows["native"]["results"]
+    via = flannel["results"]["crr_service"]
+    assert via["path"].startswith("pod → ClusterIP") and via["estimates"]["p50"]["median"] > 0
+    assert "crr_service.p50" in flannel["overhead_percent"]
     assert doc["driver_check"]["builtin_rr_p50_us"] > 0
-    for name in ("compare.json", "compare.csv", "latency.png", "throughput.png", "cpu.png"):
+    for name in ("compare.json", "compare.csv", "latency.png", "cpu.png"):
         assert (tmp_path / name).stat().st_size > 0, name
+    assert "TCP_CRR via ClusterIP" in (tmp_path / "compare.csv").read_text()
     assert (tmp_path / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

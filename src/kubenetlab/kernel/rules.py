@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 from kubenetlab.errors import KnlError
@@ -16,9 +17,21 @@ EMPTY_TABLES = (
 )
 
 
+# nft -f of kube-proxy's nftables layout grows quadratically (about 5 minutes at 10,000
+# Services × 3 endpoints here); give it room, but not forever.
+LOAD_TIMEOUT_S = 1200
+
+
 def _run(ns: str, argv: list[str], text: str) -> float:
     started = time.perf_counter()
-    result = procs.run_in(ns, argv, input=text, capture_output=True, text=True, timeout=300)
+    try:
+        result = procs.run_in(
+            ns, argv, input=text, capture_output=True, text=True, timeout=LOAD_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        raise KnlError(
+            f"{argv[0]} in {ns} took longer than {LOAD_TIMEOUT_S} s and was stopped"
+        ) from None
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()

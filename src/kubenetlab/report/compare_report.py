@@ -45,6 +45,11 @@ def _columns(tests: tuple[str, ...]) -> list[tuple[str, str, str, str]]:
                     ("CPU µs/txn", test, "cpu_us_per_txn", "ci"),
                     ("p50 vs underlay", test, "p50", "pct"),
                 ]
+    if "crr" in tests:
+        cols += [
+            ("CRR via ClusterIP p50 µs", "crr_service", "p50", "ci"),
+            ("via ClusterIP vs underlay CRR", "crr_service", "p50", "pct"),
+        ]
     if "stream" in tests:
         cols += [
             ("Gbit/s", "stream", "gbps", "ci"),
@@ -167,6 +172,7 @@ def csv_rows(report: CompareReport) -> list[dict[str, Any]]:
             )
             continue
         for test, result in row.results.items():
+            label = "TCP_CRR via ClusterIP" if test == "crr_service" else result.test_name
             for metric, e in result.estimates.items():
                 out.append(
                     {
@@ -174,7 +180,7 @@ def csv_rows(report: CompareReport) -> list[dict[str, Any]]:
                         "models": row.models,
                         "measured": True,
                         "reason": "",
-                        "test": result.test_name,
+                        "test": label,
                         "tool": result.tool,
                         "metric": metric,
                         "median": e.median,

@@ -25,6 +25,7 @@ from kubenetlab.model import Lab
 from kubenetlab.spec import build_lab
 
 BASELINE = "underlay"
+CRR_VIA_SERVICE = "crr_service"  # TCP_CRR pod → ClusterIP, for profiles with a service proxy
 DEFAULT_TESTS = ("rr", "crr", "stream")
 
 
@@ -96,15 +97,20 @@ def resolve_all(names: tuple[str, ...]) -> list[profiles.Resolved]:
     return out
 
 
+SERVICE = "bench"  # a ClusterIP Service whose one backend is node2-pod1
+
+
 def _lab_for(resolved: profiles.Resolved) -> Lab:
-    return build_lab(
-        {
-            "name": f"cmp-{resolved.name}",
-            "profile": resolved.routing,
-            "nodes": 2,
-            "pods_per_node": 1,
-        }
-    )
+    spec: dict[str, object] = {
+        "name": f"cmp-{resolved.name}",
+        "profile": resolved.routing,
+        "nodes": 2,
+        "pods_per_node": 1,
+    }
+    if resolved.proxy:
+        spec["proxy"] = resolved.proxy
+        spec["services"] = [{"name": SERVICE, "port": 80, "pods": ["node2-pod1"]}]
+    return build_lab(spec)
 
 
 @dataclass
@@ -140,7 +146,7 @@ def run_compare(
 
     all_rows = [base.row, *rows]
     for row in all_rows:
-        for test in settings.tests:
+        for test in (*settings.tests, CRR_VIA_SERVICE):
             if (row.name, test) in collected:
                 row.results[test] = runner.merge(collected[(row.name, test)])
     for row in all_rows:
@@ -191,29 +197,43 @@ def _measure(
     if "rr" in settings.tests:
         spec = runner.BenchSpec("rr", settings.duration, 1, settings.msg_size, force_builtin=True)
         jobs.append((base, "driver-check", spec))
+    via_service = [t for t in targets if t.lab.services] if "crr" in settings.tests else []
     for _ in range(settings.repeats):
         for target, key, spec in jobs:
             res = runner.run(target.lab, target.ledger, target.src, target.dst, spec)
             collected.setdefault((key, spec.test), []).append(res)
             if on_step:
                 on_step(f"{key} {res.test_name}")
+        for target in via_service:
+            svc = target.lab.service(SERVICE)
+            dst = runner.service_endpoint(svc.key, svc.cluster_ip, 80)
+            spec = runner.BenchSpec("crr", settings.duration, 1, settings.msg_size)
+            res = runner.run(target.lab, target.ledger, target.src, dst, spec)
+            collected.setdefault((target.row.name, CRR_VIA_SERVICE), []).append(res)
+            if on_step:
+                on_step(f"{key} {res.test_name}")
     return collected
 
 
-def jobs_per_repeat(settings: CompareSettings, runnable: int) -> int:
-    return (runnable + 1) * len(settings.tests) + (1 if "rr" in settings.tests else 0)
+def jobs_per_repeat(settings: CompareSettings, runnable: list[profiles.Resolved]) -> int:
+    with_proxy = sum(1 for r in runnable if r.proxy) if "crr" in settings.tests else 0
+    return (
+        (len(runnable) + 1) * len(settings.tests)
+        + (1 if "rr" in settings.tests else 0)
+        + with_proxy
+    )
 
 
 def overhead(row: Row, base: Row) -> dict[str, float]:
     """Percent change of each headline figure versus the underlay (+ = slower / more)."""
     out: dict[str, float] = {}
     for test, result in row.results.items():
-        ref = base.results.get(test)
+        # Through a ClusterIP is compared with the underlay's plain TCP_CRR.
+        ref = base.results.get("crr" if test == CRR_VIA_SERVICE else test)
         if ref is None:
             continue
-        keys = (
-            ("p50", "p99", "cpu_us_per_txn") if test in LATENCY_TESTS else ("gbps", "cpu_s_per_gb")
-        )
+        latency = test in LATENCY_TESTS or test == CRR_VIA_SERVICE
+        keys = ("p50", "p99", "cpu_us_per_txn") if latency else ("gbps", "cpu_s_per_gb")
         for key in keys:
             if key in result.estimates and key in ref.estimates and ref.estimates[key].median:
                 mine, theirs = result.estimates[key].median, ref.estimates[key].median

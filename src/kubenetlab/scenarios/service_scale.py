@@ -2,7 +2,8 @@
 
 One 2-node lab; three backend pods (one on node1, two on node2) serve every Service; the
 client pod is on node1. For each proxy and each N: program N Services × 3 endpoints on
-both nodes (time taken on node1, lines of rule input), then TCP_CRR (connect, 1 byte
+node1 (time taken, lines of rule input) — the node whose rules every measured connection
+meets: it DNATs the SYN and un-NATs the replies; node2 only forwards — then TCP_CRR (connect, 1 byte
 each way, close: the built-in driver, as `compare` uses) to the first and to the last
 Service in the table, and the host CPU per connection. The article's claim about iptables
 CPU at scale becomes a number for your own N.
@@ -105,13 +106,12 @@ def run(settings: ScaleSettings, on_step: Callable[[str], None] | None = None) -
         spec = runner.BenchSpec("crr", settings.duration, settings.repeats)
         for name in settings.proxies:
             impl = PROXIES[name]
-            contexts = [node_context(lab, n) for n in lab.nodes]
+            contexts = [node_context(lab, lab.node("node1"))]
             for n in sorted(settings.sizes):
                 if on_step:
                     on_step(f"{name}: programming {n} Services")
                 services = synthetic_services(n, eps, lab.service_cidr)
-                per_node = [impl.program(services, ctx) for ctx in contexts]
-                seconds = per_node[0]  # node1, the client's node
+                seconds = impl.program(services, contexts[0])
                 lines = impl.render(services, contexts[0]).count("\n")
                 results = []
                 for svc in (services[0], services[-1]):
