@@ -26,9 +26,3 @@ class EnvironmentProblem(KnlError):
     """
 
     exit_code = 3
-
-
-class CheckFailed(KnlError):
-    """A check the user asked for failed: exit 1."""
-
-    exit_code = 1

@@ -7,8 +7,8 @@ objects (`v1 Service` + `discovery.k8s.io/v1 EndpointSlice`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from dataclasses import dataclass
+from ipaddress import IPv4Network
 from typing import Any
 
 from kubenetlab.errors import UsageError
@@ -264,17 +264,3 @@ def _kube_port(p: dict[str, Any], slice_ports: dict[str, int]) -> ServicePort:
     return ServicePort(
         p.get("name", ""), p["port"], target, p.get("protocol", "TCP"), p.get("nodePort")
     )
-
-
-def cluster_ip_in(service: Service, cidr: IPv4Network) -> bool:
-    return IPv4Address(service.cluster_ip) in cidr
-
-
-@dataclass
-class ServiceSet:
-    """What a proxy renders for one node."""
-
-    services: tuple[Service, ...]
-    cluster_cidr: str  # pod CIDR: traffic from outside it is masqueraded
-    node: str
-    extra: dict[str, Any] = field(default_factory=dict)

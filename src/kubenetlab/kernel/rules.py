@@ -9,7 +9,6 @@ from kubenetlab.errors import KnlError
 from kubenetlab.kernel import procs
 
 RESTORE = {"nft": "iptables-nft-restore", "legacy": "iptables-legacy-restore"}
-SAVE = {"nft": "iptables-nft-save", "legacy": "iptables-legacy-save"}
 EMPTY_TABLES = (
     "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
     "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
@@ -48,16 +47,6 @@ def iptables_clear(ns: str, backend: str) -> float:
     return _run(ns, [RESTORE[backend], "-w"], EMPTY_TABLES)
 
 
-def iptables_save(ns: str, backend: str) -> str:
-    return procs.run_in(ns, [SAVE[backend]], capture_output=True, text=True, timeout=120).stdout
-
-
 def nft_apply(ns: str, script: str) -> float:
     """Apply an nft script atomically in `ns`; seconds taken."""
     return _run(ns, ["nft", "-f", "-"], script)
-
-
-def nft_list(ns: str) -> str:
-    return procs.run_in(
-        ns, ["nft", "list", "ruleset"], capture_output=True, text=True, timeout=120
-    ).stdout

@@ -13,12 +13,6 @@ from kubenetlab.bench.stats import Estimate
 from kubenetlab.report.tables import stdout
 
 
-def fmt_estimate(e: Estimate | None, digits: int = 1) -> str:
-    if e is None:
-        return "-"
-    return f"{e.median:.{digits}f} [{e.ci_low:.{digits}f}–{e.ci_high:.{digits}f}]"
-
-
 def fmt_median(e: Estimate | None, digits: int = 1) -> str:
     return "-" if e is None else f"{e.median:.{digits}f}"
 
