@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from statistics import NormalDist
 
 import pytest
 
@@ -129,8 +130,9 @@ def test_cluster_policy_nodeport_snats_to_the_node(proxy: str, tmp_path) -> None
 
 
 def _binomial_bounds(n: int, p: float, family: float, k: int) -> tuple[float, float]:
-    """Normal-approximation bounds holding for all k categories at once (Bonferroni)."""
-    z = {0.99: 2.935}[family] if k == 3 else 2.576  # two-sided z at 1 − 0.01/3
+    """Normal-approximation bounds holding for all k categories at once (Bonferroni):
+    each category at two-sided 1 − (1 − family)/k, e.g. z = 2.935 for 99% over 3."""
+    z = NormalDist().inv_cdf(1 - (1 - family) / (2 * k))
     sd = math.sqrt(n * p * (1 - p))
     return n * p - z * sd, n * p + z * sd
 

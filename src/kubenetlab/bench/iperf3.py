@@ -37,37 +37,23 @@ def parse_json(text: str) -> Iperf3Summary:
     protocol = start["test_start"]["protocol"]
     cpu = end.get("cpu_utilization_percent", {})
     all_bytes = sum(int(i["sum"]["bytes"]) for i in doc.get("intervals", []))
-    if protocol == "UDP":
-        total = end["sum"]
-        received = end.get("sum_received", total)
-        return Iperf3Summary(
-            version=start.get("version"),
-            protocol=protocol,
-            seconds=total["seconds"],
-            bytes_received=int(received["bytes"]),
-            bytes_all_intervals=all_bytes,
-            gbps_sent=end.get("sum_sent", total)["bits_per_second"] / 1e9,
-            gbps_received=received["bits_per_second"] / 1e9,
-            retransmits=None,
-            lost_percent=total["lost_percent"],
-            lost_packets=total["lost_packets"],
-            jitter_ms=total["jitter_ms"],
-            cpu_host_percent=cpu.get("host_total"),
-            cpu_remote_percent=cpu.get("remote_total"),
-        )
-    sent, received = end["sum_sent"], end["sum_received"]
+    udp = protocol == "UDP"
+    # UDP reports its loss in end.sum; TCP has no end.sum, only the two directions.
+    total = end["sum"] if udp else {}
+    sent = end.get("sum_sent", total)
+    received = end.get("sum_received", total)
     return Iperf3Summary(
         version=start.get("version"),
         protocol=protocol,
-        seconds=received["seconds"],
+        seconds=(total or received)["seconds"],
         bytes_received=int(received["bytes"]),
         bytes_all_intervals=all_bytes,
         gbps_sent=sent["bits_per_second"] / 1e9,
         gbps_received=received["bits_per_second"] / 1e9,
-        retransmits=sent.get("retransmits"),
-        lost_percent=None,
-        lost_packets=None,
-        jitter_ms=None,
+        retransmits=None if udp else sent.get("retransmits"),
+        lost_percent=total.get("lost_percent"),
+        lost_packets=total.get("lost_packets"),
+        jitter_ms=total.get("jitter_ms"),
         cpu_host_percent=cpu.get("host_total"),
         cpu_remote_percent=cpu.get("remote_total"),
     )
