@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
   iproute2 iptables nftables kmod procps util-linux iputils-ping
   iperf3 sockperf fio
+  bird2 nginx-light
   python3 python3-venv python3-pip make
 )
 
@@ -25,6 +26,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # bird2 and nginx are run by the lab inside its namespaces only. Where systemd started
+  # their services in the host's namespace on install, stop and disable them again.
+  if [ -d /run/systemd/system ]; then
+    for pkg in "${missing[@]}"; do
+      case "$pkg" in
+        bird2) systemctl disable --now bird.service >/dev/null 2>&1 || true ;;
+        nginx-light) systemctl disable --now nginx.service >/dev/null 2>&1 || true ;;
+      esac
+    done
+  fi
 fi
 
 # The virtualenv, with kubenetlab installed editable; redone only when pyproject.toml changes.

@@ -160,6 +160,8 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
             f"{len(lab.pods)} pods, profile {lab.profile}, underlay MTU {lab.underlay_mtu}, "
             f"pod MTU {lab.pod_mtu} ({result.objects} kernel objects)"
         )
+        if result.converged_seconds is not None:
+            print(f"routes converged in {result.converged_seconds:.2f} s after the daemons started")
     return 0
 
 

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kubenetlab.errors import EnvironmentProblem, UsageError
+from kubenetlab.errors import EnvironmentProblem, KnlError, UsageError
 from kubenetlab.kernel import netns, preflight, procs
 from kubenetlab.kernel.apply import ApplyError, apply
 from kubenetlab.kernel.ledger import (
@@ -33,6 +33,7 @@ class UpResult:
     lab: Lab
     objects: int
     seconds: float
+    converged_seconds: float | None = None  # profiles whose routes come from a daemon
 
 
 def up(lab: Lab) -> UpResult:
@@ -45,6 +46,8 @@ def up(lab: Lab) -> UpResult:
 
         preflight.require_tools(proxy_named(lab.proxy).tools)
     objects = render(lab)
+    daemons = cls().daemons(lab)
+    converged: float | None = None
     started = time.monotonic()
     with exclusive():
         if Ledger.load(lab.name) is not None:
@@ -61,6 +64,12 @@ def up(lab: Lab) -> UpResult:
         try:
             with progress(f"lab {lab.name}: building", len(objects)) as bar:
                 apply(objects, on_step=bar.advance)
+            if daemons:
+                from kubenetlab import daemons as daemonsmod
+
+                daemonsmod.start(daemons, ledger)
+                converged = daemonsmod.wait_converged(lab, ledger)
+                ledger.extra["converged_seconds"] = round(converged, 3)
             if lab.services:
                 from kubenetlab import serviceplane
 
@@ -68,12 +77,13 @@ def up(lab: Lab) -> UpResult:
         except ApplyError as exc:
             teardown(ledger)
             raise EnvironmentProblem(f"lab up failed, nothing left behind: {exc}") from exc
+
         except BaseException:
             teardown(ledger)
             raise
         ledger.state = "up"
         ledger.save()
-    return UpResult(lab, len(objects), time.monotonic() - started)
+    return UpResult(lab, len(objects), time.monotonic() - started, converged)
 
 
 @dataclass
@@ -186,8 +196,19 @@ def status_document(ledger: Ledger) -> dict[str, Any]:
         "services": lab.get("services", []),
         "client": lab.get("client"),
         "processes": processes,
+        "converged_seconds": ledger.extra.get("converged_seconds"),
+        "routing": _routing_status(ledger) if health == "ok" else {},
         "created_at": ledger.created_at,
     }
+
+
+def _routing_status(ledger: Ledger) -> dict[str, Any]:
+    """The profile's live view (BGP sessions and learned routes); {} for static profiles."""
+    try:
+        lab = Lab.from_dict(ledger.lab)
+        return profile_class(lab.profile)().runtime_status(lab, str(ledger.state_dir))
+    except (OSError, KnlError, UsageError) as exc:
+        return {"error": str(exc)}
 
 
 def all_status() -> dict[str, Any]:

@@ -86,6 +86,23 @@ class Vxlan:
 
 
 @dataclass(frozen=True)
+class Ipip:
+    """A point-to-multipoint IPv4-in-IPv4 tunnel (remote any), as Calico's tunl0."""
+
+    netns: str
+    ifname: str
+    local: str
+    dev: str
+    mtu: int
+
+    def describe(self) -> str:
+        return (
+            f"[{self.netns}] ip link add {self.ifname} mtu {self.mtu} type ipip "
+            f"local {self.local} dev {self.dev} ttl 64"
+        )
+
+
+@dataclass(frozen=True)
 class LinkUp:
     netns: str
     ifname: str
@@ -145,7 +162,18 @@ class Fdb:
 
 
 KernelObject = (
-    Netns | Sysctl | Bridge | Veth | Enslave | Vxlan | LinkUp | Address | Route | Neighbour | Fdb
+    Netns
+    | Sysctl
+    | Bridge
+    | Veth
+    | Enslave
+    | Vxlan
+    | Ipip
+    | LinkUp
+    | Address
+    | Route
+    | Neighbour
+    | Fdb
 )
 
 

@@ -8,16 +8,10 @@ is reported with the reason instead of being dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from shutil import which
 
 from kubenetlab.kernel.preflight import missing_kernel_options
 from kubenetlab.routing import PROFILES as ROUTING
-
-# Routing profiles the project plans, with what they need, so that a request for one
-# that is not built yet is answered with a reason, not "unknown".
-PLANNED_ROUTING = {
-    "ipip": ("Calico IPIP overlay", ("CONFIG_NET_IPIP",)),
-    "bgp": ("BGP-announced pod routes (Calico BGP, kube-router)", ()),
-}
 
 
 def service_proxies() -> dict[str, str]:
@@ -65,13 +59,12 @@ class Resolved:
 
 
 def _routing_reason(routing: str) -> str | None:
-    if routing in ROUTING:
-        missing = missing_kernel_options(ROUTING[routing].kernel_options)
-        return f"kernel lacks {', '.join(missing)}" if missing else None
-    _, options = PLANNED_ROUTING[routing]
-    missing = missing_kernel_options(options)
-    reason = f"routing profile {routing!r} is not built yet"
-    return f"{reason}; this kernel also lacks {', '.join(missing)}" if missing else reason
+    cls = ROUTING[routing]
+    missing = missing_kernel_options(cls.kernel_options)
+    if missing:
+        return f"this kernel lacks {', '.join(missing)}"
+    absent = [f"{cmd} (apt-get install -y {pkg})" for cmd, pkg in cls.tools if not which(cmd)]
+    return f"not installed: {', '.join(absent)}" if absent else None
 
 
 def resolve(name: str) -> Resolved:
@@ -79,8 +72,6 @@ def resolve(name: str) -> Resolved:
     if name in ROUTING:
         cls = ROUTING[name]
         return Resolved(name, cls.models, name, None, _routing_reason(name))
-    if name in PLANNED_ROUTING:
-        return Resolved(name, PLANNED_ROUTING[name][0], name, None, _routing_reason(name))
     named = NAMED[name]
     reason = _routing_reason(named.routing)
     if reason is None and named.proxy not in service_proxies():
@@ -89,4 +80,4 @@ def resolve(name: str) -> Resolved:
 
 
 def known_names() -> list[str]:
-    return sorted({*ROUTING, *PLANNED_ROUTING, *NAMED})
+    return sorted({*ROUTING, *NAMED})

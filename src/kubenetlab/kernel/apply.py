@@ -15,6 +15,7 @@ from kubenetlab.plan import (
     Bridge,
     Enslave,
     Fdb,
+    Ipip,
     KernelObject,
     LinkUp,
     Neighbour,
@@ -142,6 +143,20 @@ def _vxlan(nl: Netlink, obj: Vxlan) -> None:
     )
 
 
+def _ipip(nl: Netlink, obj: Ipip) -> None:
+    nl.ipr(obj.netns).link(
+        "add",
+        index=nl.assign_index(obj.netns, obj.ifname),
+        ifname=obj.ifname,
+        kind="ipip",
+        mtu=obj.mtu,
+        ipip_local=obj.local,
+        ipip_link=nl.index(obj.netns, obj.dev),
+        ipip_ttl=64,
+        ipip_pmtudisc=1,
+    )
+
+
 def _link_up(nl: Netlink, obj: LinkUp) -> None:
     nl.ipr(obj.netns).link("set", index=nl.index(obj.netns, obj.ifname), state="up")
 
@@ -194,6 +209,7 @@ HANDLERS: dict[type, Callable[[Netlink, Any], None]] = {
     Veth: _veth,
     Enslave: _enslave,
     Vxlan: _vxlan,
+    Ipip: _ipip,
     LinkUp: _link_up,
     Address: _address,
     Route: _route,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kubenetlab.model import Lab
-from kubenetlab.plan import Bridge, KernelObject, Netns, Veth, Vxlan
+from kubenetlab.plan import Bridge, Ipip, KernelObject, Netns, Veth, Vxlan
 
 LEDGER_DIR = Path(os.environ.get("KUBENETLAB_RUN_DIR", "/run/kubenetlab"))
 LOCK_FILE = Path("/run/lock/kubenetlab.lock")
@@ -66,7 +66,7 @@ def orphan_state_dirs() -> list[Path]:
 def links_of(objects: list[KernelObject]) -> list[dict[str, str]]:
     links: list[dict[str, str]] = []
     for obj in objects:
-        if isinstance(obj, Bridge | Vxlan):
+        if isinstance(obj, Bridge | Vxlan | Ipip):
             links.append({"netns": obj.netns, "ifname": obj.ifname})
         elif isinstance(obj, Veth):
             links.append({"netns": obj.netns, "ifname": obj.ifname})

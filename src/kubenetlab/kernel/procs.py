@@ -74,19 +74,19 @@ def end(pid: int, expected_start: int | None, grace: float = 1.0) -> bool:
         return False
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not alive(pid):
             return True
         time.sleep(0.01)
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return True
-    while _alive(pid):
+    while alive(pid):
         time.sleep(0.01)
     return True
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         # Our own children become zombies until reaped; reap them here.
         done, _ = os.waitpid(pid, os.WNOHANG)

@@ -41,6 +41,24 @@ def print_lab_status(doc: dict[str, Any]) -> None:
                 " ".join(p["argv"]),
             )
         stdout.print(table)
+    if doc.get("routing", {}).get("bgp"):
+        _print_bgp(doc["routing"]["bgp"], doc.get("converged_seconds"))
+
+
+def _print_bgp(nodes: list[dict[str, Any]], converged: float | None) -> None:
+    when = f"; routes converged {converged:.2f} s after BIRD started" if converged else ""
+    stdout.print(f"BGP sessions (birdc show protocols){when}", highlight=False)
+    sessions = Table("node", "peer", "state", "info", "since", box=None, pad_edge=False)
+    for n in nodes:
+        for s in n["sessions"]:
+            sessions.add_row(n["node"], s["peer"], s["state"], s["info"], s["since"])
+    stdout.print(sessions)
+    stdout.print("routes BIRD installed in the kernel", highlight=False)
+    routes = Table("node", "destination", "via", "proto", box=None, pad_edge=False)
+    for n in nodes:
+        for r in n["routes"]:
+            routes.add_row(n["node"], r["dst"], str(r["via"]), r["proto"])
+    stdout.print(routes)
 
 
 def print_lab_list(docs: list[dict[str, Any]]) -> None:

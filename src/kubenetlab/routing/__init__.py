@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from kubenetlab.errors import UsageError
 from kubenetlab.routing.base import RoutingProfile
+from kubenetlab.routing.bgp import BgpRouting
+from kubenetlab.routing.ipip import IpipRouting
 from kubenetlab.routing.native import NativeRouting
 from kubenetlab.routing.vxlan import VxlanRouting
 
-PROFILES: dict[str, type[RoutingProfile]] = {cls.name: cls for cls in (NativeRouting, VxlanRouting)}
+PROFILES: dict[str, type[RoutingProfile]] = {
+    cls.name: cls for cls in (NativeRouting, VxlanRouting, IpipRouting, BgpRouting)
+}
 
 
 def profile_class(name: str) -> type[RoutingProfile]:

@@ -8,11 +8,29 @@ A profile adds the inter-node part of the data path on top of `topology_plan`
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from kubenetlab.errors import UsageError
 from kubenetlab.model import Lab
 from kubenetlab.plan import KernelObject
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """A routing daemon a profile runs in a node namespace (bird for `bgp`).
+
+    `files` maps a file name in the lab's state directory to its content; `argv` refers
+    to them as `{state}/NAME`, filled in when the lab starts it.
+    """
+
+    netns: str
+    node: str
+    role: str
+    argv: tuple[str, ...]
+    files: dict[str, str] = field(default_factory=dict)
+    creates: tuple[str, ...] = ()  # state files the daemon makes itself (a control socket)
+    log: str | None = None  # state file that receives the daemon's stderr
 
 
 class RoutingProfile(ABC):
@@ -44,3 +62,11 @@ class RoutingProfile(ABC):
     @abstractmethod
     def plan(self, lab: Lab) -> list[KernelObject]:
         """Kernel objects for the inter-node data path, in creation order."""
+
+    def daemons(self, lab: Lab) -> list[Daemon]:
+        """Daemons that install the routes (pure). Static profiles have none."""
+        return []
+
+    def runtime_status(self, lab: Lab, state_dir: str) -> dict[str, Any]:
+        """What `lab status` adds for this profile (sessions, learned routes); {} if nothing."""
+        return {}
