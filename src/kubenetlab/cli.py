@@ -109,6 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--profile", default="native", help="routing profile of the lab")
     scale.add_argument("--report", metavar="DIR", help="write JSON and a PNG chart there")
     _output(scale, ("table", "json"))
+    mtu_scn = scenarios.add_parser(
+        "mtu", help="MTU sweep per routing profile: throughput, latency, fragments, PMTU"
+    )
+    mtu_scn.add_argument("--profiles", default="native,vxlan,ipip,bgp", help="routing profiles")
+    mtu_scn.add_argument("--sizes", default="64,1400,1472,8192,65000", help="message sizes, B")
+    mtu_scn.add_argument("--cases", default="aligned,misaligned,jumbo", help="MTU settings")
+    mtu_scn.add_argument("--duration", type=float, default=2.0, help="seconds per run")
+    mtu_scn.add_argument("--repeats", type=int, default=3)
+    mtu_scn.add_argument("--report", metavar="DIR", help="write JSON, CSV and a PNG chart there")
+    _output(mtu_scn, ("table", "json"))
 
     proxy_cmd = commands.add_parser("proxy", help="service-proxy rules, without a lab")
     proxy_sub = proxy_cmd.add_subparsers(dest="proxy_command", required=True, parser_class=_Parser)
@@ -353,6 +363,41 @@ def cmd_service_scale(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scenario_mtu(args: argparse.Namespace) -> int:
+    from kubenetlab.report import mtu_report
+    from kubenetlab.report.progress import log, progress
+    from kubenetlab.scenarios import mtu
+
+    try:
+        sizes = tuple(int(x) for x in _csv_list(args.sizes, "--sizes"))
+    except ValueError:
+        raise UsageError(f"--sizes takes integers, not {args.sizes!r}") from None
+    settings = mtu.MtuSettings(
+        _csv_list(args.profiles, "--profiles"),
+        sizes,
+        args.duration,
+        args.repeats,
+        _csv_list(args.cases, "--cases"),
+    )
+    mtu.validate(settings)
+    with progress("scenario mtu", mtu.steps(settings)) as bar:
+        report = mtu.run(settings, on_step=lambda t: (bar.describe(t), bar.advance()))
+    if args.output == "json":
+        _print_json(report.to_dict())
+    else:
+        mtu_report.print_mtu(report)
+    if args.report:
+        from pathlib import Path
+
+        out = Path(args.report)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "mtu.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        written = [out / "mtu.json", mtu_report.write_csv(report, out)]
+        written.append(mtu_report.write_chart(report, out))
+        log("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def cmd_proxy_render(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -396,6 +441,7 @@ HANDLERS = {
     ("compare", None): cmd_compare,
     ("audit", None): cmd_audit,
     ("scenario", "service-scale"): cmd_service_scale,
+    ("scenario", "mtu"): cmd_scenario_mtu,
     ("proxy", "render"): cmd_proxy_render,
     ("mtu", None): cmd_mtu,
 }

@@ -64,12 +64,21 @@ def server_argv(port: int) -> list[str]:
 
 
 def client_argv(
-    host: str, port: int, seconds: float, udp: bool, udp_payload: int, omit: int = 1
+    host: str,
+    port: int,
+    seconds: float,
+    udp: bool,
+    udp_payload: int,
+    length: int | None = None,
+    omit: int = 1,
 ) -> list[str]:
+    """`length` (iperf3 -l): bytes per write (TCP) or per datagram (UDP)."""
     argv = ["iperf3", "-c", host, "-p", str(port), "-t", str(max(1, round(seconds))), "-J"]
     if udp:
-        # -b 0: as fast as it goes; payload sized to fit the pod MTU unfragmented.
-        argv += ["-u", "-b", "0", "-l", str(udp_payload)]
+        # -b 0: as fast as it goes; payload sized by default to fit the pod MTU unfragmented.
+        argv += ["-u", "-b", "0", "-l", str(length or udp_payload)]
     else:
         argv += ["-O", str(omit)]  # TCP slow start excluded as warm-up
+        if length:
+            argv += ["-l", str(length)]
     return argv

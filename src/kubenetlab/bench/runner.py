@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -87,6 +88,7 @@ class BenchSpec:
     msg_size: int = 1
     warmup: float = 0.4  # built-in driver; sockperf has its own 400 ms, iperf3 omits 1 s
     force_builtin: bool = False
+    stream_len: int | None = None  # iperf3 -l; None: TCP default, UDP payload = MTU − 28
 
     def __post_init__(self) -> None:
         if self.test not in TEST_NAMES:
@@ -97,6 +99,8 @@ class BenchSpec:
             raise UsageError(f"--duration must be 1-600 s, not {self.duration}")
         if not 1 <= self.msg_size <= 65000:
             raise UsageError(f"--msg-size must be 1-65000 bytes, not {self.msg_size}")
+        if self.stream_len is not None and not 1 <= self.stream_len <= 65507:
+            raise UsageError(f"stream length must be 1-65507 bytes, not {self.stream_len}")
 
 
 def tool_for(spec: BenchSpec, dst_kind: str = "pod") -> tuple[str, bool]:
@@ -149,11 +153,21 @@ def _pyrr_argv(*args: str) -> list[str]:
 
 
 def _run_client(ns: str, argv: list[str], timeout: float) -> str:
-    result = procs.run_in(ns, argv, timeout=timeout, capture_output=True, text=True)
+    try:
+        result = procs.run_in(ns, argv, timeout=timeout, capture_output=True, text=True)
+    except subprocess.TimeoutExpired:
+        raise KnlError(f"{argv[0]} client did not finish in {timeout:.0f} s") from None
     if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
-        raise KnlError(f"{argv[0]} client failed: {detail[-1] if detail else result.returncode}")
+        raise KnlError(f"{argv[0]} client failed: {_client_error(result)}")
     return result.stdout + result.stderr
+
+
+def _client_error(result: subprocess.CompletedProcess[str]) -> str:
+    try:  # iperf3 -J reports its error inside the JSON document
+        return str(json.loads(result.stdout)["error"])
+    except (ValueError, KeyError, TypeError):
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        return detail[-1] if detail else f"exit code {result.returncode}"
 
 
 @dataclass
@@ -239,9 +253,14 @@ def _pyrr_run(ctx: RunContext, index: int) -> tuple[Run, HdrHistogram, str | Non
 def _iperf3_run(ctx: RunContext, index: int) -> tuple[Run, None, str | None]:
     ctx.servers.ensure(ctx.dst, "iperf3", iperf3.server_argv(PORTS["iperf3"]), udp=False)
     mtu = ctx.lab.underlay_mtu if ctx.src.kind == ctx.dst.kind == "node" else ctx.lab.pod_mtu
-    argv = iperf3.client_argv(ctx.dst.ip, PORTS["iperf3"], ctx.spec.duration, ctx.udp, mtu - 28)
+    argv = iperf3.client_argv(
+        ctx.dst.ip, PORTS["iperf3"], ctx.spec.duration, ctx.udp, mtu - 28, ctx.spec.stream_len
+    )
     text, usage = ctx.measure(argv, timeout=ctx.spec.duration + 30)
-    summary = iperf3.parse_json(text[: text.rindex("}") + 1] if "}" in text else text)
+    try:
+        summary = iperf3.parse_json(text[: text.rindex("}") + 1] if "}" in text else text)
+    except ValueError as exc:  # iperf3 may exit 0 with an "error" in its JSON
+        raise KnlError(str(exc)) from None
     gigabytes = max(summary.bytes_all_intervals, summary.bytes_received) / 1e9
     run_ = Run(
         index,
@@ -297,7 +316,7 @@ def run(
         dst=dst.name,
         dst_ip=dst.ip,
         path=describe_path(src, dst),
-        msg_size=max(sockperf.MIN_MSG_SIZE, spec.msg_size) if tool == "sockperf" else spec.msg_size,
+        msg_size=_msg_size(tool, spec),
         duration_s=spec.duration,
         runs=runs,
         notes=_notes(tool, fallback, spec, runs),
@@ -307,6 +326,14 @@ def run(
         result.pooled_latency_us = latency_summary_us(pooled)
     result.estimates = estimates(spec.test, runs)
     return result
+
+
+def _msg_size(tool: str, spec: BenchSpec) -> int:
+    if tool == "sockperf":
+        return max(sockperf.MIN_MSG_SIZE, spec.msg_size)
+    if tool == "iperf3" and spec.stream_len:
+        return spec.stream_len
+    return spec.msg_size
 
 
 def merge(results: list[BenchResult]) -> BenchResult:

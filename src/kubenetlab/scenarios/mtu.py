@@ -1,0 +1,339 @@
+"""`kubenetlab scenario mtu`: what a pod MTU costs, per routing profile, measured.
+
+For each routing profile, 2-node labs with three MTU settings:
+  aligned     underlay 1500, pod MTU = 1500 − the profile's encapsulation overhead;
+  misaligned  underlay 1500, pod MTU 1500: too large by the overhead (overlays only);
+  jumbo       underlay 9000, pod MTU = 9000 − the overhead.
+For each message size, pod → pod across nodes: TCP_STREAM and UDP_STREAM (iperf3 -l SIZE:
+bytes per write, bytes per datagram) and TCP_RR (sockperf, SIZE bytes each way), with the
+kernel's counters (/proc/net/snmp, what nstat reads) read in the four namespaces on the
+path before and after: fragments created and reassembled, DF packets a node dropped and
+the ICMP "fragmentation needed" it sent back (PMTU events).
+
+The path-MTU cache of both pods is flushed before every test, so each row shows what a
+new flow meets; the cache then lives 10 minutes (net.ipv4.route.mtu_expires) in a real
+pod. A run that fails (iperf3's UDP socket gets EMSGSIZE once the ICMP arrives) is
+retried once with what the pod has learned, and the failure is kept as a note.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubenetlab import lab as labmod
+from kubenetlab.bench import runner
+from kubenetlab.bench.result import BenchResult
+from kubenetlab.errors import KnlError, UsageError
+from kubenetlab.kernel import counters, netns, preflight
+from kubenetlab.kernel.ledger import Ledger
+from kubenetlab.model import Lab
+from kubenetlab.profiles import resolve
+from kubenetlab.routing import PROFILES, profile_class
+from kubenetlab.spec import build_lab
+
+DEFAULT_PROFILES = ("native", "vxlan", "ipip", "bgp")
+# 1400 fits every 1500 path; 1472 fills a 1500 MTU exactly (1472 + 8 UDP + 20 IP);
+# 8192 and 65000 are larger than any MTU here except jumbo's for 8192.
+DEFAULT_SIZES = (64, 1400, 1472, 8192, 65000)
+TESTS = ("stream", "udp_stream", "rr")
+TEST_LABELS = {"stream": "TCP_STREAM", "udp_stream": "UDP_STREAM", "rr": "TCP_RR"}
+UNDERLAY, JUMBO = 1500, 9000
+CASE_KINDS = ("aligned", "misaligned", "jumbo")
+IP_UDP_HEADERS = 28
+
+
+@dataclass(frozen=True)
+class MtuCase:
+    profile: str
+    kind: str  # aligned | misaligned | jumbo
+    underlay_mtu: int
+    pod_mtu: int
+    overhead: int
+
+    @property
+    def path_mtu(self) -> int:
+        """The largest pod packet the path carries whole."""
+        return self.underlay_mtu - self.overhead
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} (underlay {self.underlay_mtu}, pod {self.pod_mtu})"
+
+
+def cases_for(profile: str) -> list[MtuCase]:
+    o = profile_class(profile).encap_overhead
+    cases = [MtuCase(profile, "aligned", UNDERLAY, UNDERLAY - o, o)]
+    if o:
+        cases.append(MtuCase(profile, "misaligned", UNDERLAY, UNDERLAY, o))
+    cases.append(MtuCase(profile, "jumbo", JUMBO, JUMBO - o, o))
+    return cases
+
+
+@dataclass(frozen=True)
+class MtuSettings:
+    profiles: tuple[str, ...] = DEFAULT_PROFILES
+    sizes: tuple[int, ...] = DEFAULT_SIZES
+    duration: float = 2.0
+    repeats: int = 3
+    cases: tuple[str, ...] = CASE_KINDS
+
+
+@dataclass
+class Cell:
+    """One test at one size in one case."""
+
+    test: str
+    result: BenchResult | None
+    kernel: dict[str, int]  # counter deltas summed over the path, see `path_counters`
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def figure(self) -> float | None:
+        if self.result is None:
+            return None
+        est = self.result.estimates.get("p50" if self.test == "rr" else "gbps")
+        return est.median if est else None
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "test": TEST_LABELS[self.test],
+            "tool": r.tool if r else None,
+            "estimates": {k: e.to_dict() for k, e in r.estimates.items()} if r else {},
+            "kernel": self.kernel,
+            "notes": self.notes,
+            "error": self.error,
+        }
+
+
+@dataclass
+class Row:
+    case: MtuCase
+    size: int
+    cells: dict[str, Cell]
+    versus_aligned: dict[str, float] = field(default_factory=dict)  # percent change
+    verdict: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.case
+        return {
+            "profile": c.profile,
+            "case": c.kind,
+            "underlay_mtu": c.underlay_mtu,
+            "pod_mtu": c.pod_mtu,
+            "path_mtu": c.path_mtu,
+            "size": self.size,
+            "tests": {TEST_LABELS[t]: cell.to_dict() for t, cell in self.cells.items()},
+            "versus_aligned_percent": self.versus_aligned,
+            "verdict": self.verdict,
+        }
+
+
+@dataclass
+class MtuReport:
+    settings: MtuSettings
+    rows: list[Row] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)  # profile → reason
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "schema_version": 1,
+            "settings": {
+                "profiles": list(s.profiles),
+                "sizes": list(s.sizes),
+                "repeats": s.repeats,
+                "duration_s": s.duration,
+                "cases": list(s.cases),
+            },
+            "tools": {
+                "TCP_STREAM": "iperf3 -l SIZE",
+                "UDP_STREAM": "iperf3 -u -b 0 -l SIZE",
+                "TCP_RR": "sockperf ping-pong -m SIZE",
+                "kernel": "/proc/net/snmp in both pods and both nodes (nstat's source)",
+            },
+            "rows": [r.to_dict() for r in self.rows],
+            "unavailable": self.unavailable,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def validate(settings: MtuSettings) -> None:
+    for name in settings.profiles:
+        if name not in PROFILES:
+            known = ", ".join(sorted(PROFILES))
+            raise UsageError(f"unknown routing profile {name!r} (known: {known})")
+    if not settings.sizes or any(not 1 <= n <= 65000 for n in settings.sizes):
+        raise UsageError("--sizes takes message sizes from 1 to 65000 bytes")
+    unknown = [c for c in settings.cases if c not in CASE_KINDS]
+    if unknown or not settings.cases:
+        raise UsageError(f"--cases takes {', '.join(CASE_KINDS)}, not {unknown or 'nothing'}")
+    runner.BenchSpec("stream", settings.duration, settings.repeats)
+
+
+def selected_cases(profile: str, settings: MtuSettings) -> list[MtuCase]:
+    return [c for c in cases_for(profile) if c.kind in settings.cases]
+
+
+def steps(settings: MtuSettings) -> int:
+    return sum(
+        len(selected_cases(p, settings)) * len(settings.sizes) * len(TESTS)
+        for p in settings.profiles
+        if resolve(p).available
+    )
+
+
+# Counters that tell fragmentation and PMTU apart, and where they are read.
+POD_KEYS = {"Ip.FragCreates": "fragments_created", "Ip.ReasmOKs": "reassembled"}
+NODE_KEYS = {
+    "Ip.FragCreates": "fragments_created",
+    "Ip.FragFails": "df_dropped",  # too big, DF set: dropped, ICMP sent back
+    "Icmp.OutDestUnreachs": "icmp_frag_needed",  # nodes only forward: this is PMTU signalling
+    "Icmp.OutRateLimitHost": "icmp_rate_limited",
+}
+
+
+def path_counters(lab: Lab) -> dict[str, dict[str, int]]:
+    return {ns: counters.snmp(ns) for ns in lab.all_netns if ns != lab.fabric_netns}
+
+
+def summarize(
+    lab: Lab, before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]
+) -> dict[str, int]:
+    nodes = {n.netns for n in lab.nodes}
+    out = dict.fromkeys([*POD_KEYS.values(), *NODE_KEYS.values()], 0)
+    for ns, now in after.items():
+        keys = NODE_KEYS if ns in nodes else POD_KEYS
+        for key, name in keys.items():
+            out[name] += now.get(key, 0) - before[ns].get(key, 0)
+    return out
+
+
+def _flush_pmtu(lab: Lab) -> None:
+    # Writing net.ipv4.route.flush (what `ip route flush cache` does) drops learned PMTUs.
+    for pod in lab.pods:
+        netns.write_sysctl(pod.netns, "net.ipv4.route.flush", "1")
+
+
+def measure(lab: Lab, ledger: Ledger, test: str, size: int, settings: MtuSettings) -> Cell:
+    src, dst = runner.endpoint(lab, "node1-pod1"), runner.endpoint(lab, "node2-pod1")
+    spec = runner.BenchSpec(
+        test, settings.duration, settings.repeats, msg_size=size, stream_len=size
+    )
+    _flush_pmtu(lab)
+    before = path_counters(lab)
+    notes: list[str] = []
+    result, error = None, None
+    for attempt in (1, 2):
+        try:
+            result = runner.run(lab, ledger, src, dst, spec)
+            break
+        except KnlError as exc:
+            if attempt == 2:
+                error = str(exc)
+            else:
+                notes.append(f"first attempt failed ({exc}); retried with the PMTU learned")
+    return Cell(test, result, summarize(lab, before, path_counters(lab)), notes, error)
+
+
+def run_case(
+    case: MtuCase, settings: MtuSettings, on_step: Callable[[str], None] | None
+) -> list[Row]:
+    name = f"mtu-{case.profile}-{case.kind}"[:24]
+    lab = build_lab(
+        {
+            "name": name,
+            "profile": case.profile,
+            "nodes": 2,
+            "pods_per_node": 1,
+            "underlay_mtu": case.underlay_mtu,
+            "pod_mtu": case.pod_mtu,
+        }
+    )
+    labmod.up(lab)
+    rows = []
+    try:
+        ledger = Ledger.load(lab.name)
+        assert ledger is not None
+        for size in settings.sizes:
+            cells = {}
+            for test in TESTS:
+                if on_step:
+                    on_step(f"{case.profile} {case.kind}: {TEST_LABELS[test]} {size} B")
+                cells[test] = measure(lab, ledger, test, size, settings)
+            rows.append(Row(case, size, cells))
+    finally:
+        labmod.down(lab.name)
+    return rows
+
+
+def run(settings: MtuSettings, on_step: Callable[[str], None] | None = None) -> MtuReport:
+    validate(settings)
+    preflight.require_root("scenario mtu")
+    started = time.monotonic()
+    report = MtuReport(settings)
+    for profile in settings.profiles:
+        resolved = resolve(profile)
+        if not resolved.available:
+            report.unavailable[profile] = resolved.reason or ""
+            continue
+        for case in selected_cases(profile, settings):
+            report.rows += run_case(case, settings, on_step)
+    judge(report.rows)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _change(value: float | None, base: float | None) -> float | None:
+    if value is None or not base:
+        return None
+    return round((value / base - 1) * 100, 1)
+
+
+def judge(rows: list[Row]) -> None:
+    """Fill in each row's change against the aligned case and its plain-language verdict."""
+    aligned = {(r.case.profile, r.size): r for r in rows if r.case.kind == "aligned"}
+    for row in rows:
+        base = aligned.get((row.case.profile, row.size))
+        if base is not None and base is not row:
+            for test, cell in row.cells.items():
+                change = _change(cell.figure(), base.cells[test].figure())
+                if change is not None:
+                    row.versus_aligned[TEST_LABELS[test]] = change
+        row.verdict = verdict(row)
+
+
+def verdict(row: Row) -> str:
+    c, size = row.case, row.size
+    udp, tcp = row.cells["udp_stream"], row.cells["stream"]
+    packet = size + IP_UDP_HEADERS
+    where = f"pod MTU {c.pod_mtu} over {c.profile} on a {c.underlay_mtu} underlay"
+    parts: list[str] = []
+    if c.kind == "misaligned":
+        icmp = sum(cell.kernel["icmp_frag_needed"] for cell in row.cells.values())
+        parts.append(
+            f"{where}: packets above {c.path_mtu} B do not fit the path; "
+            f"nodes sent {icmp} ICMP frag-needed"
+        )
+        if packet > c.path_mtu:
+            fits = "fit the pod MTU but not" if packet <= c.pod_mtu else "exceed the pod MTU and"
+            parts.append(f"{size} B datagrams {fits} the path: they fragment once PMTU is learned")
+        if any(cell.notes for cell in row.cells.values()):
+            parts.append("a first send failed before the pod learned the path MTU")
+    elif packet > c.pod_mtu:
+        parts.append(
+            f"{where}: {size} B datagrams exceed the pod MTU and fragment at the sender "
+            f"({udp.kernel['fragments_created']} fragments)"
+        )
+    else:
+        frag = "" if udp.kernel["fragments_created"] == 0 else " (yet fragments counted)"
+        parts.append(f"{where}: {size} B datagrams fit, nothing fragments{frag}")
+    for label, change in row.versus_aligned.items():
+        parts.append(f"{label} {change:+.0f}% vs aligned")
+    if tcp.error or udp.error:
+        parts.append("a test failed: see its error")
+    return "; ".join(parts)

@@ -1,0 +1,64 @@
+"""Pure parts of scenario mtu: counter parsing, the MTU cases, verdicts."""
+
+from __future__ import annotations
+
+from kubenetlab.kernel.counters import delta, parse_snmp
+from kubenetlab.scenarios.mtu import Cell, Row, cases_for, judge
+
+SNMP = """Ip: Forwarding DefaultTTL InReceives ReasmOKs FragCreates
+Ip: 1 64 10209 7 12
+Icmp: InMsgs OutDestUnreachs
+Icmp: 2 3
+IcmpMsg: InType3
+IcmpMsg: 2
+"""
+
+
+def test_parse_snmp_pairs_header_and_value_lines() -> None:
+    got = parse_snmp(SNMP)
+    assert got["Ip.FragCreates"] == 12 and got["Icmp.OutDestUnreachs"] == 3
+    assert got["IcmpMsg.InType3"] == 2
+    assert delta(got, {**got, "Ip.FragCreates": 20}) == {"Ip.FragCreates": 8}
+
+
+def test_cases_follow_each_profiles_encapsulation_overhead() -> None:
+    vxlan = {c.kind: (c.underlay_mtu, c.pod_mtu, c.path_mtu) for c in cases_for("vxlan")}
+    assert vxlan == {
+        "aligned": (1500, 1450, 1450),
+        "misaligned": (1500, 1500, 1450),
+        "jumbo": (9000, 8950, 8950),
+    }
+    ipip = {c.kind: c.pod_mtu for c in cases_for("ipip")}
+    assert ipip == {"aligned": 1480, "misaligned": 1500, "jumbo": 8980}
+    # No encapsulation: no MTU to get wrong, so no misaligned case.
+    assert [c.kind for c in cases_for("native")] == ["aligned", "jumbo"]
+    assert [c.kind for c in cases_for("bgp")] == ["aligned", "jumbo"]
+
+
+def _cell(test: str, icmp: int = 0, frags: int = 0) -> Cell:
+    kernel = {"icmp_frag_needed": icmp, "df_dropped": icmp, "fragments_created": frags}
+    return Cell(test, None, {**kernel, "reassembled": frags // 2, "icmp_rate_limited": 0})
+
+
+def test_verdicts_say_what_happened_in_plain_language() -> None:
+    aligned, misaligned, _ = cases_for("vxlan")
+    rows = [
+        Row(aligned, 1400, {t: _cell(t) for t in ("stream", "udp_stream", "rr")}),
+        Row(aligned, 1472, {t: _cell(t, frags=10) for t in ("stream", "udp_stream", "rr")}),
+        Row(
+            misaligned,
+            1472,
+            {t: _cell(t, icmp=1, frags=10) for t in ("stream", "udp_stream", "rr")},
+        ),
+    ]
+    judge(rows)
+    assert rows[0].verdict == (
+        "pod MTU 1450 over vxlan on a 1500 underlay: 1400 B datagrams fit, nothing fragments"
+    )
+    assert "1472 B datagrams exceed the pod MTU and fragment at the sender (10 fragments)" in (
+        rows[1].verdict
+    )
+    assert rows[2].verdict.startswith(
+        "pod MTU 1500 over vxlan on a 1500 underlay: packets above 1450 B do not fit the path; "
+        "nodes sent 3 ICMP frag-needed; 1472 B datagrams fit the pod MTU but not the path"
+    )
