@@ -35,12 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     up = lab_commands.add_parser("up", help="build a lab from a spec and/or flags")
     up.add_argument("-f", "--file", help="lab spec (YAML); flags below override it")
     up.add_argument("--name")
-    up.add_argument("--profile", help="routing profile (native, vxlan)")
+    up.add_argument("--profile", help="routing profile (native, vxlan, bgp, ipip)")
     up.add_argument("--nodes", type=int)
     up.add_argument("--pods-per-node", type=int)
     up.add_argument("--underlay-mtu", type=int)
     up.add_argument("--pod-mtu", type=int)
     up.add_argument("--proxy", help="service proxy: iptables, iptables-legacy, nftables")
+    up.add_argument("--routes", help="Gateway API Gateways and HTTPRoutes (YAML) for a gateway")
     up.add_argument(
         "--dry-run", action="store_true", help="print the kernel objects, create nothing"
     )
@@ -120,6 +121,19 @@ def build_parser() -> argparse.ArgumentParser:
     mtu_scn.add_argument("--report", metavar="DIR", help="write JSON, CSV and a PNG chart there")
     _output(mtu_scn, ("table", "json"))
 
+    canary = scenarios.add_parser(
+        "canary", help="HTTPRoute weighted split through a real gateway, checked with requests"
+    )
+    canary.add_argument("-f", "--file", required=True, help="HTTPRoute(s), Gateways, Services")
+    canary.add_argument("--requests", type=int, default=2000)
+    canary.add_argument("--concurrency", type=int, default=10)
+    canary.add_argument("--replicas", type=int, default=2, help="pods per backend Service")
+    canary.add_argument("--profile", default="native", help="routing profile of the lab")
+    canary.add_argument("--path", help="request path (default: what the first rule matches)")
+    canary.add_argument("--method", help="request method (default: the match's, or GET)")
+    canary.add_argument("--host", help="Host header (default: the route's first hostname)")
+    _output(canary, ("table", "json"))
+
     proxy_cmd = commands.add_parser("proxy", help="service-proxy rules, without a lab")
     proxy_sub = proxy_cmd.add_subparsers(dest="proxy_command", required=True, parser_class=_Parser)
     render = proxy_sub.add_parser("render", help="the rules kube-proxy would program on a node")
@@ -145,7 +159,7 @@ def _print_json(doc: dict[str, Any]) -> None:
 def cmd_lab_up(args: argparse.Namespace) -> int:
     from kubenetlab import lab as labmod
     from kubenetlab.plan import describe
-    from kubenetlab.spec import build_lab, load_spec_file
+    from kubenetlab.spec import build_lab, load_spec_file, load_yaml_documents
 
     raw = load_spec_file(args.file) if args.file else {}
     overrides = {
@@ -156,6 +170,7 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
         "underlay_mtu": args.underlay_mtu,
         "pod_mtu": args.pod_mtu,
         "proxy": args.proxy,
+        "routes": load_yaml_documents(args.routes) if args.routes else None,
     }
     lab = build_lab(raw, overrides)
     if args.dry_run:
@@ -398,6 +413,32 @@ def cmd_scenario_mtu(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scenario_canary(args: argparse.Namespace) -> int:
+    from kubenetlab.report.canary_report import print_canary
+    from kubenetlab.report.progress import progress
+    from kubenetlab.scenarios import canary
+    from kubenetlab.spec import load_yaml_documents
+
+    docs = load_yaml_documents(args.file)
+    settings = canary.CanarySettings(
+        requests=args.requests,
+        concurrency=args.concurrency,
+        replicas=args.replicas,
+        profile=args.profile,
+        path=args.path,
+        method=args.method,
+        host=args.host,
+    )
+    canary.plan(docs, args.file, settings)  # bad input: exit 2 before anything starts
+    with progress("scenario canary", 3) as bar:
+        report = canary.run(
+            docs, args.file, settings, on_step=lambda t: (bar.describe(t), bar.advance())
+        )
+    doc = report.to_dict()
+    _print_json(doc) if args.output == "json" else print_canary(doc)
+    return 0 if report.passed else 1
+
+
 def cmd_proxy_render(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -442,6 +483,7 @@ HANDLERS = {
     ("audit", None): cmd_audit,
     ("scenario", "service-scale"): cmd_service_scale,
     ("scenario", "mtu"): cmd_scenario_mtu,
+    ("scenario", "canary"): cmd_scenario_canary,
     ("proxy", "render"): cmd_proxy_render,
     ("mtu", None): cmd_mtu,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,8 @@ def up(lab: Lab) -> UpResult:
         from kubenetlab.proxy import proxy as proxy_named
 
         preflight.require_tools(proxy_named(lab.proxy).tools)
+    if lab.routes:
+        preflight.require_tools((("nginx", "nginx-light"),))
     objects = render(lab)
     daemons = cls().daemons(lab)
     converged: float | None = None
@@ -74,6 +77,10 @@ def up(lab: Lab) -> UpResult:
                 from kubenetlab import serviceplane
 
                 ledger.extra["proxy_program_seconds"] = serviceplane.start(lab, ledger)
+            if lab.gateway_netns:
+                from kubenetlab.gateway import runtime
+
+                runtime.start(lab, ledger)
         except ApplyError as exc:
             teardown(ledger)
             raise EnvironmentProblem(f"lab up failed, nothing left behind: {exc}") from exc
@@ -148,9 +155,7 @@ def down_all() -> DownResult:
         removed += sum(netns.remove(name) for name in leftovers)
         remove_torn_ledger_writes()
         for state in orphan_state_dirs():
-            for f in state.iterdir():
-                f.unlink()
-            state.rmdir()
+            shutil.rmtree(state, ignore_errors=True)
     return DownResult(labs, removed, ended, time.monotonic() - started)
 
 
@@ -195,6 +200,13 @@ def status_document(ledger: Ledger) -> dict[str, Any]:
         "proxy": lab.get("proxy"),
         "services": lab.get("services", []),
         "client": lab.get("client"),
+        "gateway": lab.get("gateway"),
+        "routes": [
+            f"{(d.get('metadata') or {}).get('namespace', 'default')}/"
+            f"{(d.get('metadata') or {}).get('name')}"
+            for d in lab.get("routes", [])
+            if d.get("kind") == "HTTPRoute"
+        ],
         "processes": processes,
         "converged_seconds": ledger.extra.get("converged_seconds"),
         "routing": _routing_status(ledger) if health == "ok" else {},
@@ -230,6 +242,8 @@ def member_netns(lab: Lab, member: str) -> str:
         return lab.fabric_netns
     if member == "client" and lab.client_netns:
         return lab.client_netns
+    if member == "gateway" and lab.gateway_netns:
+        return lab.gateway_netns
     for item in (*lab.pods, *lab.nodes):
         if item.name == member:
             return item.netns

@@ -58,6 +58,8 @@ class Lab:
     proxy: str | None = None  # service proxy on every node (iptables, iptables-legacy, nftables)
     services: tuple[Service, ...] = field(default=())
     client_ip: IPv4Address | None = None  # an external client on the fabric (labs with Services)
+    routes: tuple[dict[str, Any], ...] = ()  # Gateway API objects as given (gateway/model.py)
+    gateway_ip: IPv4Address | None = None  # the gateway's address on the fabric (labs with routes)
 
     @property
     def fabric_netns(self) -> str:
@@ -68,14 +70,20 @@ class Lab:
         return f"{netns_prefix(self.name)}client" if self.client_ip else None
 
     @property
+    def gateway_netns(self) -> str | None:
+        return f"{netns_prefix(self.name)}gateway" if self.gateway_ip else None
+
+    @property
     def all_netns(self) -> list[str]:
-        """Fabric first, then nodes, pods and the client: the order they are created in."""
+        """Fabric first, then nodes, pods, the client and the gateway: creation order."""
         client = [self.client_netns] if self.client_netns else []
+        gateway = [self.gateway_netns] if self.gateway_netns else []
         return [
             self.fabric_netns,
             *(n.netns for n in self.nodes),
             *(p.netns for p in self.pods),
             *client,
+            *gateway,
         ]
 
     def service(self, key: str) -> Service:
@@ -138,6 +146,10 @@ class Lab:
             "client": {"ip": str(self.client_ip), "netns": self.client_netns}
             if self.client_ip
             else None,
+            "routes": list(self.routes),
+            "gateway": {"ip": str(self.gateway_ip), "netns": self.gateway_netns}
+            if self.gateway_ip
+            else None,
         }
 
     @classmethod
@@ -175,4 +187,6 @@ class Lab:
             proxy=data.get("proxy"),
             services=tuple(Service.from_dict(d) for d in data.get("services", [])),
             client_ip=IPv4Address(data["client"]["ip"]) if data.get("client") else None,
+            routes=tuple(data.get("routes", [])),
+            gateway_ip=IPv4Address(data["gateway"]["ip"]) if data.get("gateway") else None,
         )

@@ -15,6 +15,8 @@
     services:                    # backends are lab pods running a real server
       - {name: web, type: NodePort, port: 80, target_port: 8080, replicas: 2,
          external_traffic_policy: Local}
+    routes: routes.yaml          # Gateway API Gateways/HTTPRoutes (a file, or a list of
+                                 # objects): served by nginx in a gateway namespace
 
 Every check happens here, before the kernel is touched: a spec that fails leaves
 nothing behind because nothing was started.
@@ -54,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "service_cidr": "10.96.0.0/12",
     "proxy": None,
     "services": None,
+    "routes": None,
 }
 
 
@@ -80,7 +83,25 @@ def load_spec_file(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise UsageError(f"{path}: a lab spec is a mapping of keys, not a {type(data).__name__}")
+    if isinstance(data.get("routes"), str):  # a file next to the spec
+        data = {**data, "routes": load_yaml_documents(path.parent / data["routes"])}
     return data
+
+
+def load_yaml_documents(path: str | Path) -> list[Any]:
+    """Every document of a multi-document YAML file (Kubernetes manifests)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise UsageError(f"{path}: invalid YAML{where}: {problem}") from None
 
 
 def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> Lab:
@@ -162,6 +183,10 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
             )
     pod_rows = [(p.name, p.node, str(p.ip)) for p in pods]
     svcs = services.from_spec(values["services"], pod_rows, service_cidr)
+    routes = values["routes"]
+    if routes is not None and not isinstance(routes, list):
+        raise UsageError("routes must be a file name or a list of Gateway API objects")
+    routes = tuple(routes or ())
     proxy = values["proxy"]
     if proxy is not None:
         from kubenetlab.proxy import proxy as proxy_named
@@ -183,9 +208,15 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
         pods=tuple(pods),
         proxy=proxy,
         services=svcs,
-        client_ip=addressing.reserved_underlay_ip(underlay, 1) if svcs else None,
+        client_ip=addressing.reserved_underlay_ip(underlay, 1) if svcs or routes else None,
+        routes=routes,
+        gateway_ip=addressing.reserved_underlay_ip(underlay, 2) if routes else None,
     )
     _unique_netns(lab)
+    if routes:
+        from kubenetlab.gateway.build import nginx_conf
+
+        nginx_conf(lab, "/run/kubenetlab/check.d")  # every route error is exit 2 now
     return lab
 
 

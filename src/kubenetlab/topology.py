@@ -58,7 +58,30 @@ def topology_plan(lab: Lab) -> list[KernelObject]:
             objects += _pod_plan(lab, node, pod)
     if lab.client_netns and lab.client_ip:
         objects += _client_plan(lab, lab.client_netns, str(lab.client_ip))
+    if lab.gateway_netns and lab.gateway_ip:
+        objects += _gateway_plan(lab, lab.gateway_netns, str(lab.gateway_ip))
     return objects
+
+
+GATEWAY_PORT = "knl-g1"
+
+
+def _gateway_plan(lab: Lab, ns: str, ip: str) -> list[KernelObject]:
+    """The Gateway API gateway: outside the cluster on the nodes' L2, as a cloud load
+    balancer or an edge proxy is. It reaches Services and pods through the first node,
+    whose kube-proxy rules DNAT (and masquerade) what arrives from outside the cluster."""
+    via = str(lab.nodes[0].underlay_ip)
+    return [
+        *_quiet_namespace(ns),
+        Veth(ns, NODE_UPLINK, lab.fabric_netns, GATEWAY_PORT, lab.underlay_mtu),
+        Enslave(lab.fabric_netns, GATEWAY_PORT, FABRIC_BRIDGE),
+        LinkUp(lab.fabric_netns, GATEWAY_PORT),
+        LinkUp(ns, "lo"),
+        LinkUp(ns, NODE_UPLINK),
+        Address(ns, NODE_UPLINK, f"{ip}/{lab.underlay_cidr.prefixlen}"),
+        Route(ns, str(lab.pod_cidr), dev=NODE_UPLINK, via=via),
+        Route(ns, str(lab.service_cidr), dev=NODE_UPLINK, via=via),
+    ]
 
 
 CLIENT_PORT = "knl-c1"

@@ -90,3 +90,14 @@ def median_ci(values: Sequence[float], level: float = 0.95) -> Estimate:
             break
         best_k, coverage = k, c
     return Estimate(med, xs[best_k - 1], xs[n - best_k], coverage, cv, n)
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion (good near 0 and 1, unlike Wald)."""
+    if trials == 0:
+        return (0.0, 1.0)
+    p = successes / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))

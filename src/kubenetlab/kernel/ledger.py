@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -157,9 +158,22 @@ class Ledger:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         return path
 
+    def state_tree(self, name: str) -> Path:
+        """A directory for a process's own files (nginx temp paths), recorded before it is
+        made and removed whole with the lab."""
+        path = self.state_dir / name
+        if f"{path}/" not in self.files:
+            self.files.append(f"{path}/")
+            self.save()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def remove(self) -> None:
         for name in self.files:
-            Path(name).unlink(missing_ok=True)
+            if name.endswith("/"):
+                shutil.rmtree(name, ignore_errors=True)
+            else:
+                Path(name).unlink(missing_ok=True)
         if self.state_dir.exists() and not any(self.state_dir.iterdir()):
             self.state_dir.rmdir()
         self.path.unlink(missing_ok=True)

@@ -1,0 +1,354 @@
+"""`kubenetlab scenario canary -f route.yaml`: prove an HTTPRoute's traffic split with requests.
+
+The file holds HTTPRoutes (and optionally Gateways, ReferenceGrants and v1 Services).
+kubenetlab builds a 2-node lab: one Service per backendRef (or exactly the Services the
+file defines, so a backendRef to anything else stays unresolved), each with its own pods
+running an HTTP server that names itself in `X-Backend`; the lab's kube-proxy rules;
+and nginx in a gateway namespace rendered from the routes. From the client namespace it
+sends N requests (C at a time, a new connection each) through the gateway to the path
+the first rule matches, and counts which Service answered.
+
+Per backend: expected share (weight / sum of weights; an unresolvable backend's share
+expected as HTTP 500), observed share with its 95% Wilson interval, and the Gateway API
+conformance check (`conformance/tests/httproute-weight.go`): every observed share within
+±0.05 of the expected one, a weight-0 backend receiving nothing. Latency through the
+gateway against the same requests sent straight to a backend pod from the gateway's
+namespace (the L7 hop's cost), one request at a time so the load generator's own
+queueing stays out of it. Exit code 1 when a check fails.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubenetlab import lab as labmod
+from kubenetlab.bench.stats import histogram_of, latency_summary_us, wilson_interval
+from kubenetlab.errors import KnlError, UsageError
+from kubenetlab.gateway import matching
+from kubenetlab.gateway.build import config_of, resolved
+from kubenetlab.gateway.model import GatewayConfig, Match, parse
+from kubenetlab.kernel import preflight, procs
+from kubenetlab.model import Lab
+from kubenetlab.spec import build_lab
+
+LAB = "canary"
+TOLERANCE = 0.05  # conformance/tests/httproute-weight.go
+BACKEND_PORT = 8080
+ERROR = "HTTP 500 (unresolved backendRef)"
+NOT_FOUND = "HTTP 404 (no rule matches)"
+
+
+@dataclass(frozen=True)
+class CanarySettings:
+    requests: int = 2000
+    concurrency: int = 10
+    replicas: int = 2
+    profile: str = "native"
+    path: str | None = None  # default: what the first rule's first match accepts
+    method: str | None = None
+    host: str | None = None
+    latency_requests: int = 500  # one at a time, through the gateway and straight to a pod
+
+
+@dataclass
+class BackendRow:
+    name: str  # namespace/name, or ERROR for the share answered 500
+    weight: int
+    expected: float
+    count: int
+    reason: str | None = None
+
+    def observed(self, total: int) -> float:
+        return self.count / total if total else 0.0
+
+    def passed(self, total: int) -> bool:
+        if self.expected == 0:
+            return self.count == 0
+        return abs(self.observed(total) - self.expected) <= TOLERANCE
+
+
+@dataclass
+class CanaryReport:
+    settings: CanarySettings
+    request: dict[str, Any]
+    rule: str | None
+    backends: list[BackendRow] = field(default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)
+    rules_seen: dict[str, int] = field(default_factory=dict)
+    gateway_latency: dict[str, float] = field(default_factory=dict)
+    direct_latency: dict[str, float] = field(default_factory=dict)
+    direct_target: str = ""
+    total: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rule_agrees(self) -> bool:
+        """nginx answered every matched request from the rule kubenetlab's matcher chose."""
+        expected = self.rule or ""
+        return set(self.rules_seen) <= {expected}
+
+    @property
+    def passed(self) -> bool:
+        return self.rule_agrees and all(b.passed(self.total) for b in self.backends)
+
+    def to_dict(self) -> dict[str, Any]:
+        overhead = None
+        if self.gateway_latency and self.direct_latency:
+            overhead = round(self.gateway_latency["p50"] - self.direct_latency["p50"], 1)
+        return {
+            "schema_version": 1,
+            "request": self.request,
+            "rule": self.rule,
+            "requests": self.total,
+            "concurrency": self.settings.concurrency,
+            "tolerance": TOLERANCE,
+            "backends": [
+                {
+                    "backend": b.name,
+                    "weight": b.weight,
+                    "expected_share": round(b.expected, 4),
+                    "count": b.count,
+                    "observed_share": round(b.observed(self.total), 4),
+                    "ci95": [round(x, 4) for x in wilson_interval(b.count, self.total)],
+                    "passed": b.passed(self.total),
+                    "reason": b.reason,
+                }
+                for b in self.backends
+            ],
+            "statuses": self.statuses,
+            "non_2xx": sum(n for s, n in self.statuses.items() if not s.startswith("2")),
+            "gateway_rules_seen": self.rules_seen,
+            "rule_agrees": self.rule_agrees,
+            "latency_us": {
+                "through_gateway": self.gateway_latency,
+                "direct_to_pod": self.direct_latency,
+                "direct_target": self.direct_target,
+                "gateway_overhead_p50_us": overhead,
+                "requests_each": self.settings.latency_requests,
+                "tool": "kubenetlab.gateway.loadgen (Python http.client, new connection each, "
+                "one at a time)",
+            },
+            "passed": self.passed,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def load(docs: list[Any], source: str) -> GatewayConfig:
+    return parse(docs, source)
+
+
+def _service_specs(config: GatewayConfig, replicas: int) -> list[dict[str, Any]]:
+    """Lab Services: those the file defines, else one per backendRef to a Service."""
+    specs: dict[str, dict[str, Any]] = {}
+    if config.services:
+        for doc in config.services:
+            meta = doc.get("metadata") or {}
+            ports = (doc.get("spec") or {}).get("ports") or [{}]
+            port = ports[0].get("port", 80)
+            key = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
+            specs[key] = {
+                "name": meta.get("name"),
+                "namespace": meta.get("namespace", "default"),
+                "port": port,
+            }
+    else:
+        for route in config.routes:
+            for rule in route.rules:
+                for b in rule.backends:
+                    if b.kind == "Service" and b.group in ("", "core") and b.port:
+                        specs.setdefault(
+                            f"{b.namespace}/{b.name}",
+                            {"name": b.name, "namespace": b.namespace, "port": b.port},
+                        )
+    return list(specs.values())
+
+
+def lab_spec(config: GatewayConfig, docs: list[Any], settings: CanarySettings) -> dict[str, Any]:
+    services = _service_specs(config, settings.replicas)
+    nodes = 2
+    per_node = max(1, math.ceil(len(services) * settings.replicas / nodes))
+    slots = [f"node{n}-pod{p}" for p in range(1, per_node + 1) for n in range(1, nodes + 1)]
+    for i, svc in enumerate(services):
+        svc["target_port"] = BACKEND_PORT
+        svc["pods"] = slots[i * settings.replicas : (i + 1) * settings.replicas]
+    return {
+        "name": LAB,
+        "profile": settings.profile,
+        "nodes": nodes,
+        "pods_per_node": per_node,
+        "services": services,
+        "routes": [d for d in docs if isinstance(d, dict) and d.get("kind") != "Service"],
+    }
+
+
+def _default_request(config: GatewayConfig, settings: CanarySettings) -> matching.Request:
+    route = config.routes[0]
+    m: Match = route.rules[0].matches[0]
+    if settings.path is None and m.path_type == "RegularExpression":
+        raise UsageError(
+            f"{route.key} rule 1 matches paths by regular expression: give --path to request"
+        )
+    host = settings.host or next(iter(route.hostnames), "gateway").replace("*", "canary")
+    return matching.Request(
+        path=settings.path or m.path,
+        method=settings.method or m.method or "GET",
+        host=host,
+        headers={h.name: h.value for h in m.headers if h.type == "Exact"},
+        query={q.name: q.value for q in m.query if q.type == "Exact"},
+    )
+
+
+def plan(docs: list[Any], source: str, settings: CanarySettings) -> tuple[Lab, matching.Request]:
+    """Everything checked before anything starts: bad input is exit 2 with nothing built."""
+    if settings.requests < 1 or settings.requests > 1_000_000:
+        raise UsageError(f"--requests must be 1-1000000, not {settings.requests}")
+    if not 1 <= settings.concurrency <= 256:
+        raise UsageError(f"--concurrency must be 1-256, not {settings.concurrency}")
+    if not 1 <= settings.replicas <= 16:
+        raise UsageError(f"--replicas must be 1-16, not {settings.replicas}")
+    config = load(docs, source)
+    lab = build_lab(lab_spec(config, docs, settings))
+    return lab, _default_request(config, settings)
+
+
+def _loadgen(ns: str, url: str, n: int, c: int, req: matching.Request) -> list[list[Any]]:
+    argv = [
+        sys.executable,
+        "-m",
+        "kubenetlab.gateway.loadgen",
+        "--url",
+        url,
+        "-n",
+        str(n),
+        "-c",
+        str(c),
+        "--method",
+        req.method,
+        "--host",
+        req.host,
+    ]
+    for name, value in req.headers.items():
+        argv += ["--header", f"{name}: {value}"]
+    out = procs.run_in(ns, argv, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise KnlError(f"load generator failed: {out.stderr.strip().splitlines()[-1:]}")
+    return json.loads(out.stdout)["results"]
+
+
+def _url(ip: str, port: int, req: matching.Request) -> str:
+    query = "&".join(f"{k}={v}" for k, v in req.query.items())
+    return f"http://{ip}:{port}{req.path}" + (f"?{query}" if query else "")
+
+
+def run(
+    docs: list[Any],
+    source: str,
+    settings: CanarySettings,
+    on_step: Callable[[str], None] | None = None,
+) -> CanaryReport:
+    lab, req = plan(docs, source, settings)
+    preflight.require_root("scenario canary")
+    config = config_of(lab)
+    gateway = config.gateways[0]
+    ordered = matching.entries(matching.attached(config, gateway))
+    chosen = matching.select(ordered, req)
+    report = CanaryReport(
+        settings,
+        {
+            "method": req.method,
+            "host": req.host,
+            "path": req.path,
+            "headers": req.headers,
+            "query": req.query,
+            "gateway": gateway.key,
+        },
+        chosen.rule_id if chosen else None,
+    )
+    started = time.monotonic()
+    if on_step:
+        on_step("building the lab and the gateway")
+    labmod.up(lab)
+    try:
+        assert lab.gateway_ip is not None and lab.client_netns and lab.gateway_netns
+        if on_step:
+            on_step(f"{settings.requests} requests through the gateway")
+        url = _url(str(lab.gateway_ip), gateway.http_port, req)
+        results = _loadgen(lab.client_netns, url, settings.requests, settings.concurrency, req)
+        pod_service = {e.pod: svc.key for svc in lab.services for e in svc.endpoints}
+        direct = _direct_endpoint(lab, config, chosen)
+        direct_results: list[list[Any]] = []
+        gateway_results: list[list[Any]] = []
+        if direct is not None:
+            if on_step:
+                on_step(f"latency: {settings.latency_requests} requests one at a time each way")
+            report.direct_target = f"{direct.pod} {direct.ip}:{BACKEND_PORT}"
+            gateway_results = _loadgen(lab.client_netns, url, settings.latency_requests, 1, req)
+            direct_results = _loadgen(
+                lab.gateway_netns,
+                _url(direct.ip, BACKEND_PORT, req),
+                settings.latency_requests,
+                1,
+                req,
+            )
+    finally:
+        labmod.down(lab.name)
+    report.seconds = time.monotonic() - started
+    _tally(report, lab, config, chosen, results, pod_service)
+    if direct_results:
+        report.gateway_latency = _latency(gateway_results)
+        report.direct_latency = _latency(direct_results)
+    return report
+
+
+def _latency(results: list[list[Any]]) -> dict[str, float]:
+    ok = [r[3] * 1000 for r in results if 200 <= r[0] < 300]  # µs → ns
+    return latency_summary_us(histogram_of(ok)) if ok else {}
+
+
+def _direct_endpoint(lab: Lab, config: GatewayConfig, chosen: matching.Entry | None) -> Any:
+    """A pod of the chosen rule's first usable backend: the baseline without the gateway."""
+    if chosen is None:
+        return None
+    for b in resolved(lab, config)[(chosen.route.key, chosen.rule_index)]:
+        if b.valid and b.ref.weight:
+            svc = lab.service(f"{b.ref.namespace}/{b.ref.name}")
+            return svc.endpoints[0] if svc.endpoints else None
+    return None
+
+
+def _tally(
+    report: CanaryReport,
+    lab: Lab,
+    config: GatewayConfig,
+    chosen: matching.Entry | None,
+    results: list[list[Any]],
+    pod_service: dict[str | None, str],
+) -> None:
+    report.total = len(results)
+    report.statuses = dict(sorted(Counter(str(r[0]) for r in results).items()))
+    report.rules_seen = dict(Counter(r[2] for r in results if r[0] != 404 and r[2]))
+    served = Counter(pod_service.get(r[1], r[1]) for r in results if 200 <= r[0] < 300)
+    errors = sum(1 for r in results if r[0] == 500)
+    if chosen is None:  # no rule matches: the gateway must answer 404 to everything
+        report.backends.append(BackendRow(NOT_FOUND, 0, 1.0, report.statuses.get("404", 0)))
+    else:
+        backends = resolved(lab, config)[(chosen.route.key, chosen.rule_index)]
+        error_share = 0.0
+        for b in backends:
+            key = f"{b.ref.namespace}/{b.ref.name}"
+            if b.valid:
+                report.backends.append(BackendRow(key, b.ref.weight, b.share, served.get(key, 0)))
+            else:
+                error_share += b.share
+                row = BackendRow(f"{key} (unresolved → 500)", b.ref.weight, 0.0, 0, b.reason)
+                report.backends.append(row)
+        if error_share or errors or not any(b.valid and b.share for b in backends):
+            expected = error_share if any(b.valid and b.share for b in backends) else 1.0
+            report.backends.append(BackendRow(ERROR, 0, expected, errors))
