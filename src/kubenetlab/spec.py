@@ -66,19 +66,20 @@ class NodeSpec:
     pods: int
 
 
-def load_spec_file(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
+def _read(path: Path) -> str:
     try:
-        text = path.read_text()
+        return path.read_text()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def load_spec_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    text = _read(path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise UsageError(f"{path}: invalid YAML{where}: {problem}") from None
+        raise _yaml_error(path, exc) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -91,17 +92,18 @@ def load_spec_file(path: str | Path) -> dict[str, Any]:
 def load_yaml_documents(path: str | Path) -> list[Any]:
     """Every document of a multi-document YAML file (Kubernetes manifests)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    text = _read(path)
     try:
         return [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise UsageError(f"{path}: invalid YAML{where}: {problem}") from None
+        raise _yaml_error(path, exc) from None
+
+
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> UsageError:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or "not valid YAML"
+    return UsageError(f"{path}: invalid YAML{where}: {problem}")
 
 
 def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> Lab:

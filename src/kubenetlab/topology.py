@@ -72,13 +72,7 @@ def _gateway_plan(lab: Lab, ns: str, ip: str) -> list[KernelObject]:
     whose kube-proxy rules DNAT (and masquerade) what arrives from outside the cluster."""
     via = str(lab.nodes[0].underlay_ip)
     return [
-        *_quiet_namespace(ns),
-        Veth(ns, NODE_UPLINK, lab.fabric_netns, GATEWAY_PORT, lab.underlay_mtu),
-        Enslave(lab.fabric_netns, GATEWAY_PORT, FABRIC_BRIDGE),
-        LinkUp(lab.fabric_netns, GATEWAY_PORT),
-        LinkUp(ns, "lo"),
-        LinkUp(ns, NODE_UPLINK),
-        Address(ns, NODE_UPLINK, f"{ip}/{lab.underlay_cidr.prefixlen}"),
+        *_fabric_host(lab, ns, ip, GATEWAY_PORT),
         Route(ns, str(lab.pod_cidr), dev=NODE_UPLINK, via=via),
         Route(ns, str(lab.service_cidr), dev=NODE_UPLINK, via=via),
     ]
@@ -90,11 +84,16 @@ CLIENT_PORT = "knl-c1"
 def _client_plan(lab: Lab, ns: str, ip: str) -> list[KernelObject]:
     """A machine outside the cluster on the nodes' L2 (a load balancer, a user): reaches
     node IPs only, as NodePort clients do."""
+    return _fabric_host(lab, ns, ip, CLIENT_PORT)
+
+
+def _fabric_host(lab: Lab, ns: str, ip: str, port: str) -> list[KernelObject]:
+    """A namespace with one uplink on the fabric bridge and an underlay address."""
     return [
         *_quiet_namespace(ns),
-        Veth(ns, NODE_UPLINK, lab.fabric_netns, CLIENT_PORT, lab.underlay_mtu),
-        Enslave(lab.fabric_netns, CLIENT_PORT, FABRIC_BRIDGE),
-        LinkUp(lab.fabric_netns, CLIENT_PORT),
+        Veth(ns, NODE_UPLINK, lab.fabric_netns, port, lab.underlay_mtu),
+        Enslave(lab.fabric_netns, port, FABRIC_BRIDGE),
+        LinkUp(lab.fabric_netns, port),
         LinkUp(ns, "lo"),
         LinkUp(ns, NODE_UPLINK),
         Address(ns, NODE_UPLINK, f"{ip}/{lab.underlay_cidr.prefixlen}"),

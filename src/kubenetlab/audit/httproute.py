@@ -12,6 +12,7 @@ from typing import Any
 
 from kubenetlab.audit.findings import Finding, finding
 from kubenetlab.audit.services import Obj
+from kubenetlab.gateway.model import path_error
 
 MAX_WEIGHT = 1_000_000
 
@@ -27,14 +28,9 @@ def backend_shares(refs: list[dict[str, Any]]) -> list[tuple[str, int, float]]:
 
 
 def _path_error(value: Any) -> str | None:
-    if not isinstance(value, str) or not value.startswith("/"):
+    if not isinstance(value, str):
         return "must start with '/'"
-    for bad in ("//", "/./", "/../", "%2f", "%2F", "#"):
-        if bad in value:
-            return f"must not contain {bad!r}"
-    if value.endswith(("/..", "/.")):
-        return "must not end with '/.' or '/..'"
-    return None
+    return path_error(value)
 
 
 def check(objects: list[Obj]) -> list[Finding]:

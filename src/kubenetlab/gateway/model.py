@@ -178,7 +178,8 @@ def _str(value: Any, where: str) -> str:
     return value
 
 
-def _path_error(value: str) -> str | None:
+def path_error(value: str) -> str | None:
+    """Why the API rejects an Exact/PathPrefix value (HTTPPathMatch validation), or None."""
     if not value.startswith("/"):
         return "must start with '/'"
     for bad in ("//", "/./", "/../", "%2f", "%2F", "#"):
@@ -238,7 +239,7 @@ def _match(item: Any, where: str) -> Match:
         raise _fail(f"{where}.path.value", "must be a non-empty string")
     if kind == "RegularExpression":
         _regex(value, f"{where}.path.value")
-    elif error := _path_error(value):
+    elif error := path_error(value):
         raise _fail(f"{where}.path.value", f"{value!r} {error}")
     method = item.get("method")
     if method is not None and method not in METHODS:

@@ -41,6 +41,13 @@ def print_lab_status(doc: dict[str, Any]) -> None:
                 " ".join(p["argv"]),
             )
         stdout.print(table)
+    if doc.get("gateway"):
+        gw = doc["gateway"]
+        stdout.print(
+            f"gateway {gw['ip']} ({gw['netns']}, nginx) serving HTTPRoutes: "
+            f"{', '.join(doc.get('routes', [])) or 'none'}",
+            highlight=False,
+        )
     if doc.get("routing", {}).get("bgp"):
         _print_bgp(doc["routing"]["bgp"], doc.get("converged_seconds"))
 
