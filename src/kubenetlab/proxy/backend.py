@@ -2,7 +2,7 @@
 
     python -m kubenetlab.proxy.backend --name POD --port P [--port P2 …]
 
-Per connection: a request starting with "GET " gets an HTTP/1.0 200 whose body is
+Per connection: an HTTP request (any method) gets an HTTP/1.0 200 whose body is
 "<pod> <client-ip>:<client-port>" (header X-Backend: <pod>); a request of exactly "?"
 gets that line raw and the connection closes; anything else is echoed back, so TCP_RR
 and TCP_CRR work through the Service. One thread and a selector, like the built-in
@@ -15,11 +15,13 @@ import argparse
 import selectors
 import socket
 
+HTTP_METHODS = {b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE"}
+
 
 def _reply(name: str, peer: tuple[str, int], data: bytes) -> tuple[bytes, bool]:
     """(bytes to send, close afterwards)."""
     seen = f"{name} {peer[0]}:{peer[1]}\n".encode()
-    if data.startswith(b"GET "):
+    if data.split(b" ", 1)[0] in HTTP_METHODS and b" HTTP/1." in data.split(b"\r\n", 1)[0]:
         head = (
             f"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nX-Backend: {name}\r\n"
             f"Content-Length: {len(seen)}\r\n\r\n"

@@ -10,7 +10,9 @@ kernel's counters (/proc/net/snmp, what nstat reads) read in the four namespaces
 path before and after: fragments created and reassembled, DF packets a node dropped and
 the ICMP "fragmentation needed" it sent back (PMTU events).
 
-The path-MTU cache of both pods is flushed before every test, so each row shows what a
+A profile's cases run side by side: every run visits each case in turn, so drift on a
+noisy host spreads evenly (as `compare` does). The path-MTU cache of both pods is
+flushed before every test, so each row shows what a
 new flow meets; the cache then lives 10 minutes (net.ipv4.route.mtu_expires) in a real
 pod. A run that fails (iperf3's UDP socket gets EMSGSIZE once the ICMP arrives) is
 retried once with what the pod has learned, and the failure is kept as a note.
@@ -181,7 +183,7 @@ def selected_cases(profile: str, settings: MtuSettings) -> list[MtuCase]:
 
 def steps(settings: MtuSettings) -> int:
     return sum(
-        len(selected_cases(p, settings)) * len(settings.sizes) * len(TESTS)
+        len(selected_cases(p, settings)) * len(settings.sizes) * len(TESTS) * settings.repeats
         for p in settings.profiles
         if resolve(p).available
     )
@@ -220,10 +222,9 @@ def _flush_pmtu(lab: Lab) -> None:
 
 
 def measure(lab: Lab, ledger: Ledger, test: str, size: int, settings: MtuSettings) -> Cell:
+    """One run of `test` at `size` (repeats are interleaved across cases by `run_profile`)."""
     src, dst = runner.endpoint(lab, "node1-pod1"), runner.endpoint(lab, "node2-pod1")
-    spec = runner.BenchSpec(
-        test, settings.duration, settings.repeats, msg_size=size, stream_len=size
-    )
+    spec = runner.BenchSpec(test, settings.duration, 1, msg_size=size, stream_len=size)
     _flush_pmtu(lab)
     before = path_counters(lab)
     notes: list[str] = []
@@ -240,13 +241,23 @@ def measure(lab: Lab, ledger: Ledger, test: str, size: int, settings: MtuSetting
     return Cell(test, result, summarize(lab, before, path_counters(lab)), notes, error)
 
 
-def run_case(
-    case: MtuCase, settings: MtuSettings, on_step: Callable[[str], None] | None
-) -> list[Row]:
-    name = f"mtu-{case.profile}-{case.kind}"[:24]
-    lab = build_lab(
+def merge_cells(cells: list[Cell]) -> Cell:
+    """Runs of one (case, size, test) into one cell: results merged, counters summed."""
+    results = [c.result for c in cells if c.result is not None]
+    kernel = {k: sum(c.kernel[k] for c in cells) for k in cells[0].kernel}
+    notes = list(dict.fromkeys(n for c in cells for n in c.notes))
+    errors = [c.error for c in cells if c.error]
+    error = errors[0] if errors and not results else None
+    if errors and results:
+        notes.append(f"{len(errors)} of {len(cells)} runs failed: {errors[0]}")
+    merged = runner.merge(results) if results else None
+    return Cell(cells[0].test, merged, kernel, notes, error)
+
+
+def case_lab(case: MtuCase) -> Lab:
+    return build_lab(
         {
-            "name": name,
+            "name": f"mtu-{case.profile}-{case.kind}",
             "profile": case.profile,
             "nodes": 2,
             "pods_per_node": 1,
@@ -254,21 +265,41 @@ def run_case(
             "pod_mtu": case.pod_mtu,
         }
     )
-    labmod.up(lab)
-    rows = []
+
+
+def run_profile(
+    cases: list[MtuCase], settings: MtuSettings, on_step: Callable[[str], None] | None
+) -> list[Row]:
+    """All of a profile's cases up at once; every run visits each case in turn (as
+    `compare` interleaves profiles), so drift on a noisy host hits every case alike."""
+    labs: list[tuple[MtuCase, Lab, Ledger]] = []
+    runs: dict[tuple[str, int, str], list[Cell]] = {}
     try:
-        ledger = Ledger.load(lab.name)
-        assert ledger is not None
-        for size in settings.sizes:
-            cells = {}
-            for test in TESTS:
-                if on_step:
-                    on_step(f"{case.profile} {case.kind}: {TEST_LABELS[test]} {size} B")
-                cells[test] = measure(lab, ledger, test, size, settings)
-            rows.append(Row(case, size, cells))
+        for case in cases:
+            lab = case_lab(case)
+            labmod.up(lab)
+            ledger = Ledger.load(lab.name)
+            assert ledger is not None
+            labs.append((case, lab, ledger))
+        for repeat in range(1, settings.repeats + 1):
+            for size in settings.sizes:
+                for test in TESTS:
+                    for case, lab, ledger in labs:
+                        if on_step:
+                            on_step(
+                                f"{case.profile} {case.kind}: {TEST_LABELS[test]} {size} B, "
+                                f"run {repeat}/{settings.repeats}"
+                            )
+                        cell = measure(lab, ledger, test, size, settings)
+                        runs.setdefault((case.kind, size, test), []).append(cell)
     finally:
-        labmod.down(lab.name)
-    return rows
+        for _, lab, _ in labs:
+            labmod.down(lab.name)
+    return [
+        Row(case, size, {t: merge_cells(runs[(case.kind, size, t)]) for t in TESTS})
+        for case in cases
+        for size in settings.sizes
+    ]
 
 
 def run(settings: MtuSettings, on_step: Callable[[str], None] | None = None) -> MtuReport:
@@ -281,8 +312,7 @@ def run(settings: MtuSettings, on_step: Callable[[str], None] | None = None) -> 
         if not resolved.available:
             report.unavailable[profile] = resolved.reason or ""
             continue
-        for case in selected_cases(profile, settings):
-            report.rows += run_case(case, settings, on_step)
+        report.rows += run_profile(selected_cases(profile, settings), settings, on_step)
     judge(report.rows)
     report.seconds = time.monotonic() - started
     return report
