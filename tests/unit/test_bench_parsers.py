@@ -75,3 +75,19 @@ def test_hdr_percentiles_of_sockperf_samples_match_sockperf_within_histogram_pre
     assert ours["p50"] == pytest.approx(exact[99] / 1000, rel=2e-3)
     assert ours["max"] == pytest.approx(exact[-1] / 1000, rel=2e-3)
     assert ours["observations"] == 200
+
+
+def test_birdc_show_protocols_is_parsed_into_bgp_sessions() -> None:
+    from kubenetlab.routing.bird import parse_protocols
+
+    # Captured from BIRD 2.0.12 (Debian bird2) in a 3-node lab, before and after
+    # node3's BIRD was stopped.
+    up = parse_protocols((FIXTURES / "birdc-show-protocols-up.txt").read_text())
+    assert [(s.protocol, s.state, s.info, s.established) for s in up] == [
+        ("peer2", "up", "Established", True),
+        ("peer3", "up", "Established", True),
+    ]
+    down = parse_protocols((FIXTURES / "birdc-show-protocols-peer-down.txt").read_text())
+    peer3 = down[1]
+    assert (peer3.state, peer3.established) == ("start", False)
+    assert peer3.info == "Active        Socket: Connection refused"
