@@ -115,7 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mtu_scn.add_argument("--profiles", default="native,vxlan,ipip,bgp", help="routing profiles")
     mtu_scn.add_argument("--sizes", default="64,1400,1472,8192,65000", help="message sizes, B")
-    mtu_scn.add_argument("--cases", default="aligned,misaligned,jumbo", help="MTU settings")
+    mtu_scn.add_argument(
+        "--cases",
+        default="aligned,misaligned,jumbo",
+        help="MTU settings: aligned, misaligned, jumbo, blackhole (misaligned with ICMP filtered)",
+    )
     mtu_scn.add_argument("--duration", type=float, default=2.0, help="seconds per run")
     mtu_scn.add_argument("--repeats", type=int, default=3)
     mtu_scn.add_argument("--report", metavar="DIR", help="write JSON, CSV and a PNG chart there")

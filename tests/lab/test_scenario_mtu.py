@@ -65,11 +65,41 @@ def test_mtu_sweep_counts_pmtu_events_only_when_the_pod_mtu_is_misaligned(tmp_pa
         assert (tmp_path / name).stat().st_size > 0
 
 
+def test_filtered_icmp_turns_the_misaligned_mtu_into_a_black_hole() -> None:
+    out = run_cli(
+        "scenario",
+        "mtu",
+        "--profiles",
+        "vxlan",
+        "--cases",
+        "blackhole",
+        "--sizes",
+        "1400",
+        "--repeats",
+        "1",
+        "--duration",
+        "1",
+        "-o",
+        "json",
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    [row] = json.loads(out.stdout)["rows"]
+    tests = row["tests"]
+    # TCP fills segments to the pod's MSS (1460): every full segment is dropped by the
+    # node, and no ICMP reaches the pod to lower it. Nothing gets through.
+    tcp = tests["TCP_STREAM"]
+    assert tcp["error"] or tcp["estimates"]["gbps"]["median"] < 0.01, tcp
+    assert tests["TCP_RR"]["error"] and "no transaction" in tests["TCP_RR"]["error"]
+    assert sum(t["kernel"]["df_dropped"] for t in tests.values()) > 0
+    assert "PMTU black hole" in row["verdict"]
+
+
 def test_mtu_sweep_rejects_bad_input_with_one_line() -> None:
     for args, message in (
         (("--profiles", "vxlan,warp"), "unknown routing profile 'warp'"),
         (("--sizes", "64,70000"), "--sizes takes message sizes from 1 to 65000"),
-        (("--cases", "tiny"), "--cases takes aligned, misaligned, jumbo"),
+        (("--cases", "tiny"), "--cases takes aligned, misaligned, jumbo, blackhole"),
     ):
         out = run_cli("scenario", "mtu", *args)
         assert out.returncode == 2, out.stderr

@@ -26,10 +26,11 @@ def test_cases_follow_each_profiles_encapsulation_overhead() -> None:
     assert vxlan == {
         "aligned": (1500, 1450, 1450),
         "misaligned": (1500, 1500, 1450),
+        "blackhole": (1500, 1500, 1450),  # misaligned, with ICMP frag-needed filtered
         "jumbo": (9000, 8950, 8950),
     }
     ipip = {c.kind: c.pod_mtu for c in cases_for("ipip")}
-    assert ipip == {"aligned": 1480, "misaligned": 1500, "jumbo": 8980}
+    assert ipip == {"aligned": 1480, "misaligned": 1500, "blackhole": 1500, "jumbo": 8980}
     # No encapsulation: no MTU to get wrong, so no misaligned case.
     assert [c.kind for c in cases_for("native")] == ["aligned", "jumbo"]
     assert [c.kind for c in cases_for("bgp")] == ["aligned", "jumbo"]
@@ -41,7 +42,7 @@ def _cell(test: str, icmp: int = 0, frags: int = 0) -> Cell:
 
 
 def test_verdicts_say_what_happened_in_plain_language() -> None:
-    aligned, misaligned, _ = cases_for("vxlan")
+    aligned, misaligned, *_ = cases_for("vxlan")
     rows = [
         Row(aligned, 1400, {t: _cell(t) for t in ("stream", "udp_stream", "rr")}),
         Row(aligned, 1472, {t: _cell(t, frags=10) for t in ("stream", "udp_stream", "rr")}),

@@ -294,6 +294,11 @@ def run(
     version: str | None = None
     for index in range(1, spec.repeats + 1):
         run_, hist, version = DRIVERS[tool](ctx, index)
+        if spec.test in LATENCY_TESTS and not (run_.latency_us or {}).get("observations"):
+            raise KnlError(
+                f"{tool} completed no transaction in {spec.duration:g} s from {src.name} to "
+                f"{dst.name}: the path loses every request or reply"
+            )
         if run_.transactions:
             run_.cpu_us_per_txn = run_.cpu["net_s"] / run_.transactions * 1e6
         if hist is not None:

@@ -77,6 +77,13 @@ def print_mtu(report: MtuReport) -> None:
         for cell in r.cells.values():
             for note in [*cell.notes, *([cell.error] if cell.error else [])]:
                 stdout.print(f"    {TEST_LABELS[cell.test]}: {note}", highlight=False)
+    steal = report.steal_percent()
+    if steal and steal[1] > 10:
+        stdout.print(
+            f"note: the hypervisor stole {steal[0]:.0f}% of the CPU (median; up to {steal[1]:.0f}%) "
+            "during the runs: differences within about ±30% are noise on this host",
+            highlight=False,
+        )
     for name, reason in report.unavailable.items():
         stdout.print(f"{name}: not measured: {reason}", highlight=False)
 

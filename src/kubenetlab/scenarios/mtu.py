@@ -29,7 +29,7 @@ from kubenetlab import lab as labmod
 from kubenetlab.bench import runner
 from kubenetlab.bench.result import BenchResult
 from kubenetlab.errors import KnlError, UsageError
-from kubenetlab.kernel import counters, netns, preflight
+from kubenetlab.kernel import counters, netns, preflight, rules
 from kubenetlab.kernel.ledger import Ledger
 from kubenetlab.model import Lab
 from kubenetlab.profiles import resolve
@@ -43,14 +43,24 @@ DEFAULT_SIZES = (64, 1400, 1472, 8192, 65000)
 TESTS = ("stream", "udp_stream", "rr")
 TEST_LABELS = {"stream": "TCP_STREAM", "udp_stream": "UDP_STREAM", "rr": "TCP_RR"}
 UNDERLAY, JUMBO = 1500, 9000
-CASE_KINDS = ("aligned", "misaligned", "jumbo")
+CASE_KINDS = ("aligned", "misaligned", "jumbo", "blackhole")
+DEFAULT_CASES = ("aligned", "misaligned", "jumbo")
+# What a firewall or security group that filters ICMP does to the misaligned case: the
+# nodes still drop what does not fit, but their "fragmentation needed" never leaves.
+BLOCK_FRAG_NEEDED = """table ip knl_mtu_blackhole {
+  chain output {
+    type filter hook output priority 0; policy accept;
+    icmp type destination-unreachable icmp code frag-needed counter drop
+  }
+}
+"""
 IP_UDP_HEADERS = 28
 
 
 @dataclass(frozen=True)
 class MtuCase:
     profile: str
-    kind: str  # aligned | misaligned | jumbo
+    kind: str  # aligned | misaligned | jumbo | blackhole (misaligned, ICMP filtered)
     underlay_mtu: int
     pod_mtu: int
     overhead: int
@@ -70,6 +80,7 @@ def cases_for(profile: str) -> list[MtuCase]:
     cases = [MtuCase(profile, "aligned", UNDERLAY, UNDERLAY - o, o)]
     if o:
         cases.append(MtuCase(profile, "misaligned", UNDERLAY, UNDERLAY, o))
+        cases.append(MtuCase(profile, "blackhole", UNDERLAY, UNDERLAY, o))
     cases.append(MtuCase(profile, "jumbo", JUMBO, JUMBO - o, o))
     return cases
 
@@ -80,7 +91,7 @@ class MtuSettings:
     sizes: tuple[int, ...] = DEFAULT_SIZES
     duration: float = 2.0
     repeats: int = 3
-    cases: tuple[str, ...] = CASE_KINDS
+    cases: tuple[str, ...] = DEFAULT_CASES
 
 
 @dataclass
@@ -141,10 +152,24 @@ class MtuReport:
     unavailable: dict[str, str] = field(default_factory=dict)  # profile → reason
     seconds: float = 0.0
 
+    def steal_percent(self) -> tuple[float, float] | None:
+        """Median and highest CPU share the hypervisor stole during the runs."""
+        values = sorted(
+            run.cpu["steal_percent"]
+            for row in self.rows
+            for cell in row.cells.values()
+            if cell.result
+            for run in cell.result.runs
+            if run.cpu
+        )
+        return (values[len(values) // 2], values[-1]) if values else None
+
     def to_dict(self) -> dict[str, Any]:
         s = self.settings
+        steal = self.steal_percent()
         return {
             "schema_version": 1,
+            "cpu_steal_percent": {"median": steal[0], "max": steal[1]} if steal else None,
             "settings": {
                 "profiles": list(s.profiles),
                 "sizes": list(s.sizes),
@@ -237,7 +262,7 @@ def measure(lab: Lab, ledger: Ledger, test: str, size: int, settings: MtuSetting
             if attempt == 2:
                 error = str(exc)
             else:
-                notes.append(f"first attempt failed ({exc}); retried with the PMTU learned")
+                notes.append(f"first attempt failed ({exc}); retried once")
     return Cell(test, result, summarize(lab, before, path_counters(lab)), notes, error)
 
 
@@ -281,6 +306,9 @@ def run_profile(
             ledger = Ledger.load(lab.name)
             assert ledger is not None
             labs.append((case, lab, ledger))
+            if case.kind == "blackhole":
+                for node in lab.nodes:
+                    rules.nft_apply(node.netns, BLOCK_FRAG_NEEDED)
         for repeat in range(1, settings.repeats + 1):
             for size in settings.sizes:
                 for test in TESTS:
@@ -343,7 +371,16 @@ def verdict(row: Row) -> str:
     packet = size + IP_UDP_HEADERS
     where = f"pod MTU {c.pod_mtu} over {c.profile} on a {c.underlay_mtu} underlay"
     parts: list[str] = []
-    if c.kind == "misaligned":
+    if c.kind == "blackhole":
+        dropped = sum(cell.kernel["df_dropped"] for cell in row.cells.values())
+        parts.append(
+            f"{where}, ICMP frag-needed filtered: packets above {c.path_mtu} B vanish "
+            f"({dropped} dropped by the nodes, no PMTU signal reaches the pod): a PMTU black hole"
+        )
+        failed = [TEST_LABELS[t] for t, cell in row.cells.items() if cell.error]
+        if failed:
+            parts.append(f"{', '.join(failed)} failed outright")
+    elif c.kind == "misaligned":
         icmp = sum(cell.kernel["icmp_frag_needed"] for cell in row.cells.values())
         parts.append(
             f"{where}: packets above {c.path_mtu} B do not fit the path; "
