@@ -41,6 +41,7 @@ def test_the_articles_httproute_unchanged_splits_90_10_within_the_conformance_to
     assert doc["statuses"] == {"200": 2000} and doc["rule_agrees"]
     lat = doc["latency_us"]
     assert lat["through_gateway"]["p50"] > 0 and lat["direct_to_pod"]["p50"] > 0
+    assert lat["direct_to_service"]["p50"] > 0 and lat["nginx_over_clusterip_p50_us"] is not None
 
 
 def test_conformance_70_30_0_gives_the_zero_weight_backend_nothing() -> None:
@@ -115,7 +116,7 @@ def test_nginx_answers_every_request_from_the_rule_the_matcher_chooses(tmp_path:
                 argv += ["--header", f"{name}: {value}"]
             out = lab_exec("t-gw", "client", *argv)
             assert out.returncode == 0, out.stderr
-            [[status, pod, _rule, _]] = json.loads(out.stdout)["results"]
+            [[status, pod, *_]] = json.loads(out.stdout)["results"]
             if expected is None:
                 assert status == 404, (method, req_path, headers, query)
             else:

@@ -1,11 +1,13 @@
 """HTTP requests for `scenario canary`, run inside a lab namespace.
 
-    python -m kubenetlab.gateway.loadgen --url http://IP:PORT/PATH -n N -c C
+    python -m kubenetlab.gateway.loadgen --url http://IP:PORT/PATH [--url …] -n N -c C
         [--method M] [--header 'Name: value'] [--host H]
 
-One new TCP connection per request (as `ab` without -k), C threads. Prints one JSON
-document: per request its status, the answering pod (`X-Backend`), the gateway rule
-(`X-Gateway-Rule`) and the latency from connect to the end of the body, in µs.
+One new TCP connection per request (as `ab` without -k), C threads. With several
+--url, request i goes to URL i mod K, so paths compared are measured interleaved.
+Prints one JSON document: per request its status, the answering pod (`X-Backend`), the
+gateway rule (`X-Gateway-Rule`), the latency from connect to the end of the body in µs,
+and the URL's index.
 """
 
 from __future__ import annotations
@@ -38,32 +40,34 @@ def one(host: str, port: int, method: str, target: str, headers: dict[str, str])
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="kubenetlab.gateway.loadgen")
-    parser.add_argument("--url", required=True)
+    parser.add_argument("--url", action="append", required=True)
     parser.add_argument("-n", type=int, default=2000)
     parser.add_argument("-c", type=int, default=10)
     parser.add_argument("--method", default="GET")
     parser.add_argument("--host", help="Host header")
     parser.add_argument("--header", action="append", default=[])
     args = parser.parse_args()
-    url = urlsplit(args.url)
-    target = url.path + (f"?{url.query}" if url.query else "")
+    urls = [urlsplit(u) for u in args.url]
     headers = dict(h.split(":", 1) for h in args.header)
     headers = {k.strip(): v.strip() for k, v in headers.items()}
     if args.host:
         headers["Host"] = args.host
     results: list[list[object]] = []
     lock = threading.Lock()
-    remaining = [args.n]
+    issued = [0]
 
     def worker() -> None:
         while True:
             with lock:
-                if remaining[0] == 0:
+                if issued[0] == args.n:
                     return
-                remaining[0] -= 1
+                which = issued[0] % len(urls)
+                issued[0] += 1
+            url = urls[which]
+            target = url.path + (f"?{url.query}" if url.query else "")
             row = one(url.hostname or "", url.port or 80, args.method, target, headers)
             with lock:
-                results.append(row)
+                results.append([*row, which])
 
     threads = [threading.Thread(target=worker) for _ in range(max(1, args.c))]
     started = time.monotonic()

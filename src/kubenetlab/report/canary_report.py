@@ -43,15 +43,28 @@ def print_canary(doc: dict[str, Any]) -> None:
             f"kubenetlab's matcher chose {doc['rule']}[/]"
         )
     lat = doc["latency_us"]
-    gw, direct = lat["through_gateway"], lat["direct_to_pod"]
-    if gw:
-        line = f"latency through the gateway: p50 {gw['p50']:.0f} µs, p99 {gw['p99']:.0f} µs"
-        if direct:
-            line += (
-                f"; straight to {lat['direct_target']} from the gateway's namespace: "
-                f"p50 {direct['p50']:.0f} µs, p99 {direct['p99']:.0f} µs; the L7 hop adds "
-                f"{lat['gateway_overhead_p50_us']:+.0f} µs at p50"
-            )
-        stdout.print(line + f" ({lat['tool']})", highlight=False)
+    gw, svc, pod = lat["through_gateway"], lat["direct_to_service"], lat["direct_to_pod"]
+    if gw and svc and pod:
+        stdout.print(
+            f"latency, from the gateway's namespace, one request at a time, rotating "
+            f"({lat['requests_each']} each; {lat['tool'].split(' (')[0]}):",
+            highlight=False,
+        )
+        table = Table(box=None, pad_edge=False)
+        for col in ("path", "p50 µs", "p99 µs"):
+            table.add_column(col, justify="left" if col == "path" else "right")
+        table.add_row(
+            "through the gateway (nginx → ClusterIP)", f"{gw['p50']:.0f}", f"{gw['p99']:.0f}"
+        )
+        table.add_row(
+            f"ClusterIP {lat['service_target']}", f"{svc['p50']:.0f}", f"{svc['p99']:.0f}"
+        )
+        table.add_row(f"pod {lat['direct_target']}", f"{pod['p50']:.0f}", f"{pod['p99']:.0f}")
+        stdout.print(table)
+        stdout.print(
+            f"the L7 hop adds {lat['gateway_overhead_p50_us']:+.0f} µs at p50 over the pod, "
+            f"{lat['nginx_over_clusterip_p50_us']:+.0f} µs over the ClusterIP it proxies to",
+            highlight=False,
+        )
     verdict = "[green]passed[/]" if doc["passed"] else "[red]failed[/]"
     stdout.print(f"check: {verdict}")

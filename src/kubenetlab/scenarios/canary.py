@@ -12,9 +12,9 @@ Per backend: expected share (weight / sum of weights; an unresolvable backend's 
 expected as HTTP 500), observed share with its 95% Wilson interval, and the Gateway API
 conformance check (`conformance/tests/httproute-weight.go`): every observed share within
 ±0.05 of the expected one, a weight-0 backend receiving nothing. Latency through the
-gateway against the same requests sent straight to a backend pod from the gateway's
-namespace (the L7 hop's cost), one request at a time so the load generator's own
-queueing stays out of it. Exit code 1 when a check fails.
+gateway against the same requests sent straight to a backend pod (the L7 hop's cost):
+from the gateway's namespace, one request at a time, alternating between the two, so
+the load generator's queueing and the host's drift stay out of the difference. Exit code 1 when a check fails.
 """
 
 from __future__ import annotations
@@ -84,7 +84,9 @@ class CanaryReport:
     rules_seen: dict[str, int] = field(default_factory=dict)
     gateway_latency: dict[str, float] = field(default_factory=dict)
     direct_latency: dict[str, float] = field(default_factory=dict)
+    service_latency: dict[str, float] = field(default_factory=dict)
     direct_target: str = ""
+    service_target: str = ""
     total: int = 0
     seconds: float = 0.0
 
@@ -99,9 +101,11 @@ class CanaryReport:
         return self.rule_agrees and all(b.passed(self.total) for b in self.backends)
 
     def to_dict(self) -> dict[str, Any]:
-        overhead = None
+        overhead = nginx_cost = None
         if self.gateway_latency and self.direct_latency:
             overhead = round(self.gateway_latency["p50"] - self.direct_latency["p50"], 1)
+        if self.gateway_latency and self.service_latency:
+            nginx_cost = round(self.gateway_latency["p50"] - self.service_latency["p50"], 1)
         return {
             "schema_version": 1,
             "request": self.request,
@@ -128,12 +132,15 @@ class CanaryReport:
             "rule_agrees": self.rule_agrees,
             "latency_us": {
                 "through_gateway": self.gateway_latency,
+                "direct_to_service": self.service_latency,
+                "service_target": self.service_target,
                 "direct_to_pod": self.direct_latency,
                 "direct_target": self.direct_target,
                 "gateway_overhead_p50_us": overhead,
+                "nginx_over_clusterip_p50_us": nginx_cost,
                 "requests_each": self.settings.latency_requests,
                 "tool": "kubenetlab.gateway.loadgen (Python http.client, new connection each, "
-                "one at a time)",
+                "one at a time, gateway and pod alternating, from the gateway's namespace)",
             },
             "passed": self.passed,
             "seconds": round(self.seconds, 1),
@@ -218,13 +225,14 @@ def plan(docs: list[Any], source: str, settings: CanarySettings) -> tuple[Lab, m
     return lab, _default_request(config, settings)
 
 
-def _loadgen(ns: str, url: str, n: int, c: int, req: matching.Request) -> list[list[Any]]:
+def _loadgen(
+    ns: str, urls: str | list[str], n: int, c: int, req: matching.Request
+) -> list[list[Any]]:
     argv = [
         sys.executable,
         "-m",
         "kubenetlab.gateway.loadgen",
-        "--url",
-        url,
+        *(a for u in ([urls] if isinstance(urls, str) else urls) for a in ("--url", u)),
         "-n",
         str(n),
         "-c",
@@ -282,18 +290,25 @@ def run(
         url = _url(str(lab.gateway_ip), gateway.http_port, req)
         results = _loadgen(lab.client_netns, url, settings.requests, settings.concurrency, req)
         pod_service = {e.pod: svc.key for svc in lab.services for e in svc.endpoints}
-        direct = _direct_endpoint(lab, config, chosen)
-        direct_results: list[list[Any]] = []
-        gateway_results: list[list[Any]] = []
-        if direct is not None:
+        found = _direct_endpoint(lab, config, chosen)
+        probe: list[list[Any]] = []
+        if found is not None:
+            svc, direct = found
             if on_step:
                 on_step(f"latency: {settings.latency_requests} requests one at a time each way")
             report.direct_target = f"{direct.pod} {direct.ip}:{BACKEND_PORT}"
-            gateway_results = _loadgen(lab.client_netns, url, settings.latency_requests, 1, req)
-            direct_results = _loadgen(
+            report.service_target = f"{svc.key} {svc.cluster_ip}:{svc.ports[0].port}"
+            # From the gateway's namespace, one at a time, rotating request by request:
+            # through nginx (its own address), to the Service's ClusterIP (kube-proxy's
+            # DNAT on the first node), straight to a pod; drift hits all three alike.
+            probe = _loadgen(
                 lab.gateway_netns,
-                _url(direct.ip, BACKEND_PORT, req),
-                settings.latency_requests,
+                [
+                    url,
+                    _url(svc.cluster_ip, svc.ports[0].port, req),
+                    _url(direct.ip, BACKEND_PORT, req),
+                ],
+                3 * settings.latency_requests,
                 1,
                 req,
             )
@@ -301,9 +316,10 @@ def run(
         labmod.down(lab.name)
     report.seconds = time.monotonic() - started
     _tally(report, lab, config, chosen, results, pod_service)
-    if direct_results:
-        report.gateway_latency = _latency(gateway_results)
-        report.direct_latency = _latency(direct_results)
+    if probe:
+        report.gateway_latency = _latency([r for r in probe if r[4] == 0])
+        report.service_latency = _latency([r for r in probe if r[4] == 1])
+        report.direct_latency = _latency([r for r in probe if r[4] == 2])
     return report
 
 
@@ -313,13 +329,14 @@ def _latency(results: list[list[Any]]) -> dict[str, float]:
 
 
 def _direct_endpoint(lab: Lab, config: GatewayConfig, chosen: matching.Entry | None) -> Any:
-    """A pod of the chosen rule's first usable backend: the baseline without the gateway."""
+    """The chosen rule's first usable backend Service and one of its pods: the baselines
+    without the gateway."""
     if chosen is None:
         return None
     for b in resolved(lab, config)[(chosen.route.key, chosen.rule_index)]:
         if b.valid and b.ref.weight:
             svc = lab.service(f"{b.ref.namespace}/{b.ref.name}")
-            return svc.endpoints[0] if svc.endpoints else None
+            return (svc, svc.endpoints[0]) if svc.endpoints else None
     return None
 
 
