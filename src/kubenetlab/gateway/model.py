@@ -142,13 +142,6 @@ class GatewayConfig:
     grants: list[ReferenceGrant] = field(default_factory=list)
     services: list[dict[str, Any]] = field(default_factory=list)  # v1 Services given with them
 
-    def gateway_for(self, route: HTTPRoute) -> Gateway | None:
-        for parent in route.parents:
-            for gw in self.gateways:
-                if (gw.namespace, gw.name) == (parent.namespace, parent.name):
-                    return gw
-        return None
-
 
 def _fail(where: str, message: str) -> UsageError:
     return UsageError(f"{where}: {message}")
@@ -415,7 +408,7 @@ def parse(docs: list[Any], source: str = "input") -> GatewayConfig:
                 raise _fail(where, f"a Service has apiVersion v1, not {api!r}")
             config.services.append(doc)
             continue
-        if api not in (*API_VERSIONS, f"{GROUP}/v1beta1"):
+        if api not in API_VERSIONS:
             raise _fail(where, f"{kind} needs apiVersion {API_VERSIONS[0]}, not {api!r}")
         where = f"{where} ({kind})"
         if kind == "HTTPRoute":

@@ -151,7 +151,7 @@ def load(docs: list[Any], source: str) -> GatewayConfig:
     return parse(docs, source)
 
 
-def _service_specs(config: GatewayConfig, replicas: int) -> list[dict[str, Any]]:
+def _service_specs(config: GatewayConfig) -> list[dict[str, Any]]:
     """Lab Services: those the file defines, else one per backendRef to a Service."""
     specs: dict[str, dict[str, Any]] = {}
     if config.services:
@@ -178,7 +178,7 @@ def _service_specs(config: GatewayConfig, replicas: int) -> list[dict[str, Any]]
 
 
 def lab_spec(config: GatewayConfig, docs: list[Any], settings: CanarySettings) -> dict[str, Any]:
-    services = _service_specs(config, settings.replicas)
+    services = _service_specs(config)
     nodes = 2
     per_node = max(1, math.ceil(len(services) * settings.replicas / nodes))
     slots = [f"node{n}-pod{p}" for p in range(1, per_node + 1) for n in range(1, nodes + 1)]
