@@ -131,6 +131,16 @@ class Servers:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
+    def stop(self, dst: Endpoint) -> None:
+        """End dst's servers: after a failed run one may be stuck writing to a dead
+        connection (sockperf's server is single-threaded), so the next run starts anew."""
+        for p in list(self.ledger.processes):
+            if p["netns"] == dst.netns and str(p.get("role", "")).startswith("server:"):
+                if p.get("pid"):
+                    procs.end(int(p["pid"]), p.get("start_time"))
+                self.ledger.processes.remove(p)
+        self.ledger.save()
+
     def ensure(self, dst: Endpoint, kind: str, argv: list[str], udp: bool) -> None:
         if dst.kind == "service":
             return  # the Service's backends are serving already
@@ -293,12 +303,16 @@ def run(
     pooled = new_histogram()
     version: str | None = None
     for index in range(1, spec.repeats + 1):
-        run_, hist, version = DRIVERS[tool](ctx, index)
-        if spec.test in LATENCY_TESTS and not (run_.latency_us or {}).get("observations"):
-            raise KnlError(
-                f"{tool} completed no transaction in {spec.duration:g} s from {src.name} to "
-                f"{dst.name}: the path loses every request or reply"
-            )
+        try:
+            run_, hist, version = DRIVERS[tool](ctx, index)
+            if spec.test in LATENCY_TESTS and not (run_.latency_us or {}).get("observations"):
+                raise KnlError(
+                    f"{tool} completed no transaction in {spec.duration:g} s from {src.name} "
+                    f"to {dst.name}: the path loses every request or reply"
+                )
+        except KnlError:
+            ctx.servers.stop(dst)
+            raise
         if run_.transactions:
             run_.cpu_us_per_txn = run_.cpu["net_s"] / run_.transactions * 1e6
         if hist is not None:

@@ -96,7 +96,10 @@ def parse_full_log(text: str) -> list[int]:
 
 
 def server_argv(port: int, udp: bool) -> list[str]:
-    return ["sockperf", "server", "-i", "0.0.0.0", "-p", str(port), *([] if udp else ["--tcp"])]
+    # SO_REUSEADDR: a server restarted after a failed run must bind while connections of
+    # the old one linger (they cannot close on a path that loses packets).
+    proto = [] if udp else ["--tcp"]
+    return ["sockperf", "server", "-i", "0.0.0.0", "-p", str(port), *proto, "--uc-reuseaddr"]
 
 
 def client_argv(
