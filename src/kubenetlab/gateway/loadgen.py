@@ -77,7 +77,7 @@ def main() -> None:
         t.join()
     json.dump(
         {
-            "fields": ["status", "backend", "rule", "latency_us"],
+            "fields": ["status", "backend", "rule", "latency_us", "url"],
             "results": results,
             "seconds": round(time.monotonic() - started, 3),
         },
