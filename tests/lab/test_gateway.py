@@ -141,3 +141,29 @@ def test_invalid_routes_are_refused_before_anything_starts(tmp_path: Path) -> No
     out = run_cli("scenario", "canary", "-f", str(tmp_path / "notyaml.yaml"))
     assert out.returncode == 2 and "invalid YAML" in out.stderr
     assert not [n for n in netns.list_netns() if n.startswith("knl-")]
+
+
+FETCH = """
+import http.client, sys
+c = http.client.HTTPConnection(sys.argv[1], 80, timeout=5)
+c.request("GET", "/", headers={"X-Env": "dev", "X-Debug": "1", "X-Keep": "yes"})
+r = c.getresponse(); print(r.status); print(r.read().decode(), end="")
+"""
+
+
+def test_request_header_modifier_sets_and_removes_headers_on_the_way_to_the_backend(
+    tmp_path: Path,
+) -> None:
+    spec = tmp_path / "lab.yaml"
+    spec.write_text(
+        "name: t-hdr\nprofile: native\nnodes: 2\npods_per_node: 1\n"
+        "services: [{name: web, namespace: shop, port: 80, target_port: 8080, pods: [node2-pod1]}]\n"
+        f"routes: {ROOT / 'tests/fixtures/gateway/header-modifier.yaml'}\n"
+    )
+    with lab("-f", str(spec), "--name", "t-hdr") as doc:
+        out = lab_exec("t-hdr", "client", sys.executable, "-c", FETCH, doc["gateway"]["ip"])
+        assert out.returncode == 0, out.stderr
+        status, first, *headers = out.stdout.splitlines()
+        assert status == "200" and first.startswith("node2-pod1 ")
+        assert "x-env: prod" in headers and "x-keep: yes" in headers
+        assert not any(h.startswith("x-debug") for h in headers), headers
