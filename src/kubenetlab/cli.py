@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from kubenetlab import __version__
@@ -286,6 +287,21 @@ def _csv_list(value: str, what: str) -> tuple[str, ...]:
     return items
 
 
+def _csv_ints(value: str, what: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in _csv_list(value, what))
+    except ValueError:
+        raise UsageError(f"{what} takes integers, not {value!r}") from None
+
+
+def _report_json(directory: str, name: str, doc: dict[str, Any]) -> tuple[Path, Path]:
+    """--report DIR: the directory (made if missing) and the JSON document written in it."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / name).write_text(json.dumps(doc, indent=2) + "\n")
+    return out, out / name
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from kubenetlab import profiles
     from kubenetlab.bench.result import TEST_NAMES
@@ -358,10 +374,7 @@ def cmd_service_scale(args: argparse.Namespace) -> int:
     from kubenetlab.report.progress import log, progress
     from kubenetlab.scenarios import service_scale
 
-    try:
-        sizes = tuple(int(x) for x in _csv_list(args.services, "--services"))
-    except ValueError:
-        raise UsageError(f"--services takes integers, not {args.services!r}") from None
+    sizes = _csv_ints(args.services, "--services")
     settings = service_scale.ScaleSettings(
         sizes, _csv_list(args.proxy, "--proxy"), args.duration, args.repeats, args.profile
     )
@@ -373,12 +386,8 @@ def cmd_service_scale(args: argparse.Namespace) -> int:
     else:
         scale_report.print_scale(report)
     if args.report:
-        from pathlib import Path
-
-        out = Path(args.report)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "service-scale.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-        log(f"wrote {out / 'service-scale.json'} and {scale_report.write_chart(report, out)}")
+        out, written = _report_json(args.report, "service-scale.json", report.to_dict())
+        log(f"wrote {written} and {scale_report.write_chart(report, out)}")
     return 0
 
 
@@ -387,10 +396,7 @@ def cmd_scenario_mtu(args: argparse.Namespace) -> int:
     from kubenetlab.report.progress import log, progress
     from kubenetlab.scenarios import mtu
 
-    try:
-        sizes = tuple(int(x) for x in _csv_list(args.sizes, "--sizes"))
-    except ValueError:
-        raise UsageError(f"--sizes takes integers, not {args.sizes!r}") from None
+    sizes = _csv_ints(args.sizes, "--sizes")
     settings = mtu.MtuSettings(
         _csv_list(args.profiles, "--profiles"),
         sizes,
@@ -406,14 +412,9 @@ def cmd_scenario_mtu(args: argparse.Namespace) -> int:
     else:
         mtu_report.print_mtu(report)
     if args.report:
-        from pathlib import Path
-
-        out = Path(args.report)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "mtu.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-        written = [out / "mtu.json", mtu_report.write_csv(report, out)]
-        written.append(mtu_report.write_chart(report, out))
-        log("wrote " + ", ".join(str(p) for p in written))
+        out, written = _report_json(args.report, "mtu.json", report.to_dict())
+        paths = [written, mtu_report.write_csv(report, out), mtu_report.write_chart(report, out)]
+        log("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
 
@@ -444,7 +445,6 @@ def cmd_scenario_canary(args: argparse.Namespace) -> int:
 
 
 def cmd_proxy_render(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     import yaml
 

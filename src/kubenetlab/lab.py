@@ -47,7 +47,9 @@ def up(lab: Lab) -> UpResult:
 
         preflight.require_tools(proxy_named(lab.proxy).tools)
     if lab.routes:
-        preflight.require_tools((("nginx", "nginx-light"),))
+        from kubenetlab.gateway.runtime import NGINX
+
+        preflight.require_tools(NGINX)
     objects = render(lab)
     daemons = cls().daemons(lab)
     converged: float | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from pathlib import Path
@@ -104,7 +105,7 @@ def test_weights_spread_over_endpoints_when_no_proxy_runs() -> None:
     # Without a service proxy the gateway targets pods: weight / endpoints each, scaled to
     # integers (90/10 over 1 and 2 pods: 180 and 10 + 10).
     lab = lab_for("nginx-article")
-    lab = lab.__class__(**{**lab.__dict__, "proxy": None})
+    lab = dataclasses.replace(lab, proxy=None)
     text = nginx_conf(lab, "/s")
     assert "server 10.244.0.2:8080 weight=180 max_fails=0;" in text
     assert "server 10.244.0.2:8080 weight=10 max_fails=0;" in text

@@ -124,7 +124,7 @@ def path_matches(m: Match, path: str) -> bool:
         return path == m.path
     if m.path_type == "PathPrefix":
         base = prefix_base(m.path)
-        return path == base or path.startswith(base + "/") or (base == "" and path == "/")
+        return path == base or path.startswith(base + "/")
     return re.fullmatch(m.path, path) is not None
 
 

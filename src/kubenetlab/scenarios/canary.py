@@ -147,10 +147,6 @@ class CanaryReport:
         }
 
 
-def load(docs: list[Any], source: str) -> GatewayConfig:
-    return parse(docs, source)
-
-
 def _service_specs(config: GatewayConfig) -> list[dict[str, Any]]:
     """Lab Services: those the file defines, else one per backendRef to a Service."""
     specs: dict[str, dict[str, Any]] = {}
@@ -220,7 +216,7 @@ def plan(docs: list[Any], source: str, settings: CanarySettings) -> tuple[Lab, m
         raise UsageError(f"--concurrency must be 1-256, not {settings.concurrency}")
     if not 1 <= settings.replicas <= 16:
         raise UsageError(f"--replicas must be 1-16, not {settings.replicas}")
-    config = load(docs, source)
+    config = parse(docs, source)
     lab = build_lab(lab_spec(config, docs, settings))
     return lab, _default_request(config, settings)
 

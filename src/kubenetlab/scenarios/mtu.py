@@ -70,10 +70,6 @@ class MtuCase:
         """The largest pod packet the path carries whole."""
         return self.underlay_mtu - self.overhead
 
-    @property
-    def label(self) -> str:
-        return f"{self.kind} (underlay {self.underlay_mtu}, pod {self.pod_mtu})"
-
 
 def cases_for(profile: str) -> list[MtuCase]:
     o = profile_class(profile).encap_overhead
