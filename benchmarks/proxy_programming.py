@@ -16,11 +16,12 @@ import json
 import statistics
 import sys
 
-from kubenetlab import lab as labmod
+from kubenetlab import interrupt
 from kubenetlab.bench.cpu import Ticks
+from kubenetlab.components.proxy import node_context
+from kubenetlab.live import running
 from kubenetlab.proxy import PROXIES
 from kubenetlab.proxy.synthetic import synthetic_services
-from kubenetlab.serviceplane import node_context
 from kubenetlab.services import Endpoint
 from kubenetlab.spec import build_lab
 
@@ -35,10 +36,10 @@ def main() -> int:
     parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
     args = parser.parse_args()
     lab = build_lab({"name": "bench-prog", "nodes": 1, "pods_per_node": 3, "profile": "native"})
-    labmod.up(lab)
+    interrupt.install()
     results: dict[str, dict[str, float]] = {}
     before = Ticks.now()
-    try:
+    with running(lab):
         ctx = node_context(lab, lab.nodes[0])
         eps = [Endpoint(str(p.ip), p.node, pod=p.name) for p in lab.pods]
         services = synthetic_services(args.services, eps, lab.service_cidr)
@@ -59,8 +60,6 @@ def main() -> int:
                     1000 * results["iptables"]["program_s"]
                 )
             impl.clear(ctx)
-    finally:
-        labmod.down(lab.name)
     after = Ticks.now()
     steal = 100.0 * (after.steal - before.steal) / max(1, after.total - before.total)
     if args.output == "json":

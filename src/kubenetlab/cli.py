@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from kubenetlab import __version__
+from kubenetlab import __version__, interrupt
 from kubenetlab.errors import KnlError, UsageError
 
 
@@ -234,14 +235,13 @@ def cmd_lab_status(args: argparse.Namespace) -> int:
 
 
 def cmd_lab_exec(args: argparse.Namespace) -> int:
-    from kubenetlab import lab as labmod
     from kubenetlab.kernel import netns, preflight
+    from kubenetlab.live import attach
 
     cmd = args.cmd[1:] if args.cmd and args.cmd[0] == "--" else args.cmd
     if not cmd:
         raise UsageError("lab exec needs a command: kubenetlab lab exec LAB POD -- CMD…")
-    lab, _ = labmod.load_lab(args.name)
-    target = labmod.member_netns(lab, args.member)
+    target = attach(args.name).netns(args.member)
     preflight.require_root("lab exec")
     netns.enter_for_exec(target)
     try:
@@ -251,9 +251,9 @@ def cmd_lab_exec(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from kubenetlab import lab as labmod
     from kubenetlab.bench import runner
     from kubenetlab.kernel import preflight
+    from kubenetlab.live import attach
     from kubenetlab.report import bench_table
     from kubenetlab.report.progress import progress
 
@@ -261,16 +261,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
         args.test, args.duration, args.repeats, args.msg_size, force_builtin=args.builtin
     )
     runner.tool_for(spec)  # a missing tool is exit 3 before anything starts
-    lab, ledger = labmod.load_lab(args.name)
-    src, dst = runner.endpoint(lab, args.src), runner.endpoint(lab, args.dst)
-    if src.kind == "service":
+    live = attach(args.name)
+    src, dst = live.member(args.src), live.member(args.dst)
+    if src.kind not in ("pod", "node"):
         raise UsageError("--from must be a pod or node")
     runner.tool_for(spec, dst.kind)
     if src == dst:
         raise UsageError("--from and --to are the same endpoint")
     preflight.require_root("bench")
     with progress(f"{args.test} {src.name} → {dst.name}", spec.repeats) as bar:
-        result = runner.run(lab, ledger, src, dst, spec, on_run=bar.advance)
+        result = runner.run(live, src, dst, spec, on_run=bar.advance)
     if args.output == "json":
         _print_json(result.to_dict())
     elif args.output == "csv":
@@ -504,11 +504,16 @@ def main(argv: list[str] | None = None) -> int:
         None,
     )
     handler = HANDLERS[(args.command, sub)]
+    interrupt.install()
     try:
         return handler(args)
     except KnlError as exc:
         sys.stderr.write(f"kubenetlab: error: {exc.message}\n")
         return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("kubenetlab: interrupted\n")
-        return 130
+    except (KeyboardInterrupt, interrupt.Interrupted) as exc:
+        code = exc.exit_code if isinstance(exc, interrupt.Interrupted) else 130
+        sys.stderr.write(
+            f"kubenetlab: interrupted ({signal.Signals(code - 128).name}); "
+            "what this command built is torn down\n"
+        )
+        return code

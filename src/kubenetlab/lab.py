@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from kubenetlab import interrupt
+from kubenetlab.components import components_of
 from kubenetlab.errors import EnvironmentProblem, KnlError, UsageError
 from kubenetlab.kernel import netns, preflight, procs
 from kubenetlab.kernel.apply import ApplyError, apply
@@ -38,61 +40,46 @@ class UpResult:
 
 
 def up(lab: Lab) -> UpResult:
+    """Kernel objects first, then each component in order; on any failure or signal,
+    everything built so far is torn down before the exception goes on."""
     preflight.require_root("lab up")
     cls = profile_class(lab.profile)
     preflight.require_kernel(cls.kernel_options, f"routing profile {cls.name!r}")
-    preflight.require_tools(cls.tools)
-    if lab.proxy:
-        from kubenetlab.proxy import proxy as proxy_named
-
-        preflight.require_tools(proxy_named(lab.proxy).tools)
-    if lab.routes:
-        from kubenetlab.gateway.runtime import NGINX
-
-        preflight.require_tools(NGINX)
+    components = components_of(lab)
+    for component in components:
+        preflight.require_tools(component.tools(lab))
     objects = render(lab)
-    daemons = cls().daemons(lab)
-    converged: float | None = None
+    plans = [(component, component.plan(lab)) for component in components]
     started = time.monotonic()
     with exclusive():
-        if Ledger.load(lab.name) is not None:
-            raise UsageError(
-                f"lab {lab.name!r} is already up: `kubenetlab lab down {lab.name}` first"
-            )
-        taken = [name for name in lab.all_netns if netns.exists(name)]
-        if taken:
-            raise UsageError(
-                f"namespace {taken[0]} already exists (left by a crash?): "
-                "`kubenetlab lab down --all` removes leftovers"
-            )
+        _check_free(lab)
         ledger = Ledger.begin(lab, objects)
         try:
             with progress(f"lab {lab.name}: building", len(objects)) as bar:
                 apply(objects, on_step=bar.advance)
-            if daemons:
-                from kubenetlab import daemons as daemonsmod
-
-                daemonsmod.start(daemons, ledger)
-                converged = daemonsmod.wait_converged(lab, ledger)
-                ledger.extra["converged_seconds"] = round(converged, 3)
-            if lab.services:
-                from kubenetlab import serviceplane
-
-                ledger.extra["proxy_program_seconds"] = serviceplane.start(lab, ledger)
-            if lab.gateway_netns:
-                from kubenetlab.gateway import runtime
-
-                runtime.start(lab, ledger)
+            for component, plan in plans:
+                ledger.extra.update(component.start(lab, ledger, plan))
         except ApplyError as exc:
             teardown(ledger)
             raise EnvironmentProblem(f"lab up failed, nothing left behind: {exc}") from exc
-
         except BaseException:
             teardown(ledger)
             raise
         ledger.state = "up"
         ledger.save()
+    converged = ledger.extra.get("converged_seconds")
     return UpResult(lab, len(objects), time.monotonic() - started, converged)
+
+
+def _check_free(lab: Lab) -> None:
+    if Ledger.load(lab.name) is not None:
+        raise UsageError(f"lab {lab.name!r} is already up: `kubenetlab lab down {lab.name}` first")
+    taken = [name for name in lab.all_netns if netns.exists(name)]
+    if taken:
+        raise UsageError(
+            f"namespace {taken[0]} already exists (left by a crash?): "
+            "`kubenetlab lab down --all` removes leftovers"
+        )
 
 
 @dataclass
@@ -104,11 +91,28 @@ class DownResult:
 
 
 def teardown(ledger: Ledger) -> tuple[int, int]:
-    """End the lab's processes, remove its namespaces (and so their links), drop the ledger."""
+    """Stop the components in reverse order, end what else the lab started, remove its
+    namespaces (and so their links), drop the ledger. Shielded: a signal arriving
+    meanwhile is delivered once everything is gone."""
+    with interrupt.shielded():
+        if ledger.state == "up" and ledger.lab:
+            _stop_components(ledger)
+        return _teardown(ledger)
+
+
+def _stop_components(ledger: Ledger) -> None:
+    try:
+        lab = Lab.from_dict(ledger.lab)
+    except (KeyError, TypeError, ValueError):
+        return  # an unreadable ledger: the generic teardown below still ends everything
+    for component in reversed(components_of(lab)):
+        component.stop(lab, ledger)
+
+
+def _teardown(ledger: Ledger) -> tuple[int, int]:
     ended = 0
     for entry in ledger.processes:
-        pid = entry.get("pid")
-        if pid and procs.end(int(pid), entry.get("start_time")):
+        if procs.end_recorded(entry):
             ended += 1
     # Anything else still inside (a `lab exec` shell, a process recorded but killed before its
     # PID was written) would keep the namespace and its veths alive after the unmount.
@@ -172,13 +176,7 @@ def status(name: str) -> dict[str, Any]:
 def status_document(ledger: Ledger) -> dict[str, Any]:
     lab = ledger.lab
     missing = [name for name in ledger.netns if not netns.exists(name)]
-    processes = [
-        {
-            **p,
-            "alive": bool(p.get("pid")) and procs.start_time(int(p["pid"])) == p.get("start_time"),
-        }
-        for p in ledger.processes
-    ]
+    processes = [{**p.to_dict(), "alive": procs.is_running(p)} for p in ledger.processes]
     health = "ok" if ledger.state == "up" and not missing else "degraded"
     return {
         "schema_version": 1,
@@ -211,16 +209,17 @@ def status_document(ledger: Ledger) -> dict[str, Any]:
         ],
         "processes": processes,
         "converged_seconds": ledger.extra.get("converged_seconds"),
-        "routing": _routing_status(ledger) if health == "ok" else {},
+        "routing": _component_status(ledger, "routing") if health == "ok" else {},
         "created_at": ledger.created_at,
     }
 
 
-def _routing_status(ledger: Ledger) -> dict[str, Any]:
-    """The profile's live view (BGP sessions and learned routes); {} for static profiles."""
+def _component_status(ledger: Ledger, name: str) -> dict[str, Any]:
+    """A component's live view (BGP sessions and learned routes); {} when it does not run."""
     try:
         lab = Lab.from_dict(ledger.lab)
-        return profile_class(lab.profile)().runtime_status(lab, str(ledger.state_dir))
+        wanted = [c for c in components_of(lab) if c.name == name]
+        return wanted[0].status(lab, ledger) if wanted else {}
     except (OSError, KnlError, UsageError) as exc:
         return {"error": str(exc)}
 
@@ -228,26 +227,3 @@ def _routing_status(ledger: Ledger) -> dict[str, Any]:
 def all_status() -> dict[str, Any]:
     docs = [status_document(ledger) for name in known_labs() if (ledger := Ledger.load(name))]
     return {"schema_version": 1, "labs": docs}
-
-
-def load_lab(name: str) -> tuple[Lab, Ledger]:
-    ledger = Ledger.load(name)
-    if ledger is None or not ledger.lab:
-        up_labs = ", ".join(known_labs()) or "none"
-        raise UsageError(f"no lab named {name!r} is up (up: {up_labs})")
-    return Lab.from_dict(ledger.lab), ledger
-
-
-def member_netns(lab: Lab, member: str) -> str:
-    """A pod or node name (or `fabric`) → its namespace."""
-    if member == "fabric":
-        return lab.fabric_netns
-    if member == "client" and lab.client_netns:
-        return lab.client_netns
-    if member == "gateway" and lab.gateway_netns:
-        return lab.gateway_netns
-    for item in (*lab.pods, *lab.nodes):
-        if item.name == member:
-            return item.netns
-    names = ", ".join(p.name for p in lab.pods[:6])
-    raise UsageError(f"lab {lab.name!r} has no pod or node {member!r} (pods: {names}…)")

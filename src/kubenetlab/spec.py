@@ -216,9 +216,9 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
     )
     _unique_netns(lab)
     if routes:
-        from kubenetlab.gateway.build import nginx_conf
+        from kubenetlab.gateway.build import validate
 
-        nginx_conf(lab, "/run/kubenetlab/check.d")  # every route error is exit 2 now
+        validate(lab)  # every route error is exit 2 now
     return lab
 
 

@@ -36,8 +36,8 @@ def test_bgp_mesh_routes_come_from_bird_and_carry_pod_traffic() -> None:
         # Stop BIRD on node2: node1 loses the session and withdraws the route.
         ledger = Ledger.load("t-bgp")
         assert ledger is not None
-        bird2 = next(p for p in ledger.processes if p["netns"] == "knl-t-bgp-node2")
-        assert procs.end(int(bird2["pid"]), bird2["start_time"])
+        bird2 = next(p for p in ledger.processes if p.netns == "knl-t-bgp-node2")
+        assert procs.end_recorded(bird2)
         deadline = time.monotonic() + 10
         while "10.244.1.0/24" in kernel_routes("t-bgp", "node1"):
             assert time.monotonic() < deadline, "route outlived the BGP session"

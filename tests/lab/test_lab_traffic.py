@@ -109,7 +109,7 @@ def test_a_lab_name_already_up_is_refused_and_the_first_lab_survives() -> None:
 def test_bad_member_and_unknown_lab_exit_2() -> None:
     with lab("--name", "t-bad", "--nodes", "1", "--pods-per-node", "1"):
         wrong_pod = lab_exec("t-bad", "nope", "true")
-        assert wrong_pod.returncode == 2 and "no pod or node" in wrong_pod.stderr
+        assert wrong_pod.returncode == 2 and "no pod, node or service" in wrong_pod.stderr
     assert run_cli("lab", "down", "t-bad").returncode == 2
     assert run_cli("lab", "status", "t-bad").returncode == 2
 

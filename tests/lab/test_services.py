@@ -11,9 +11,7 @@ from statistics import NormalDist
 
 import pytest
 
-from kubenetlab.kernel.ledger import Ledger
-from kubenetlab.model import Lab
-from kubenetlab.serviceplane import set_endpoints
+from kubenetlab.live import attach
 from tests.lab.helpers import lab, lab_exec
 
 pytestmark = pytest.mark.lab
@@ -160,10 +158,8 @@ def test_3000_connections_spread_evenly_over_3_endpoints(proxy: str) -> None:
 
 def test_nftables_endpoint_change_is_incremental_and_moves_traffic() -> None:
     with lab(*SPEC, "--name", "t-nft-delta", "--proxy", "nftables") as doc:
-        ledger = Ledger.load("t-nft-delta")
-        assert ledger is not None
         web = next(s["cluster_ip"] for s in doc["services"] if s["name"] == "web")
-        _, seconds = set_endpoints(Lab.from_dict(ledger.lab), ledger, "web", ["node2-pod2"])
+        seconds = attach("t-nft-delta").set_endpoints("web", ["node2-pod2"])
         assert all(s < 1.0 for s in seconds.values()), seconds
         assert {r[0] for r in ask("t-nft-delta", "node1-pod1", web, 80, n=20)} == {"node2-pod2"}
 

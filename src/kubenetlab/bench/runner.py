@@ -31,6 +31,7 @@ from kubenetlab.bench.stats import (
 from kubenetlab.errors import EnvironmentProblem, KnlError, UsageError
 from kubenetlab.kernel import procs, sockets
 from kubenetlab.kernel.ledger import Ledger
+from kubenetlab.live import LiveLab, Member
 from kubenetlab.model import Lab
 
 PORTS = {
@@ -43,35 +44,7 @@ PORTS = {
 PYRR = "kubenetlab-pyrr (built-in Python driver)"
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    name: str
-    netns: str
-    ip: str
-    node: str
-    kind: str  # "pod", "node" or "service" (a ClusterIP; its backends are already serving)
-    port: int | None = None  # services: the Service port
-
-
-def endpoint(lab: Lab, name: str) -> Endpoint:
-    for pod in lab.pods:
-        if pod.name == name:
-            return Endpoint(pod.name, pod.netns, str(pod.ip), pod.node, "pod")
-    for node in lab.nodes:
-        if node.name == name:
-            return Endpoint(node.name, node.netns, str(node.underlay_ip), node.name, "node")
-    try:
-        svc = lab.service(name)
-    except KeyError:
-        raise UsageError(f"lab {lab.name!r} has no pod, node or service {name!r}") from None
-    return service_endpoint(svc.key, svc.cluster_ip, svc.ports[0].port)
-
-
-def service_endpoint(key: str, cluster_ip: str, port: int) -> Endpoint:
-    return Endpoint(key, "", cluster_ip, "", "service", port)
-
-
-def describe_path(src: Endpoint, dst: Endpoint) -> str:
+def describe_path(src: Member, dst: Member) -> str:
     if dst.kind == "service":
         return f"{src.kind} → ClusterIP {dst.ip}:{dst.port} ({dst.name}), through the service proxy"
     where = "same node" if src.node == dst.node else "other node"
@@ -131,24 +104,22 @@ class Servers:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
-    def stop(self, dst: Endpoint) -> None:
+    def stop(self, dst: Member) -> None:
         """End dst's servers: after a failed run one may be stuck writing to a dead
         connection (sockperf's server is single-threaded), so the next run starts anew."""
         for p in list(self.ledger.processes):
-            if p["netns"] == dst.netns and str(p.get("role", "")).startswith("server:"):
-                if p.get("pid"):
-                    procs.end(int(p["pid"]), p.get("start_time"))
+            if p.netns == dst.netns and p.role.startswith("server:"):
+                procs.end_recorded(p)
                 self.ledger.processes.remove(p)
         self.ledger.save()
 
-    def ensure(self, dst: Endpoint, kind: str, argv: list[str], udp: bool) -> None:
+    def ensure(self, dst: Member, kind: str, argv: list[str], udp: bool) -> None:
         if dst.kind == "service":
             return  # the Service's backends are serving already
         role = f"server:{kind}"
         port = PORTS[kind]
         for p in self.ledger.processes:
-            mine = p["netns"] == dst.netns and p["role"] == role and p.get("pid")
-            if mine and procs.start_time(int(p["pid"])) == p.get("start_time"):
+            if p.netns == dst.netns and p.role == role and procs.is_running(p):
                 return
         procs.spawn(self.ledger, dst.netns, argv, role=role)
         deadline = time.monotonic() + 5
@@ -183,8 +154,8 @@ def _client_error(result: subprocess.CompletedProcess[str]) -> str:
 @dataclass
 class RunContext:
     lab: Lab
-    src: Endpoint
-    dst: Endpoint
+    src: Member
+    dst: Member
     spec: BenchSpec
     servers: Servers
     meter: CpuMeter
@@ -290,15 +261,15 @@ DRIVERS = {"sockperf": _sockperf_run, "pyrr": _pyrr_run, "iperf3": _iperf3_run}
 
 
 def run(
-    lab: Lab,
-    ledger: Ledger,
-    src: Endpoint,
-    dst: Endpoint,
+    live: LiveLab,
+    src: Member,
+    dst: Member,
     spec: BenchSpec,
     on_run: Callable[[], None] | None = None,
 ) -> BenchResult:
     tool, fallback = tool_for(spec, dst.kind)
-    ctx = RunContext(lab, src, dst, spec, Servers(ledger), CpuMeter())
+    lab = live.lab
+    ctx = RunContext(lab, src, dst, spec, Servers(live.ledger), CpuMeter())
     runs: list[Run] = []
     pooled = new_histogram()
     version: str | None = None

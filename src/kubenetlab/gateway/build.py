@@ -39,6 +39,11 @@ def resolved(
     }
 
 
+def validate(lab: Lab) -> None:
+    """The lab's routes parse, and its gateway can serve them (UsageError otherwise)."""
+    nginx.check(config_of(lab))
+
+
 def nginx_conf(lab: Lab, state_dir: str) -> str:
     config = config_of(lab)
     assert lab.gateway_ip is not None

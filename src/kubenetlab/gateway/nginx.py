@@ -71,15 +71,26 @@ def header_variable(name: str) -> str:
     return "$http_" + name.lower().replace("-", "_")
 
 
+def check(config: GatewayConfig) -> None:
+    """What this gateway cannot serve, refused before anything is built (exit 2)."""
+    ports = [g.http_port for g in config.gateways]
+    dup = next((p for p in ports if ports.count(p) > 1), None)
+    if dup:
+        raise UsageError(f"two Gateways listen on port {dup}: the lab's gateway has one address")
+    for route in config.routes:
+        for rule in route.rules:
+            _modifications(rule)
+            for name in (q.name for m in rule.matches for q in m.query):
+                if not VARIABLE_SAFE.match(name):
+                    raise UsageError(
+                        f"query parameter {name!r}: kubenetlab's gateway (nginx $arg_) matches "
+                        "names of letters, digits and '_' only"
+                    )
+
+
 def _fields(ordered: list[Entry]) -> tuple[list[str], list[str]]:
     headers = sorted({h.name for e in ordered for h in e.match.headers})
     query = sorted({q.name for e in ordered for q in e.match.query})
-    for name in query:
-        if not VARIABLE_SAFE.match(name):
-            raise UsageError(
-                f"query parameter {name!r}: kubenetlab's gateway (nginx $arg_) matches names of "
-                "letters, digits and '_' only"
-            )
     return headers, query
 
 
@@ -147,10 +158,7 @@ def render(
     title: str,
 ) -> str:
     """`resolved`: (route key, rule index) → its backends (matching.resolve)."""
-    ports = [g.http_port for g in config.gateways]
-    dup = next((p for p in ports if ports.count(p) > 1), None)
-    if dup:
-        raise UsageError(f"two Gateways listen on port {dup}: the lab's gateway has one address")
+    check(config)
     rules: dict[tuple[str, int], RuleRender] = {}
     for route in config.routes:
         for i in range(len(route.rules)):

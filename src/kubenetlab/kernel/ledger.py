@@ -76,13 +76,45 @@ def links_of(objects: list[KernelObject]) -> list[dict[str, str]]:
 
 
 @dataclass
+class ProcessRecord:
+    """A process the lab started: written before it starts (pid None), then with its PID
+    and start time, so a recycled PID is never signalled."""
+
+    netns: str
+    argv: list[str]
+    role: str
+    pid: int | None = None
+    start_time: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "netns": self.netns,
+            "argv": self.argv,
+            "role": self.role,
+            "pid": self.pid,
+            "start_time": self.start_time,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProcessRecord:
+        pid, start = data.get("pid"), data.get("start_time")
+        return cls(
+            netns=str(data.get("netns", "")),
+            argv=[str(a) for a in data.get("argv", [])],
+            role=str(data.get("role", "")),
+            pid=int(pid) if pid else None,
+            start_time=int(start) if start is not None else None,
+        )
+
+
+@dataclass
 class Ledger:
     name: str
     state: str
     lab: dict[str, Any]
     netns: list[str]
     links: list[dict[str, str]] = field(default_factory=list)
-    processes: list[dict[str, Any]] = field(default_factory=list)
+    processes: list[ProcessRecord] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # state files the lab's processes read
     created_at: float = field(default_factory=time.time)
     extra: dict[str, Any] = field(default_factory=dict)  # per-feature state (e.g. timings)
@@ -119,7 +151,7 @@ class Ledger:
             lab=data.get("lab", {}),
             netns=list(data.get("netns", [])),
             links=list(data.get("links", [])),
-            processes=list(data.get("processes", [])),
+            processes=[ProcessRecord.from_dict(p) for p in data.get("processes", [])],
             files=list(data.get("files", [])),
             created_at=float(data.get("created_at", 0.0)),
             extra=dict(data.get("extra", {})),
@@ -134,7 +166,7 @@ class Ledger:
             "lab": self.lab,
             "netns": self.netns,
             "links": self.links,
-            "processes": self.processes,
+            "processes": [p.to_dict() for p in self.processes],
             "files": self.files,
             "extra": self.extra,
         }

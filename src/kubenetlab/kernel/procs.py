@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from kubenetlab.kernel import netns
-from kubenetlab.kernel.ledger import Ledger
+from kubenetlab.kernel.ledger import Ledger, ProcessRecord
 
 
 def start_time(pid: int) -> int | None:
@@ -42,7 +42,7 @@ def spawn(
     stderr: Any = subprocess.DEVNULL,
 ) -> subprocess.Popen[bytes]:
     """Start a long-running process in namespace `ns`, recorded in the ledger."""
-    entry: dict[str, Any] = {"netns": ns, "argv": argv, "role": role, "pid": None}
+    entry = ProcessRecord(ns, list(argv), role)
     ledger.processes.append(entry)
     ledger.save()
     proc = subprocess.Popen(
@@ -53,8 +53,8 @@ def spawn(
         preexec_fn=_enter(ns),
         start_new_session=True,  # outlives the command that started it, immune to its ^C
     )
-    entry["pid"] = proc.pid
-    entry["start_time"] = start_time(proc.pid)
+    entry.pid = proc.pid
+    entry.start_time = start_time(proc.pid)
     ledger.save()
     return proc
 
@@ -62,6 +62,15 @@ def spawn(
 def run_in(ns: str, argv: list[str], timeout: float | None = None, **kwargs: Any) -> Any:
     """Run a short command in namespace `ns` and wait for it (subprocess.run semantics)."""
     return subprocess.run(argv, preexec_fn=_enter(ns), timeout=timeout, **kwargs)
+
+
+def end_recorded(entry: ProcessRecord) -> bool:
+    """End a ledger's process, if it is still the one that was started."""
+    return entry.pid is not None and end(entry.pid, entry.start_time)
+
+
+def is_running(entry: ProcessRecord) -> bool:
+    return entry.pid is not None and start_time(entry.pid) == entry.start_time
 
 
 def end(pid: int, expected_start: int | None, grace: float = 1.0) -> bool:

@@ -66,7 +66,3 @@ class RoutingProfile(ABC):
     def daemons(self, lab: Lab) -> list[Daemon]:
         """Daemons that install the routes (pure). Static profiles have none."""
         return []
-
-    def runtime_status(self, lab: Lab, state_dir: str) -> dict[str, Any]:
-        """What `lab status` adds for this profile (sessions, learned routes); {} if nothing."""
-        return {}

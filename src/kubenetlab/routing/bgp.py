@@ -12,11 +12,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from kubenetlab.errors import UsageError
-from kubenetlab.kernel import procs
 from kubenetlab.model import Lab
 from kubenetlab.plan import KernelObject
 from kubenetlab.routing.base import Daemon, RoutingProfile
-from kubenetlab.routing.bird import parse_protocols, peer_protocol, render_config
+from kubenetlab.routing.bird import render_config
 
 BIRD_CONFIG = "bird-{node}.conf"
 BIRD_SOCKET = "bird-{node}.ctl"
@@ -63,32 +62,3 @@ class BgpRouting(RoutingProfile):
                 )
             )
         return out
-
-    def runtime_status(self, lab: Lab, state_dir: str) -> dict[str, Any]:
-        from kubenetlab.kernel.routes import routes
-
-        nodes = []
-        for node in lab.nodes:
-            sock = f"{state_dir}/{BIRD_SOCKET.format(node=node.name)}"
-            shown = procs.run_in(
-                node.netns,
-                ["birdc", "-s", sock, "show", "protocols"],
-                capture_output=True,
-                text=True,
-                timeout=5,
-            )
-            names = {peer_protocol(p): p.name for p in lab.nodes}
-            sessions = [
-                {
-                    "peer": names.get(s.protocol, s.protocol),
-                    "protocol": s.protocol,
-                    "state": s.state,
-                    "info": s.info,
-                    "established": s.established,
-                    "since": s.since,
-                }
-                for s in parse_protocols(shown.stdout)
-            ]
-            learned = [r for r in routes(node.netns) if r["proto"] == "bird"]
-            nodes.append({"node": node.name, "sessions": sessions, "routes": learned})
-        return {"bgp": nodes}

@@ -93,6 +93,15 @@ class Session:
     def established(self) -> bool:
         return self.info.startswith("Established")
 
+    def to_dict(self) -> dict[str, str | bool]:
+        return {
+            "protocol": self.protocol,
+            "state": self.state,
+            "info": self.info,
+            "established": self.established,
+            "since": self.since,
+        }
+
 
 def parse_protocols(text: str) -> list[Session]:
     """BGP rows of `birdc show protocols` (columns: Name Proto Table State Since Info)."""

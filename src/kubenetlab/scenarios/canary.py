@@ -28,13 +28,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubenetlab import lab as labmod
 from kubenetlab.bench.stats import histogram_of, latency_summary_us, wilson_interval
 from kubenetlab.errors import KnlError, UsageError
 from kubenetlab.gateway import matching
 from kubenetlab.gateway.build import config_of, resolved
 from kubenetlab.gateway.model import GatewayConfig, Match, parse
 from kubenetlab.kernel import preflight, procs
+from kubenetlab.live import running
 from kubenetlab.model import Lab
 from kubenetlab.spec import build_lab
 
@@ -278,8 +278,7 @@ def run(
     started = time.monotonic()
     if on_step:
         on_step("building the lab and the gateway")
-    labmod.up(lab)
-    try:
+    with running(lab):
         assert lab.gateway_ip is not None and lab.client_netns and lab.gateway_netns
         if on_step:
             on_step(f"{settings.requests} requests through the gateway")
@@ -308,8 +307,6 @@ def run(
                 1,
                 req,
             )
-    finally:
-        labmod.down(lab.name)
     report.seconds = time.monotonic() - started
     _tally(report, lab, config, chosen, results, pod_service)
     if probe:

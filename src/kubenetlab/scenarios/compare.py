@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubenetlab import lab as labmod
 from kubenetlab import profiles
 from kubenetlab.bench import runner
 from kubenetlab.bench.result import LATENCY_TESTS, BenchResult
 from kubenetlab.errors import EnvironmentProblem, UsageError
 from kubenetlab.kernel import preflight
-from kubenetlab.kernel.ledger import Ledger
+from kubenetlab.live import LiveLab, Member, running
 from kubenetlab.model import Lab
 from kubenetlab.spec import build_lab
 
@@ -116,10 +116,9 @@ def _lab_for(resolved: profiles.Resolved) -> Lab:
 @dataclass
 class _Target:
     row: Row
-    lab: Lab
-    ledger: Ledger
-    src: runner.Endpoint
-    dst: runner.Endpoint
+    live: LiveLab
+    src: Member
+    dst: Member
 
 
 def run_compare(
@@ -135,14 +134,10 @@ def run_compare(
     preflight.require_root("compare")
 
     rows = [Row(r.name, r.models, r.reason) for r in resolved]
-    labs: list[str] = []
-    try:
+    with ExitStack() as labs:
         targets = _bring_up([row for row in rows if row.reason is None], labs)
         base = _baseline(targets[0])
         collected = _measure(settings, base, targets, on_step)
-    finally:
-        for name in labs:
-            labmod.down(name)
 
     all_rows = [base.row, *rows]
     for row in all_rows:
@@ -158,27 +153,23 @@ def run_compare(
     return CompareReport(settings, all_rows, driver, time.monotonic() - started)
 
 
-def _bring_up(rows: list[Row], labs: list[str]) -> list[_Target]:
-    """A 2-node, 1-pod-per-node lab per row; names go into `labs` as soon as they exist."""
+def _bring_up(rows: list[Row], labs: ExitStack) -> list[_Target]:
+    """A 2-node, 1-pod-per-node lab per row, each torn down when `labs` closes."""
     targets = []
     for row in rows:
-        lab = _lab_for(profiles.resolve(row.name))
-        labmod.up(lab)
-        labs.append(lab.name)
-        ledger = Ledger.load(lab.name)
-        assert ledger is not None
-        src, dst = runner.endpoint(lab, "node1-pod1"), runner.endpoint(lab, "node2-pod1")
-        row.lab, row.path = lab.name, runner.describe_path(src, dst)
-        targets.append(_Target(row, lab, ledger, src, dst))
+        live = labs.enter_context(running(_lab_for(profiles.resolve(row.name))))
+        src, dst = live.member("node1-pod1"), live.member("node2-pod1")
+        row.lab, row.path = live.name, runner.describe_path(src, dst)
+        targets.append(_Target(row, live, src, dst))
     return targets
 
 
 def _baseline(first: _Target) -> _Target:
     """node1 → node2 over the fabric of the first lab: the same underlay every lab has."""
-    row = Row(BASELINE, "node → node over the shared L2, no overlay", lab=first.lab.name)
-    src, dst = runner.endpoint(first.lab, "node1"), runner.endpoint(first.lab, "node2")
+    row = Row(BASELINE, "node → node over the shared L2, no overlay", lab=first.live.name)
+    src, dst = first.live.member("node1"), first.live.member("node2")
     row.path = runner.describe_path(src, dst)
-    return _Target(row, first.lab, first.ledger, src, dst)
+    return _Target(row, first.live, src, dst)
 
 
 def _measure(
@@ -197,18 +188,17 @@ def _measure(
     if "rr" in settings.tests:
         spec = runner.BenchSpec("rr", settings.duration, 1, settings.msg_size, force_builtin=True)
         jobs.append((base, "driver-check", spec))
-    via_service = [t for t in targets if t.lab.services] if "crr" in settings.tests else []
+    via_service = [t for t in targets if t.live.lab.services] if "crr" in settings.tests else []
     for _ in range(settings.repeats):
         for target, key, spec in jobs:
-            res = runner.run(target.lab, target.ledger, target.src, target.dst, spec)
+            res = runner.run(target.live, target.src, target.dst, spec)
             collected.setdefault((key, spec.test), []).append(res)
             if on_step:
                 on_step(f"{key} {res.test_name}")
         for target in via_service:
-            svc = target.lab.service(SERVICE)
-            dst = runner.service_endpoint(svc.key, svc.cluster_ip, 80)
+            dst = Member.of_service(target.live.service(SERVICE), 80)
             spec = runner.BenchSpec("crr", settings.duration, 1, settings.msg_size)
-            res = runner.run(target.lab, target.ledger, target.src, dst, spec)
+            res = runner.run(target.live, target.src, dst, spec)
             collected.setdefault((target.row.name, CRR_VIA_SERVICE), []).append(res)
             if on_step:
                 on_step(f"{key} {res.test_name}")

@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubenetlab import lab as labmod
 from kubenetlab.bench import runner
 from kubenetlab.bench.result import BenchResult
 from kubenetlab.errors import KnlError, UsageError
 from kubenetlab.kernel import counters, netns, preflight, rules
-from kubenetlab.kernel.ledger import Ledger
+from kubenetlab.live import LiveLab, running
 from kubenetlab.model import Lab
 from kubenetlab.profiles import resolve
 from kubenetlab.routing import PROFILES, profile_class
@@ -242,9 +242,10 @@ def _flush_pmtu(lab: Lab) -> None:
         netns.write_sysctl(pod.netns, "net.ipv4.route.flush", "1")
 
 
-def measure(lab: Lab, ledger: Ledger, test: str, size: int, settings: MtuSettings) -> Cell:
+def measure(live: LiveLab, test: str, size: int, settings: MtuSettings) -> Cell:
     """One run of `test` at `size` (repeats are interleaved across cases by `run_profile`)."""
-    src, dst = runner.endpoint(lab, "node1-pod1"), runner.endpoint(lab, "node2-pod1")
+    lab = live.lab
+    src, dst = live.member("node1-pod1"), live.member("node2-pod1")
     spec = runner.BenchSpec(test, settings.duration, 1, msg_size=size, stream_len=size)
     _flush_pmtu(lab)
     before = path_counters(lab)
@@ -252,7 +253,7 @@ def measure(lab: Lab, ledger: Ledger, test: str, size: int, settings: MtuSetting
     result, error = None, None
     for attempt in (1, 2):
         try:
-            result = runner.run(lab, ledger, src, dst, spec)
+            result = runner.run(live, src, dst, spec)
             break
         except KnlError as exc:
             if attempt == 2:
@@ -293,32 +294,24 @@ def run_profile(
 ) -> list[Row]:
     """All of a profile's cases up at once; every run visits each case in turn (as
     `compare` interleaves profiles), so drift on a noisy host hits every case alike."""
-    labs: list[tuple[MtuCase, Lab, Ledger]] = []
     runs: dict[tuple[str, int, str], list[Cell]] = {}
-    try:
-        for case in cases:
-            lab = case_lab(case)
-            labmod.up(lab)
-            ledger = Ledger.load(lab.name)
-            assert ledger is not None
-            labs.append((case, lab, ledger))
+    with ExitStack() as stack:
+        labs = [(case, stack.enter_context(running(case_lab(case)))) for case in cases]
+        for case, live in labs:
             if case.kind == "blackhole":
-                for node in lab.nodes:
+                for node in live.lab.nodes:
                     rules.nft_apply(node.netns, BLOCK_FRAG_NEEDED)
         for repeat in range(1, settings.repeats + 1):
             for size in settings.sizes:
                 for test in TESTS:
-                    for case, lab, ledger in labs:
+                    for case, live in labs:
                         if on_step:
                             on_step(
                                 f"{case.profile} {case.kind}: {TEST_LABELS[test]} {size} B, "
                                 f"run {repeat}/{settings.repeats}"
                             )
-                        cell = measure(lab, ledger, test, size, settings)
+                        cell = measure(live, test, size, settings)
                         runs.setdefault((case.kind, size, test), []).append(cell)
-    finally:
-        for _, lab, _ in labs:
-            labmod.down(lab.name)
     return [
         Row(case, size, {t: merge_cells(runs[(case.kind, size, t)]) for t in TESTS})
         for case in cases

@@ -16,15 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubenetlab import lab as labmod
 from kubenetlab.bench import runner
 from kubenetlab.bench.result import BenchResult
+from kubenetlab.components.backends import start_backends_for
+from kubenetlab.components.proxy import node_context
 from kubenetlab.errors import UsageError
 from kubenetlab.kernel import preflight
-from kubenetlab.kernel.ledger import Ledger
+from kubenetlab.live import Member, running
 from kubenetlab.proxy import PROXIES, proxy
 from kubenetlab.proxy.synthetic import synthetic_services
-from kubenetlab.serviceplane import node_context, start_backends_for
 from kubenetlab.services import Endpoint
 from kubenetlab.spec import build_lab
 
@@ -94,15 +94,12 @@ def run(settings: ScaleSettings, on_step: Callable[[str], None] | None = None) -
         preflight.require_tools(PROXIES[name].tools)
     started = time.monotonic()
     lab = build_lab({"name": LAB, "nodes": 2, "pods_per_node": 2, "profile": settings.profile})
-    labmod.up(lab)
     report = ScaleReport(settings)
-    try:
-        ledger = Ledger.load(LAB)
-        assert ledger is not None
+    with running(lab) as live:
         pods = {p.name: p for p in lab.pods}
         eps = [Endpoint(str(pods[n].ip), pods[n].node, pod=n) for n in BACKEND_PODS]
-        start_backends_for(lab, ledger, {n: [8080] for n in BACKEND_PODS})
-        client = runner.endpoint(lab, "node1-pod1")
+        start_backends_for(lab, live.ledger, {n: [8080] for n in BACKEND_PODS})
+        client = live.member("node1-pod1")
         spec = runner.BenchSpec("crr", settings.duration, settings.repeats)
         for name in settings.proxies:
             impl = PROXIES[name]
@@ -117,12 +114,10 @@ def run(settings: ScaleSettings, on_step: Callable[[str], None] | None = None) -
                 for svc in (services[0], services[-1]):
                     if on_step:
                         on_step(f"{name}: {n} Services, TCP_CRR to {svc.name}")
-                    dst = runner.service_endpoint(svc.key, svc.cluster_ip, 80)
-                    results.append(runner.run(lab, ledger, client, dst, spec))
+                    dst = Member.of_service(svc, 80)
+                    results.append(runner.run(live, client, dst, spec))
                 report.rows.append(ScaleRow(name, n, seconds, lines, *results))
             for ctx in contexts:
                 impl.clear(ctx)
-    finally:
-        labmod.down(LAB)
     report.seconds = time.monotonic() - started
     return report

@@ -1,0 +1,44 @@
+"""The service proxy, live: every node gets its proxy's rules for the lab's Services
+(kube-proxy iptables or nftables mode; `proxy/` renders them, `kernel/rules` loads them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubenetlab.components.base import Component
+from kubenetlab.kernel.ledger import Ledger
+from kubenetlab.model import Lab, Node
+from kubenetlab.proxy import NodeContext, ServiceProxy, proxy
+
+
+def node_context(lab: Lab, node: Node) -> NodeContext:
+    return NodeContext(
+        node.name, node.netns, (str(node.underlay_ip),), str(lab.pod_cidr), str(lab.service_cidr)
+    )
+
+
+def proxy_of(lab: Lab) -> ServiceProxy:
+    return proxy(lab.proxy or "iptables")
+
+
+class ServiceProxyComponent(Component):
+    name = "service-proxy"
+
+    def wanted(self, lab: Lab) -> bool:
+        return bool(lab.services)
+
+    def tools(self, lab: Lab) -> tuple[tuple[str, str], ...]:
+        return proxy_of(lab).tools
+
+    def plan(self, lab: Lab) -> list[NodeContext]:
+        return [node_context(lab, node) for node in lab.nodes]
+
+    def start(self, lab: Lab, ledger: Ledger, plan: list[NodeContext]) -> dict[str, Any]:
+        impl = proxy_of(lab)
+        seconds = {ctx.node: impl.program(lab.services, ctx) for ctx in plan}
+        return {"proxy_program_seconds": seconds}
+
+    def update(self, old: Lab, new: Lab) -> dict[str, float]:
+        """Move every node from `old`'s Services to `new`'s, as the proxy does; seconds."""
+        impl = proxy_of(new)
+        return {ctx.node: impl.update(old.services, new.services, ctx) for ctx in self.plan(new)}

@@ -1,0 +1,54 @@
+"""SIGINT, SIGTERM and SIGHUP as exceptions, so that every `with` block tears down what it
+built on the way out; teardown itself runs shielded, so a second signal cannot cut it short.
+
+Only SIGKILL skips this; `lab down --all` cleans up after that.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(BaseException):
+    """A termination signal arrived; like KeyboardInterrupt, not an error to catch."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
+
+
+def _raise(signum: int, _frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+def install() -> None:
+    """Turn the termination signals into `Interrupted` (the command line calls this)."""
+    for signum in SIGNALS:
+        signal.signal(signum, _raise)
+
+
+@contextmanager
+def shielded() -> Iterator[None]:
+    """Hold termination signals while the block runs (teardown), then deliver the first."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {s: signal.signal(s, lambda n, _f: pending.append(n)) for s in SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if pending:
+        signal.raise_signal(pending[0])  # now to the handler that was there before
