@@ -46,15 +46,17 @@ def main() -> int:
         for name, impl in PROXIES.items():
             times = []
             for _ in range(args.runs):
-                times.append(impl.program(services, ctx))
-            rules = impl.render(services, ctx).count("\n")
+                times.append(impl.program(services, ctx).seconds)
+            rules = impl.render_services(services, ctx).count("\n")
             results[name] = {"program_s": statistics.median(times), "lines": rules}
             if name == "nftables":
                 deltas = []
                 for i in range(args.runs):
                     moved = dataclasses.replace(services[-1], endpoints=(eps[i % 3],))
-                    deltas.append(impl.update(services, (*services[:-1], moved), ctx))
-                    impl.update((*services[:-1], moved), services, ctx)
+                    before = impl.desired(services, ctx)
+                    after = impl.desired((*services[:-1], moved), ctx)
+                    deltas.append(impl.sync(ctx, after, before).seconds)
+                    impl.sync(ctx, before, after)
                 results[name]["one_endpoint_change_ms"] = 1000 * statistics.median(deltas)
                 results["iptables"]["one_endpoint_change_ms"] = (
                     1000 * results["iptables"]["program_s"]

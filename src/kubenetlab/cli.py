@@ -464,7 +464,7 @@ def cmd_proxy_render(args: argparse.Namespace) -> int:
     if not services:
         raise UsageError(f"{args.file}: no v1 Service with a clusterIP")
     ctx = NodeContext(args.node, "", tuple(args.node_ip), args.cluster_cidr, args.service_cidr)
-    sys.stdout.write(proxy(args.proxy).render(services, ctx))
+    sys.stdout.write(proxy(args.proxy).render_services(services, ctx))
     return 0
 
 

@@ -19,6 +19,7 @@ from kubenetlab.components.proxy import ServiceProxyComponent
 from kubenetlab.errors import UsageError
 from kubenetlab.kernel.ledger import Ledger, known_labs
 from kubenetlab.model import Lab
+from kubenetlab.proxy import SyncResult
 from kubenetlab.services import Endpoint, Service
 
 MEMBER_KINDS = ("pod", "node", "service", "client", "gateway", "fabric")
@@ -84,9 +85,9 @@ class LiveLab:
         except KeyError:
             raise UsageError(f"lab {self.lab.name!r} has no service {key!r}") from None
 
-    def set_endpoints(self, key: str, pod_names: list[str]) -> dict[str, float]:
+    def set_endpoints(self, key: str, pod_names: list[str]) -> dict[str, SyncResult]:
         """Point Service `key` at `pod_names`; every node's proxy follows the change the way
-        that proxy does (nftables: only what changed). Seconds per node."""
+        that proxy does (nftables: only what changed). What each node's sync did."""
         old_svc = self.service(key)
         pods = {p.name: p for p in self.lab.pods}
         missing = [n for n in pod_names if n not in pods]
@@ -96,11 +97,11 @@ class LiveLab:
         new_svc = dataclasses.replace(old_svc, endpoints=endpoints)
         services = tuple(new_svc if s.key == old_svc.key else s for s in self.lab.services)
         old, self.lab = self.lab, dataclasses.replace(self.lab, services=services)
-        seconds = ServiceProxyComponent().update(old, self.lab)
+        synced = ServiceProxyComponent().update(old, self.lab)
         self.ledger.lab = self.lab.to_dict()
         self.ledger.save()
         Backends().update(self.lab, self.ledger)
-        return seconds
+        return synced
 
 
 def attach(name: str) -> LiveLab:

@@ -8,7 +8,7 @@ from typing import Any
 from kubenetlab.components.base import Component
 from kubenetlab.kernel.ledger import Ledger
 from kubenetlab.model import Lab, Node
-from kubenetlab.proxy import NodeContext, ServiceProxy, proxy
+from kubenetlab.proxy import NodeContext, ServiceProxy, SyncResult, proxy
 
 
 def node_context(lab: Lab, node: Node) -> NodeContext:
@@ -35,10 +35,15 @@ class ServiceProxyComponent(Component):
 
     def start(self, lab: Lab, ledger: Ledger, plan: list[NodeContext]) -> dict[str, Any]:
         impl = proxy_of(lab)
-        seconds = {ctx.node: impl.program(lab.services, ctx) for ctx in plan}
+        seconds = {ctx.node: impl.program(lab.services, ctx).seconds for ctx in plan}
         return {"proxy_program_seconds": seconds}
 
-    def update(self, old: Lab, new: Lab) -> dict[str, float]:
-        """Move every node from `old`'s Services to `new`'s, as the proxy does; seconds."""
+    def update(self, old: Lab, new: Lab) -> dict[str, SyncResult]:
+        """Move every node from `old`'s Services to `new`'s, as the proxy does."""
         impl = proxy_of(new)
-        return {ctx.node: impl.update(old.services, new.services, ctx) for ctx in self.plan(new)}
+        return {
+            ctx.node: impl.sync(
+                ctx, impl.desired(new.services, ctx), impl.desired(old.services, ctx)
+            )
+            for ctx in self.plan(new)
+        }

@@ -1,6 +1,7 @@
 """Service proxies: one model (services.Service), several renderers, one registry.
 
-Each proxy renders a node's Services purely and loads the text with the kernel layer.
+The Services are categorised per node once (`categorize`); each proxy turns that into its
+desired state as data and syncs the difference to the node through the kernel layer.
 Adding one (e.g. eBPF) is a new module and one line in PROXIES.
 """
 
@@ -9,10 +10,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kubenetlab.errors import UsageError
 from kubenetlab.kernel import rules as kernel_rules
 from kubenetlab.proxy import iptables, nftables
+from kubenetlab.proxy.categorize import categorize
 from kubenetlab.services import Service
 
 
@@ -25,27 +28,49 @@ class NodeContext:
     service_cidr: str
 
 
+@dataclass(frozen=True)
+class SyncResult:
+    """What a sync did to one node."""
+
+    changed: int  # objects written: iptables chains, or nft chains and map/set elements
+    seconds: float  # wall time of the rule load (0 when nothing had to change)
+    mode: str  # "full" (everything replaced), "delta" (only changes) or "none"
+
+
 class ServiceProxy(ABC):
+    """A backend: the categorised Services → its desired state as data → a sync that
+    applies the difference to a node. `render` is the full text (`proxy render`, golden)."""
+
     name: str
     models: str
     tools: tuple[tuple[str, str], ...]
 
     @abstractmethod
-    def render(self, services: Sequence[Service], ctx: NodeContext) -> str: ...
+    def desired(self, services: Sequence[Service], ctx: NodeContext) -> Any:
+        """The node's state as data (pure)."""
 
     @abstractmethod
-    def program(self, services: Sequence[Service], ctx: NodeContext) -> float:
-        """Load every rule for `services` on the node; seconds the load took."""
+    def render(self, desired: Any, ctx: NodeContext) -> str:
+        """The whole state as the text its tool loads (pure)."""
 
     @abstractmethod
-    def update(self, old: Sequence[Service], new: Sequence[Service], ctx: NodeContext) -> float:
-        """Move the node from `old` to `new`; seconds taken."""
+    def sync(self, ctx: NodeContext, desired: Any, current: Any | None = None) -> SyncResult:
+        """Move the node from `current` (None: unknown, replace everything) to `desired`."""
 
     @abstractmethod
     def clear(self, ctx: NodeContext) -> None: ...
 
+    def render_services(self, services: Sequence[Service], ctx: NodeContext) -> str:
+        return self.render(self.desired(services, ctx), ctx)
+
+    def program(self, services: Sequence[Service], ctx: NodeContext) -> SyncResult:
+        return self.sync(ctx, self.desired(services, ctx))
+
 
 class IptablesProxy(ServiceProxy):
+    """kube-proxy iptables mode: one iptables-restore of both tables whenever anything
+    changed (kube-proxy's full sync; its partial sync only shortens the input)."""
+
     def __init__(self, backend: str) -> None:
         self.backend = backend
         self.name = "iptables" if backend == "nft" else "iptables-legacy"
@@ -53,38 +78,58 @@ class IptablesProxy(ServiceProxy):
         self.models = f"kube-proxy iptables mode ({binary})"
         self.tools = ((kernel_rules.RESTORE[backend], "iptables"),)
 
-    def render(self, services: Sequence[Service], ctx: NodeContext) -> str:
-        return iptables.render(services, ctx.node, ctx.cluster_cidr)
+    def desired(self, services: Sequence[Service], ctx: NodeContext) -> iptables.IptablesTables:
+        return iptables.tables(categorize(services, ctx.node), ctx.cluster_cidr)
 
-    def program(self, services: Sequence[Service], ctx: NodeContext) -> float:
-        return kernel_rules.iptables_restore(ctx.netns, self.render(services, ctx), self.backend)
+    def render(self, desired: iptables.IptablesTables, ctx: NodeContext) -> str:
+        return desired.restore_text()
 
-    def update(self, old: Sequence[Service], new: Sequence[Service], ctx: NodeContext) -> float:
-        return self.program(new, ctx)  # iptables mode rewrites the tables on every change
+    def sync(
+        self,
+        ctx: NodeContext,
+        desired: iptables.IptablesTables,
+        current: iptables.IptablesTables | None = None,
+    ) -> SyncResult:
+        want = desired.by_chain()
+        have = current.by_chain() if current is not None else {}
+        changed = sum(1 for key in want.keys() | have.keys() if want.get(key) != have.get(key))
+        if current is not None and not changed:
+            return SyncResult(0, 0.0, "none")
+        seconds = kernel_rules.iptables_restore(ctx.netns, desired.restore_text(), self.backend)
+        return SyncResult(changed, seconds, "full")
 
     def clear(self, ctx: NodeContext) -> None:
         kernel_rules.iptables_clear(ctx.netns, self.backend)
 
 
 class NftablesProxy(ServiceProxy):
+    """kube-proxy nftables mode: the whole table once, then only changed chains and
+    elements (`render_delta`)."""
+
     name = "nftables"
     models = "kube-proxy nftables mode"
     tools = (("nft", "nftables"),)
 
-    def _rule_set(self, services: Sequence[Service], ctx: NodeContext) -> nftables.RuleSet:
+    def desired(self, services: Sequence[Service], ctx: NodeContext) -> nftables.RuleSet:
         return nftables.rule_set(services, ctx.node, ctx.node_ips, ctx.cluster_cidr)
 
-    def render(self, services: Sequence[Service], ctx: NodeContext) -> str:
-        return nftables.render_full(
-            self._rule_set(services, ctx), ctx.cluster_cidr, ctx.service_cidr
-        )
+    def render(self, desired: nftables.RuleSet, ctx: NodeContext) -> str:
+        return nftables.render_full(desired, ctx.cluster_cidr, ctx.service_cidr)
 
-    def program(self, services: Sequence[Service], ctx: NodeContext) -> float:
-        return kernel_rules.nft_apply(ctx.netns, self.render(services, ctx))
-
-    def update(self, old: Sequence[Service], new: Sequence[Service], ctx: NodeContext) -> float:
-        delta = nftables.render_delta(self._rule_set(old, ctx), self._rule_set(new, ctx))
-        return kernel_rules.nft_apply(ctx.netns, delta) if delta else 0.0
+    def sync(
+        self,
+        ctx: NodeContext,
+        desired: nftables.RuleSet,
+        current: nftables.RuleSet | None = None,
+    ) -> SyncResult:
+        if current is None:
+            seconds = kernel_rules.nft_apply(ctx.netns, self.render(desired, ctx))
+            return SyncResult(len(desired.chains) + len(desired.elements), seconds, "full")
+        delta = nftables.render_delta(current, desired)
+        if not delta:
+            return SyncResult(0, 0.0, "none")
+        seconds = kernel_rules.nft_apply(ctx.netns, delta)
+        return SyncResult(nftables.objects_in(delta), seconds, "delta")
 
     def clear(self, ctx: NodeContext) -> None:
         kernel_rules.nft_apply(ctx.netns, f"add table {nftables.T}\ndelete table {nftables.T}\n")

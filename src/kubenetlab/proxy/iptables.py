@@ -16,9 +16,11 @@ Session affinity is not rendered.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
+from kubenetlab.proxy.categorize import PortOnNode, categorize
 from kubenetlab.proxy.chains import iptables_chain, iptables_endpoint_chain, probability
-from kubenetlab.services import Endpoint, Service, ServicePort
+from kubenetlab.services import Endpoint, Service
 
 MASQ_MARK = "0x4000"
 NODEPORTS_LAST = (
@@ -31,10 +33,12 @@ def _q(text: str) -> str:
     return f'"{text}"' if " " in text else text
 
 
-class _Tables:
-    def __init__(self) -> None:
-        self.chains: dict[str, list[str]] = {"filter": [], "nat": []}
-        self.rules: dict[str, list[str]] = {"filter": [], "nat": []}
+@dataclass
+class IptablesTables:
+    """A node's desired kube-proxy state in iptables mode: chains and rules per table."""
+
+    chains: dict[str, list[str]] = field(default_factory=lambda: {"filter": [], "nat": []})
+    rules: dict[str, list[str]] = field(default_factory=lambda: {"filter": [], "nat": []})
 
     def chain(self, table: str, name: str) -> str:
         if name not in self.chains[table]:
@@ -44,45 +48,61 @@ class _Tables:
     def add(self, table: str, rule: str) -> None:
         self.rules[table].append(rule)
 
+    def by_chain(self) -> dict[tuple[str, str], list[str]]:
+        """(table, chain) → its rules: what a sync compares."""
+        out: dict[tuple[str, str], list[str]] = {}
+        for table, rules in self.rules.items():
+            for chain in self.chains[table]:
+                out[(table, chain)] = []
+            for rule in rules:
+                out.setdefault((table, rule.split()[1]), []).append(rule)
+        return out
 
-def _endpoint_rules(
-    t: _Tables,
-    svc: Service,
-    port: ServicePort,
-    chain: str,
-    endpoints: Sequence[Endpoint],
-    comment_name: str,
-) -> None:
-    proto = port.protocol.lower()
-    for i, ep in enumerate(endpoints):
-        target = f"{ep.ip}:{port.target_port}"
-        sep = t.chain(
-            "nat", iptables_endpoint_chain(svc.namespace, svc.name, port.name, proto, target)
-        )
-        stat = (
-            f" -m statistic --mode random --probability {probability(i, len(endpoints))}"
-            if i < len(endpoints) - 1
-            else ""
-        )
-        t.add("nat", f'-A {chain} -m comment --comment "{comment_name} -> {target}"{stat} -j {sep}')
-
-
-def _sep_chains(t: _Tables, svc: Service, port: ServicePort, name: str) -> None:
-    proto = port.protocol.lower()
-    for ep in svc.ready_endpoints():
-        target = f"{ep.ip}:{port.target_port}"
-        sep = iptables_endpoint_chain(svc.namespace, svc.name, port.name, proto, target)
-        t.add("nat", f"-A {sep} -m comment --comment {_q(name)} -s {ep.ip} -j KUBE-MARK-MASQ")
-        t.add(
-            "nat",
-            f"-A {sep} -m comment --comment {_q(name)} -m {proto} -p {proto} "
-            f"-j DNAT --to-destination {target}",
-        )
+    def restore_text(self) -> str:
+        """iptables-restore input: both tables, replaced whole."""
+        out: list[str] = []
+        for table, builtins in (
+            ("filter", ("INPUT", "FORWARD", "OUTPUT")),
+            ("nat", ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")),
+        ):
+            out.append(f"*{table}")
+            out += [f":{b} ACCEPT [0:0]" for b in builtins]
+            out += [f":{c} - [0:0]" for c in self.chains[table]]
+            out += self.rules[table]
+            out.append("COMMIT")
+        return "\n".join(out) + "\n"
 
 
-def render(services: Sequence[Service], node: str, cluster_cidr: str) -> str:
-    """iptables-restore input (filter and nat) for kube-proxy on `node`."""
-    t = _Tables()
+BASE_FILTER_RULES = (
+    '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
+    '-A INPUT -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS',
+    '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
+    '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
+    '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
+    '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
+    '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
+    '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+)
+BASE_NAT_RULES = (
+    '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
+    f"-A KUBE-MARK-MASQ -j MARK --or-mark {MASQ_MARK}",
+    f"-A KUBE-POSTROUTING -m mark ! --mark {MASQ_MARK}/{MASQ_MARK} -j RETURN",
+    f"-A KUBE-POSTROUTING -j MARK --xor-mark {MASQ_MARK}",
+    '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully',
+)
+FORWARD_TAIL = (
+    "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
+    f'-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark {MASQ_MARK}/{MASQ_MARK} -j ACCEPT',
+    '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+)
+
+
+def tables(ports: Sequence[PortOnNode], cluster_cidr: str) -> IptablesTables:
+    """The desired state for one node, from its categorised Service ports."""
+    t = IptablesTables()
     for name in (
         "KUBE-EXTERNAL-SERVICES",
         "KUBE-FORWARD",
@@ -93,138 +113,133 @@ def render(services: Sequence[Service], node: str, cluster_cidr: str) -> str:
         t.chain("filter", name)
     for name in ("KUBE-MARK-MASQ", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-SERVICES"):
         t.chain("nat", name)
-    for rule in (
-        '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
-        '-A INPUT -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS',
-        '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
-        '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
-        '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
-        '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-        '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
-        '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
-        '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-    ):
-        t.add("filter", rule)
-    t.add("nat", '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES')
-    t.add("nat", '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES')
-    t.add(
-        "nat",
-        '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
-    )
-    t.add("nat", f"-A KUBE-MARK-MASQ -j MARK --or-mark {MASQ_MARK}")
-    t.add("nat", f"-A KUBE-POSTROUTING -m mark ! --mark {MASQ_MARK}/{MASQ_MARK} -j RETURN")
-    t.add("nat", f"-A KUBE-POSTROUTING -j MARK --xor-mark {MASQ_MARK}")
-    t.add(
-        "nat",
-        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" '
-        "-j MASQUERADE --random-fully",
-    )
-    for svc in services:
-        for port in svc.ports:
-            _render_port(t, svc, port, node, cluster_cidr)
+    t.rules["filter"] += BASE_FILTER_RULES
+    t.rules["nat"] += BASE_NAT_RULES
+    for port in ports:
+        _port(t, port, cluster_cidr)
     t.add("nat", NODEPORTS_LAST)
-    t.add("filter", "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP")
-    t.add(
-        "filter",
-        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" '
-        f"-m mark --mark {MASQ_MARK}/{MASQ_MARK} -j ACCEPT",
-    )
-    t.add(
-        "filter",
-        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" '
-        "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-    )
-    out: list[str] = []
-    for table, builtins in (
-        ("filter", ("INPUT", "FORWARD", "OUTPUT")),
-        ("nat", ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")),
-    ):
-        out.append(f"*{table}")
-        out += [f":{b} ACCEPT [0:0]" for b in builtins]
-        out += [f":{c} - [0:0]" for c in t.chains[table]]
-        out += t.rules[table]
-        out.append("COMMIT")
-    return "\n".join(out) + "\n"
+    t.rules["filter"] += FORWARD_TAIL
+    return t
 
 
-def _render_port(t: _Tables, svc: Service, port: ServicePort, node: str, cluster_cidr: str) -> None:
-    proto = port.protocol.lower()
-    name = f"{svc.key}:{port.name}"
-    match = f"-m {proto} -p {proto} -d {svc.cluster_ip} --dport {port.port}"
-    endpoints = svc.ready_endpoints()
-    local = svc.local_endpoints(node)
-    if port.node_port and svc.health_check_node_port and svc.local:
+def render(services: Sequence[Service], node: str, cluster_cidr: str) -> str:
+    """iptables-restore input (filter and nat) for kube-proxy on `node`."""
+    return tables(categorize(services, node), cluster_cidr).restore_text()
+
+
+def _chain(kind: str, p: PortOnNode) -> str:
+    return iptables_chain(kind, p.service.namespace, p.service.name, p.port.name, p.protocol)
+
+
+def _sep(p: PortOnNode, ep: Endpoint) -> tuple[str, str]:
+    """An endpoint's KUBE-SEP chain and its ip:port."""
+    target = f"{ep.ip}:{p.port.target_port}"
+    svc = p.service
+    return iptables_endpoint_chain(svc.namespace, svc.name, p.port.name, p.protocol, target), target
+
+
+def _port(t: IptablesTables, p: PortOnNode, cluster_cidr: str) -> None:
+    if p.health_check_node_port:
         t.add(
             "filter",
-            f'-A KUBE-NODEPORTS -m comment --comment "{name} health check node port" '
-            f"-m tcp -p tcp --dport {svc.health_check_node_port} -j ACCEPT",
+            f'-A KUBE-NODEPORTS -m comment --comment "{p.name} health check node port" '
+            f"-m tcp -p tcp --dport {p.health_check_node_port} -j ACCEPT",
         )
-    if not endpoints:
-        t.add(
-            "filter",
-            f'-A KUBE-SERVICES -m comment --comment "{name} has no endpoints" {match} -j REJECT',
-        )
-        if port.node_port:
-            t.add(
-                "filter",
-                f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{name} has no endpoints" '
-                f"-m addrtype --dst-type LOCAL -m {proto} -p {proto} --dport {port.node_port} "
-                "-j REJECT",
-            )
+    if not p.has_endpoints:
+        _no_endpoints(t, p)
         return
-    svc_chain = t.chain(
-        "nat", iptables_chain("KUBE-SVC", svc.namespace, svc.name, port.name, proto)
-    )
+    svc_chain = t.chain("nat", _chain("KUBE-SVC", p))
+    match = f"-m {p.protocol} -p {p.protocol} -d {p.service.cluster_ip} --dport {p.port.port}"
     t.add(
-        "nat", f'-A KUBE-SERVICES -m comment --comment "{name} cluster IP" {match} -j {svc_chain}'
+        "nat", f'-A KUBE-SERVICES -m comment --comment "{p.name} cluster IP" {match} -j {svc_chain}'
     )
     t.add(
         "nat",
-        f'-A {svc_chain} -m comment --comment "{name} cluster IP" {match} '
+        f'-A {svc_chain} -m comment --comment "{p.name} cluster IP" {match} '
         f"! -s {cluster_cidr} -j KUBE-MARK-MASQ",
     )
-    _endpoint_rules(t, svc, port, svc_chain, endpoints, name)
-    if port.node_port:
-        ext = t.chain("nat", iptables_chain("KUBE-EXT", svc.namespace, svc.name, port.name, proto))
+    _endpoint_rules(t, p, svc_chain, p.cluster_endpoints)
+    if p.port.node_port:
+        _external(t, p, svc_chain, cluster_cidr)
+    _sep_chains(t, p)
+
+
+def _no_endpoints(t: IptablesTables, p: PortOnNode) -> None:
+    match = f"-m {p.protocol} -p {p.protocol} -d {p.service.cluster_ip} --dport {p.port.port}"
+    t.add(
+        "filter",
+        f'-A KUBE-SERVICES -m comment --comment "{p.name} has no endpoints" {match} -j REJECT',
+    )
+    if p.port.node_port:
+        t.add(
+            "filter",
+            f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{p.name} has no endpoints" '
+            f"-m addrtype --dst-type LOCAL -m {p.protocol} -p {p.protocol} --dport {p.port.node_port} "
+            "-j REJECT",
+        )
+
+
+def _external(t: IptablesTables, p: PortOnNode, svc_chain: str, cluster_cidr: str) -> None:
+    """KUBE-NODEPORTS → KUBE-EXT: masquerade (Cluster), or Local's short-circuits + KUBE-SVL."""
+    name, proto = p.name, p.protocol
+    ext = t.chain("nat", _chain("KUBE-EXT", p))
+    t.add(
+        "nat",
+        f"-A KUBE-NODEPORTS -m comment --comment {name} -m {proto} -p {proto} --dport {p.port.node_port} -j {ext}",
+    )
+    if not p.service.local:
         t.add(
             "nat",
-            f"-A KUBE-NODEPORTS -m comment --comment {name} -m {proto} -p {proto} "
-            f"--dport {port.node_port} -j {ext}",
+            f'-A {ext} -m comment --comment "masquerade traffic for {name} external destinations" -j KUBE-MARK-MASQ',
         )
-        if not svc.local:
-            t.add(
-                "nat",
-                f'-A {ext} -m comment --comment "masquerade traffic for {name} external '
-                'destinations" -j KUBE-MARK-MASQ',
-            )
-            t.add("nat", f"-A {ext} -j {svc_chain}")
-        else:
-            t.add(
-                "nat",
-                f'-A {ext} -m comment --comment "pod traffic for {name} external destinations" '
-                f"-s {cluster_cidr} -j {svc_chain}",
-            )
-            t.add(
-                "nat",
-                f'-A {ext} -m comment --comment "masquerade LOCAL traffic for {name} external '
-                'destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ',
-            )
-            t.add(
-                "nat",
-                f'-A {ext} -m comment --comment "route LOCAL traffic for {name} external '
-                f'destinations" -m addrtype --src-type LOCAL -j {svc_chain}',
-            )
-            if local:
-                svl = t.chain(
-                    "nat", iptables_chain("KUBE-SVL", svc.namespace, svc.name, port.name, proto)
-                )
-                t.add("nat", f"-A {ext} -j {svl}")
-                _endpoint_rules(t, svc, port, svl, local, name)
-            else:
-                t.add(
-                    "filter",
-                    f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{name} has no local '
-                    f'endpoints" -m addrtype --dst-type LOCAL -m {proto} -p {proto} '
-                    f"--dport {port.node_port} -j DROP",
-                )
-    _sep_chains(t, svc, port, name)
+        t.add("nat", f"-A {ext} -j {svc_chain}")
+        return
+    t.add(
+        "nat",
+        f'-A {ext} -m comment --comment "pod traffic for {name} external destinations" -s {cluster_cidr} -j {svc_chain}',
+    )
+    t.add(
+        "nat",
+        f'-A {ext} -m comment --comment "masquerade LOCAL traffic for {name} external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ',
+    )
+    t.add(
+        "nat",
+        f'-A {ext} -m comment --comment "route LOCAL traffic for {name} external destinations" -m addrtype --src-type LOCAL -j {svc_chain}',
+    )
+    if p.local_endpoints:
+        svl = t.chain("nat", _chain("KUBE-SVL", p))
+        t.add("nat", f"-A {ext} -j {svl}")
+        _endpoint_rules(t, p, svl, p.local_endpoints)
+    else:
+        t.add(
+            "filter",
+            f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{name} has no local endpoints" '
+            f"-m addrtype --dst-type LOCAL -m {proto} -p {proto} --dport {p.port.node_port} -j DROP",
+        )
+
+
+def _endpoint_rules(
+    t: IptablesTables, p: PortOnNode, chain: str, endpoints: Sequence[Endpoint]
+) -> None:
+    """One rule per endpoint, `-m statistic --probability 1/(n−i)`, the last one without."""
+    for i, ep in enumerate(endpoints):
+        sep, target = _sep(p, ep)
+        t.chain("nat", sep)
+        stat = (
+            f" -m statistic --mode random --probability {probability(i, len(endpoints))}"
+            if i < len(endpoints) - 1
+            else ""
+        )
+        t.add("nat", f'-A {chain} -m comment --comment "{p.name} -> {target}"{stat} -j {sep}')
+
+
+def _sep_chains(t: IptablesTables, p: PortOnNode) -> None:
+    proto, comment = p.protocol, _q(p.name)
+    for ep in p.cluster_endpoints:
+        sep, target = _sep(p, ep)
+        t.add("nat", f"-A {sep} -m comment --comment {comment} -s {ep.ip} -j KUBE-MARK-MASQ")
+        t.add(
+            "nat",
+            f"-A {sep} -m comment --comment {comment} -m {proto} -p {proto} "
+            f"-j DNAT --to-destination {target}",
+        )

@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from kubenetlab.proxy.categorize import PortOnNode, categorize
 from kubenetlab.proxy.chains import nft_chain, nft_endpoint_chain
-from kubenetlab.services import Endpoint, Service, ServicePort
+from kubenetlab.services import Endpoint, Service
 
 T = "ip kube-proxy"
 BASE_CHAINS = {  # chain → its declaration suffix
@@ -111,18 +112,15 @@ def _base_rules(cluster_cidr: str, service_cidr: str) -> list[tuple[str, str]]:
     ]
 
 
-def _dispatch(
-    chains: dict[str, list[str]], svc: Service, port: ServicePort, endpoints: Sequence[Endpoint]
-) -> str:
-    proto = port.protocol.lower()
+def _dispatch(chains: dict[str, list[str]], p: PortOnNode, endpoints: Sequence[Endpoint]) -> str:
+    """endpoint-… chains (hairpin masquerade, dnat) and the `numgen` vmap that picks one."""
+    svc, proto, target_port = p.service, p.protocol, p.port.target_port
     targets = []
     for ep in endpoints:
-        chain = nft_endpoint_chain(
-            svc.namespace, svc.name, port.name, proto, ep.ip, port.target_port
-        )
+        chain = nft_endpoint_chain(svc.namespace, svc.name, p.port.name, proto, ep.ip, target_port)
         chains[chain] = [
             f"ip saddr {ep.ip} jump mark-for-masquerade",
-            f"meta l4proto {proto} dnat to {ep.ip}:{port.target_port}",
+            f"meta l4proto {proto} dnat to {ep.ip}:{target_port}",
         ]
         targets.append(chain)
     vmap = " , ".join(f"{i} : goto {c}" for i, c in enumerate(targets))
@@ -132,45 +130,46 @@ def _dispatch(
 def rule_set(
     services: Sequence[Service], node: str, node_ips: Sequence[str], cluster_cidr: str
 ) -> RuleSet:
+    """The desired state for one node (what `render_full` writes and `render_delta` diffs)."""
     rs = RuleSet()
     rs.elements |= {Element("nodeport-ips", ip) for ip in node_ips}
-    for svc in services:
-        for port in svc.ports:
-            _service_port(rs, svc, port, node, cluster_cidr)
+    for port in categorize(services, node):
+        _service_port(rs, port, cluster_cidr)
     return rs
 
 
-def _service_port(
-    rs: RuleSet, svc: Service, port: ServicePort, node: str, cluster_cidr: str
-) -> None:
-    proto = port.protocol.lower()
-    name = f"{svc.key}:{port.name}"
-    key = f"{svc.cluster_ip} . {proto} . {port.port}"
+def _chain(kind: str, p: PortOnNode) -> str:
+    return nft_chain(kind, p.service.namespace, p.service.name, p.port.name, p.protocol)
+
+
+def _service_port(rs: RuleSet, p: PortOnNode, cluster_cidr: str) -> None:
+    svc, proto, node_port = p.service, p.protocol, p.port.node_port
+    key = f"{svc.cluster_ip} . {proto} . {p.port.port}"
     rs.elements.add(Element("cluster-ips", svc.cluster_ip))
-    endpoints = svc.ready_endpoints()
-    if not endpoints:
-        rs.elements.add(Element("no-endpoint-services", key, "goto reject-chain", name))
-        if port.node_port:
+    if not p.has_endpoints:
+        rs.elements.add(Element("no-endpoint-services", key, "goto reject-chain", p.name))
+        if node_port:
+            nodeport_key = f"{proto} . {node_port}"
             rs.elements.add(
-                Element(
-                    "no-endpoint-nodeports",
-                    f"{proto} . {port.node_port}",
-                    "goto reject-chain",
-                    name,
-                )
+                Element("no-endpoint-nodeports", nodeport_key, "goto reject-chain", p.name)
             )
         return
-    chain = nft_chain("service", svc.namespace, svc.name, port.name, proto)
+    chain = _chain("service", p)
     rs.chains[chain] = [
         f"ip daddr {svc.cluster_ip} ip saddr != {cluster_cidr} jump mark-for-masquerade",
-        _dispatch(rs.chains, svc, port, endpoints),
+        _dispatch(rs.chains, p, p.cluster_endpoints),
     ]
     rs.elements.add(Element("service-ips", key, f"goto {chain}"))
-    if not port.node_port:
-        return
-    ext = nft_chain("external", svc.namespace, svc.name, port.name, proto)
-    rs.elements.add(Element("service-nodeports", f"{proto} . {port.node_port}", f"goto {ext}"))
-    if not svc.local:
+    if node_port:
+        _external(rs, p, chain, cluster_cidr)
+
+
+def _external(rs: RuleSet, p: PortOnNode, chain: str, cluster_cidr: str) -> None:
+    """external-… for a NodePort: masquerade (Cluster), or Local's short-circuits + local-…"""
+    ext = _chain("external", p)
+    nodeport_key = f"{p.protocol} . {p.port.node_port}"
+    rs.elements.add(Element("service-nodeports", nodeport_key, f"goto {ext}"))
+    if not p.service.local:
         rs.chains[ext] = ["jump mark-for-masquerade", f"goto {chain}"]
         return
     rules = [
@@ -178,15 +177,12 @@ def _service_port(
         'fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
         f'fib saddr type local goto {chain} comment "short-circuit local traffic"',
     ]
-    local = svc.local_endpoints(node)
-    if local:
-        local_chain = nft_chain("local", svc.namespace, svc.name, port.name, proto)
-        rs.chains[local_chain] = [_dispatch(rs.chains, svc, port, local)]
+    if p.local_endpoints:
+        local_chain = _chain("local", p)
+        rs.chains[local_chain] = [_dispatch(rs.chains, p, p.local_endpoints)]
         rules.append(f"goto {local_chain}")
     else:
-        rs.elements.add(
-            Element("no-endpoint-nodeports", f"{proto} . {port.node_port}", "drop", name)
-        )
+        rs.elements.add(Element("no-endpoint-nodeports", nodeport_key, "drop", p.name))
     rs.chains[ext] = rules
 
 
@@ -220,6 +216,11 @@ def render_delta(old: RuleSet, new: RuleSet) -> str:
     lines += [e.add() for e in sorted(new.elements - old.elements, key=_element_order)]
     lines += [f"delete chain {T} {name}" for name in old.chains if name not in new.chains]
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def objects_in(script: str) -> int:
+    """Objects a delta script touches: chains added, refilled or deleted, elements changed."""
+    return sum(1 for line in script.splitlines() if not line.startswith("add rule "))
 
 
 def _element_order(e: Element) -> tuple[str, str]:

@@ -108,8 +108,8 @@ def run(settings: ScaleSettings, on_step: Callable[[str], None] | None = None) -
                 if on_step:
                     on_step(f"{name}: programming {n} Services")
                 services = synthetic_services(n, eps, lab.service_cidr)
-                seconds = impl.program(services, contexts[0])
-                lines = impl.render(services, contexts[0]).count("\n")
+                seconds = impl.program(services, contexts[0]).seconds
+                lines = impl.render_services(services, contexts[0]).count("\n")
                 results = []
                 for svc in (services[0], services[-1]):
                     if on_step:
