@@ -30,10 +30,9 @@ from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kubenetlab import addressing, services
 from kubenetlab.errors import UsageError
+from kubenetlab.inputs import load_yaml, load_yaml_documents
 from kubenetlab.model import Lab, Node, Pod, netns_prefix
 from kubenetlab.routing import profile_class
 
@@ -66,20 +65,9 @@ class NodeSpec:
     pods: int
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-
-
 def load_spec_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    text = _read(path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise _yaml_error(path, exc) from None
+    data = load_yaml(path)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -87,23 +75,6 @@ def load_spec_file(path: str | Path) -> dict[str, Any]:
     if isinstance(data.get("routes"), str):  # a file next to the spec
         data = {**data, "routes": load_yaml_documents(path.parent / data["routes"])}
     return data
-
-
-def load_yaml_documents(path: str | Path) -> list[Any]:
-    """Every document of a multi-document YAML file (Kubernetes manifests)."""
-    path = Path(path)
-    text = _read(path)
-    try:
-        return [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        raise _yaml_error(path, exc) from None
-
-
-def _yaml_error(path: Path, exc: yaml.YAMLError) -> UsageError:
-    mark = getattr(exc, "problem_mark", None)
-    where = f" at line {mark.line + 1}" if mark else ""
-    problem = getattr(exc, "problem", None) or "not valid YAML"
-    return UsageError(f"{path}: invalid YAML{where}: {problem}")
 
 
 def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> Lab:

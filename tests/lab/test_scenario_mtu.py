@@ -98,8 +98,8 @@ def test_filtered_icmp_turns_the_misaligned_mtu_into_a_black_hole() -> None:
 def test_mtu_sweep_rejects_bad_input_with_one_line() -> None:
     for args, message in (
         (("--profiles", "vxlan,warp"), "unknown routing profile 'warp'"),
-        (("--sizes", "64,70000"), "--sizes takes message sizes from 1 to 65000"),
-        (("--cases", "tiny"), "--cases takes aligned, misaligned, jumbo, blackhole"),
+        (("--sizes", "64,70000"), "sizes must be message sizes from 1 to 65000"),
+        (("--cases", "tiny"), "cases must be aligned, misaligned, jumbo, blackhole"),
     ):
         out = run_cli("scenario", "mtu", *args)
         assert out.returncode == 2, out.stderr

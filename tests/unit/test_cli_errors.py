@@ -110,8 +110,8 @@ def test_missing_measuring_tool_is_exit_3_with_the_apt_command() -> None:
     [
         (["compare", "--profiles", "nope"], "unknown profile 'nope'"),
         (["compare", "--tests", "rr,foo"], "unknown test 'foo'"),
-        (["compare", "--repeats", "0"], "--repeats must be 1-100"),
-        (["bench", "x", "--from", "a", "--to", "b", "--duration", "0"], "--duration must be"),
+        (["compare", "--repeats", "0"], "repeats must be 1-100"),
+        (["bench", "x", "--from", "a", "--to", "b", "--duration", "0"], "duration must be"),
         (["bench", "nolab", "--from", "a", "--to", "b"], "no lab named 'nolab'"),
     ],
 )

@@ -67,11 +67,11 @@ class BenchSpec:
         if self.test not in TEST_NAMES:
             raise UsageError(f"unknown test {self.test!r} (known: {', '.join(TEST_NAMES)})")
         if self.repeats < 1 or self.repeats > 100:
-            raise UsageError(f"--repeats must be 1-100, not {self.repeats}")
+            raise UsageError(f"repeats must be 1-100, not {self.repeats}")
         if not 1 <= self.duration <= 600:
-            raise UsageError(f"--duration must be 1-600 s, not {self.duration}")
+            raise UsageError(f"duration must be 1-600 s, not {self.duration}")
         if not 1 <= self.msg_size <= 65000:
-            raise UsageError(f"--msg-size must be 1-65000 bytes, not {self.msg_size}")
+            raise UsageError(f"message size must be 1-65000 bytes, not {self.msg_size}")
         if self.stream_len is not None and not 1 <= self.stream_len <= 65507:
             raise UsageError(f"stream length must be 1-65507 bytes, not {self.stream_len}")
 

@@ -40,7 +40,7 @@ def print_audit(report: AuditReport) -> None:
     )
 
 
-def print_mtu(doc: dict[str, Any]) -> None:
+def print_mtu_calculation(doc: dict[str, Any]) -> None:
     stdout.print(
         f"{doc['encap']} over a {doc['underlay_mtu']}-byte {doc['underlay_family']} underlay: "
         f"{doc['overhead_bytes']} bytes of overhead → pod MTU {doc['pod_mtu']}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from rich.table import Table
@@ -26,7 +27,7 @@ def _kernel(row: Row, key: str) -> int:
     return sum(cell.kernel.get(key, 0) for cell in row.cells.values())
 
 
-def print_mtu(report: MtuReport) -> None:
+def print_mtu_scenario(report: MtuReport) -> None:
     s = report.settings
     stdout.print(
         f"[bold]scenario mtu[/]: pod → pod on different nodes, {s.repeats} runs × {s.duration:g} s "
@@ -88,52 +89,51 @@ def print_mtu(report: MtuReport) -> None:
         stdout.print(f"{name}: not measured: {reason}", highlight=False)
 
 
-def write_csv(report: MtuReport, out: Path) -> Path:
-    path = out / "mtu.csv"
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(
-            [
-                "profile",
-                "case",
-                "underlay_mtu",
-                "pod_mtu",
-                "size",
-                "test",
-                "tool",
-                "median",
-                "unit",
-                "vs_aligned_percent",
-                "fragments",
-                "reassembled",
-                "icmp_frag_needed",
-                "df_dropped",
-                "error",
-            ]
-        )
-        for r in report.rows:
-            for t, cell in r.cells.items():
-                label = TEST_LABELS[t]
-                w.writerow(
-                    [
-                        r.case.profile,
-                        r.case.kind,
-                        r.case.underlay_mtu,
-                        r.case.pod_mtu,
-                        r.size,
-                        label,
-                        cell.result.tool if cell.result else "",
-                        cell.figure(),
-                        "us" if t == "rr" else "Gbit/s",
-                        r.versus_aligned.get(label, ""),
-                        cell.kernel["fragments_created"],
-                        cell.kernel["reassembled"],
-                        cell.kernel["icmp_frag_needed"],
-                        cell.kernel["df_dropped"],
-                        cell.error or "",
-                    ]
-                )
-    return path
+def csv_text(report: MtuReport) -> str:
+    f = io.StringIO()
+    w = csv.writer(f)
+    w.writerow(
+        [
+            "profile",
+            "case",
+            "underlay_mtu",
+            "pod_mtu",
+            "size",
+            "test",
+            "tool",
+            "median",
+            "unit",
+            "vs_aligned_percent",
+            "fragments",
+            "reassembled",
+            "icmp_frag_needed",
+            "df_dropped",
+            "error",
+        ]
+    )
+    for r in report.rows:
+        for t, cell in r.cells.items():
+            label = TEST_LABELS[t]
+            w.writerow(
+                [
+                    r.case.profile,
+                    r.case.kind,
+                    r.case.underlay_mtu,
+                    r.case.pod_mtu,
+                    r.size,
+                    label,
+                    cell.result.tool if cell.result else "",
+                    cell.figure(),
+                    "us" if t == "rr" else "Gbit/s",
+                    r.versus_aligned.get(label, ""),
+                    cell.kernel["fragments_created"],
+                    cell.kernel["reassembled"],
+                    cell.kernel["icmp_frag_needed"],
+                    cell.kernel["df_dropped"],
+                    cell.error or "",
+                ]
+            )
+    return f.getvalue()
 
 
 def write_chart(report: MtuReport, out: Path) -> Path:

@@ -19,6 +19,7 @@ the load generator's queueing and the host's drift stay out of the difference. E
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -33,9 +34,11 @@ from kubenetlab.errors import KnlError, UsageError
 from kubenetlab.gateway import matching
 from kubenetlab.gateway.build import config_of, resolved
 from kubenetlab.gateway.model import GatewayConfig, Match, parse
+from kubenetlab.inputs import load_yaml_documents
 from kubenetlab.kernel import preflight, procs
 from kubenetlab.live import running
 from kubenetlab.model import Lab
+from kubenetlab.scenarios.base import Scenario, ScenarioReport
 from kubenetlab.spec import build_lab
 
 LAB = "canary"
@@ -55,6 +58,16 @@ class CanarySettings:
     method: str | None = None
     host: str | None = None
     latency_requests: int = 500  # one at a time, through the gateway and straight to a pod
+    docs: tuple[Any, ...] = field(default=(), compare=False)  # the route file's objects
+    source: str = "routes"  # where they came from, for messages
+
+    def __post_init__(self) -> None:
+        if self.requests < 1 or self.requests > 1_000_000:
+            raise UsageError(f"requests must be 1-1000000, not {self.requests}")
+        if not 1 <= self.concurrency <= 256:
+            raise UsageError(f"concurrency must be 1-256, not {self.concurrency}")
+        if not 1 <= self.replicas <= 16:
+            raise UsageError(f"replicas must be 1-16, not {self.replicas}")
 
 
 @dataclass
@@ -75,7 +88,7 @@ class BackendRow:
 
 
 @dataclass
-class CanaryReport:
+class CanaryReport(ScenarioReport):
     settings: CanarySettings
     request: dict[str, Any]
     rule: str | None
@@ -89,6 +102,24 @@ class CanaryReport:
     service_target: str = ""
     total: int = 0
     seconds: float = 0.0
+    file_stem = "canary"
+
+    def table(self) -> None:
+        from kubenetlab.report.canary_report import print_canary
+
+        print_canary(self.to_dict())
+
+    def to_csv(self) -> str:
+        from kubenetlab.report.bench_table import to_csv
+
+        rows = self.to_dict()["backends"]
+        for row in rows:
+            row["ci95"] = "-".join(str(x) for x in row["ci95"])
+        return to_csv(rows, list(rows[0]) if rows else ["backend"])
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
 
     @property
     def rule_agrees(self) -> bool:
@@ -208,15 +239,10 @@ def _default_request(config: GatewayConfig, settings: CanarySettings) -> matchin
     )
 
 
-def plan(docs: list[Any], source: str, settings: CanarySettings) -> tuple[Lab, matching.Request]:
+def plan(settings: CanarySettings) -> tuple[Lab, matching.Request]:
     """Everything checked before anything starts: bad input is exit 2 with nothing built."""
-    if settings.requests < 1 or settings.requests > 1_000_000:
-        raise UsageError(f"--requests must be 1-1000000, not {settings.requests}")
-    if not 1 <= settings.concurrency <= 256:
-        raise UsageError(f"--concurrency must be 1-256, not {settings.concurrency}")
-    if not 1 <= settings.replicas <= 16:
-        raise UsageError(f"--replicas must be 1-16, not {settings.replicas}")
-    config = parse(docs, source)
+    docs = list(settings.docs)
+    config = parse(docs, settings.source)
     lab = build_lab(lab_spec(config, docs, settings))
     return lab, _default_request(config, settings)
 
@@ -251,13 +277,8 @@ def _url(ip: str, port: int, req: matching.Request) -> str:
     return f"http://{ip}:{port}{req.path}" + (f"?{query}" if query else "")
 
 
-def run(
-    docs: list[Any],
-    source: str,
-    settings: CanarySettings,
-    on_step: Callable[[str], None] | None = None,
-) -> CanaryReport:
-    lab, req = plan(docs, source, settings)
+def run(settings: CanarySettings, on_step: Callable[[str], None] | None = None) -> CanaryReport:
+    lab, req = plan(settings)
     preflight.require_root("scenario canary")
     config = config_of(lab)
     gateway = config.gateways[0]
@@ -362,3 +383,40 @@ def _tally(
         if error_share or errors or not any(b.valid and b.share for b in backends):
             expected = error_share if any(b.valid and b.share for b in backends) else 1.0
             report.backends.append(BackendRow(ERROR, 0, expected, errors))
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-f", "--file", required=True, help="HTTPRoute(s), Gateways, Services")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--replicas", type=int, default=2, help="pods per backend Service")
+    parser.add_argument("--profile", default="native", help="routing profile of the lab")
+    parser.add_argument("--path", help="request path (default: what the first rule matches)")
+    parser.add_argument("--method", help="request method (default: the match's, or GET)")
+    parser.add_argument("--host", help="Host header (default: the route's first hostname)")
+
+
+def settings_from(args: argparse.Namespace) -> CanarySettings:
+    settings = CanarySettings(
+        requests=args.requests,
+        concurrency=args.concurrency,
+        replicas=args.replicas,
+        profile=args.profile,
+        path=args.path,
+        method=args.method,
+        host=args.host,
+        docs=tuple(load_yaml_documents(args.file)),
+        source=args.file,
+    )
+    plan(settings)  # bad routes: exit 2 before anything starts
+    return settings
+
+
+SCENARIO = Scenario(
+    "canary",
+    "HTTPRoute weighted split through a real gateway, checked with requests",
+    arguments,
+    settings_from,
+    lambda settings: 3,
+    run,
+)

@@ -9,19 +9,23 @@ because TCP_CRR has no Debian tool and is measured by that driver.
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kubenetlab import profiles
 from kubenetlab.bench import runner
-from kubenetlab.bench.result import LATENCY_TESTS, BenchResult
+from kubenetlab.bench.result import LATENCY_TESTS, TEST_NAMES, BenchResult
 from kubenetlab.errors import EnvironmentProblem, UsageError
+from kubenetlab.inputs import csv_list
 from kubenetlab.kernel import preflight
 from kubenetlab.live import LiveLab, Member, running
 from kubenetlab.model import Lab
+from kubenetlab.scenarios.base import OnStep, Scenario, ScenarioReport
 from kubenetlab.spec import build_lab
 
 BASELINE = "underlay"
@@ -36,6 +40,14 @@ class CompareSettings:
     repeats: int = 5
     duration: float = 2.0
     msg_size: int = 1
+
+    def __post_init__(self) -> None:
+        unknown = [t for t in self.tests if t not in TEST_NAMES]
+        if unknown or not self.tests:
+            known = ", ".join(TEST_NAMES)
+            raise UsageError(f"unknown test {(unknown or [''])[0]!r} (known: {known})")
+        resolve_all(self.profiles)
+        runner.BenchSpec(self.tests[0], self.duration, self.repeats, self.msg_size)
 
 
 @dataclass
@@ -62,11 +74,28 @@ class Row:
 
 
 @dataclass
-class CompareReport:
+class CompareReport(ScenarioReport):
     settings: CompareSettings
     rows: list[Row]
     driver_check: dict[str, Any] | None
     seconds: float
+    file_stem = "compare"
+
+    def table(self) -> None:
+        from kubenetlab.report.compare_report import print_compare
+
+        print_compare(self)
+
+    def to_csv(self) -> str:
+        from kubenetlab.report.bench_table import to_csv
+        from kubenetlab.report.compare_report import CSV_FIELDS, csv_rows
+
+        return to_csv(csv_rows(self), CSV_FIELDS)
+
+    def charts(self, directory: Path) -> list[Path]:
+        from kubenetlab.report.plot import compare_charts
+
+        return compare_charts(self, directory)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -205,6 +234,11 @@ def _measure(
     return collected
 
 
+def steps(settings: CompareSettings) -> int:
+    runnable = [r for r in resolve_all(settings.profiles) if r.available]
+    return settings.repeats * jobs_per_repeat(settings, runnable)
+
+
 def jobs_per_repeat(settings: CompareSettings, runnable: list[profiles.Resolved]) -> int:
     with_proxy = sum(1 for r in runnable if r.proxy) if "crr" in settings.tests else 0
     return (
@@ -245,3 +279,26 @@ def driver_check(builtin: BenchResult, sockperf_rr: BenchResult) -> dict[str, An
         "meaning": "what the built-in Python driver adds per transaction; "
         "TCP_CRR figures are measured by that driver",
     }
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profiles", help="comma-separated (default: the article's table)")
+    parser.add_argument("--tests", default="rr,crr,stream", help="rr,crr,stream,udp_rr,udp_stream")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds per run")
+    parser.add_argument("--msg-size", type=int, default=1)
+
+
+def settings_from(args: argparse.Namespace) -> CompareSettings:
+    names = csv_list(args.profiles, "profiles") if args.profiles else profiles.DEFAULT_COMPARE
+    tests = csv_list(args.tests, "tests")
+    return CompareSettings(names, tests, args.repeats, args.duration, args.msg_size)
+
+
+def _run(settings: CompareSettings, on_step: OnStep | None) -> CompareReport:
+    return run_compare(settings, on_step)
+
+
+SCENARIO = Scenario(
+    "compare", "the same tests across data-path profiles", arguments, settings_from, steps, _run
+)

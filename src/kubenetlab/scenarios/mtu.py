@@ -20,20 +20,24 @@ retried once with what the pod has learned, and the failure is kept as a note.
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kubenetlab.bench import runner
 from kubenetlab.bench.result import BenchResult
 from kubenetlab.errors import KnlError, UsageError
+from kubenetlab.inputs import csv_ints, csv_list
 from kubenetlab.kernel import counters, netns, preflight, rules
 from kubenetlab.live import LiveLab, running
 from kubenetlab.model import Lab
 from kubenetlab.profiles import resolve
 from kubenetlab.routing import PROFILES, profile_class
+from kubenetlab.scenarios.base import Scenario, ScenarioReport
 from kubenetlab.spec import build_lab
 
 DEFAULT_PROFILES = ("native", "vxlan", "ipip", "bgp")
@@ -89,6 +93,9 @@ class MtuSettings:
     repeats: int = 3
     cases: tuple[str, ...] = DEFAULT_CASES
 
+    def __post_init__(self) -> None:
+        validate(self)
+
 
 @dataclass
 class Cell:
@@ -142,11 +149,27 @@ class Row:
 
 
 @dataclass
-class MtuReport:
+class MtuReport(ScenarioReport):
     settings: MtuSettings
     rows: list[Row] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)  # profile → reason
     seconds: float = 0.0
+    file_stem = "mtu"
+
+    def table(self) -> None:
+        from kubenetlab.report.mtu_report import print_mtu_scenario
+
+        print_mtu_scenario(self)
+
+    def to_csv(self) -> str:
+        from kubenetlab.report.mtu_report import csv_text
+
+        return csv_text(self)
+
+    def charts(self, directory: Path) -> list[Path]:
+        from kubenetlab.report.mtu_report import write_chart
+
+        return [write_chart(self, directory)]
 
     def steal_percent(self) -> tuple[float, float] | None:
         """Median and highest CPU share the hypervisor stole during the runs."""
@@ -191,10 +214,10 @@ def validate(settings: MtuSettings) -> None:
             known = ", ".join(sorted(PROFILES))
             raise UsageError(f"unknown routing profile {name!r} (known: {known})")
     if not settings.sizes or any(not 1 <= n <= 65000 for n in settings.sizes):
-        raise UsageError("--sizes takes message sizes from 1 to 65000 bytes")
+        raise UsageError("sizes must be message sizes from 1 to 65000 bytes")
     unknown = [c for c in settings.cases if c not in CASE_KINDS]
     if unknown or not settings.cases:
-        raise UsageError(f"--cases takes {', '.join(CASE_KINDS)}, not {unknown or 'nothing'}")
+        raise UsageError(f"cases must be {', '.join(CASE_KINDS)}, not {unknown or 'nothing'}")
     runner.BenchSpec("stream", settings.duration, settings.repeats)
 
 
@@ -320,7 +343,6 @@ def run_profile(
 
 
 def run(settings: MtuSettings, on_step: Callable[[str], None] | None = None) -> MtuReport:
-    validate(settings)
     preflight.require_root("scenario mtu")
     started = time.monotonic()
     report = MtuReport(settings)
@@ -393,3 +415,35 @@ def verdict(row: Row) -> str:
     if tcp.error or udp.error:
         parts.append("a test failed: see its error")
     return "; ".join(parts)
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profiles", default="native,vxlan,ipip,bgp", help="routing profiles")
+    parser.add_argument("--sizes", default="64,1400,1472,8192,65000", help="message sizes, B")
+    parser.add_argument(
+        "--cases",
+        default="aligned,misaligned,jumbo",
+        help="MTU settings: aligned, misaligned, jumbo, blackhole (misaligned with ICMP filtered)",
+    )
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds per run")
+    parser.add_argument("--repeats", type=int, default=3)
+
+
+def settings_from(args: argparse.Namespace) -> MtuSettings:
+    return MtuSettings(
+        csv_list(args.profiles, "profiles"),
+        csv_ints(args.sizes, "sizes"),
+        args.duration,
+        args.repeats,
+        csv_list(args.cases, "cases"),
+    )
+
+
+SCENARIO = Scenario(
+    "mtu",
+    "MTU sweep per routing profile: throughput, latency, fragments, PMTU",
+    arguments,
+    settings_from,
+    steps,
+    run,
+)

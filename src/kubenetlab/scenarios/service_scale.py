@@ -11,9 +11,11 @@ CPU at scale becomes a number for your own N.
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kubenetlab.bench import runner
@@ -21,14 +23,17 @@ from kubenetlab.bench.result import BenchResult
 from kubenetlab.components.backends import start_backends_for
 from kubenetlab.components.proxy import node_context
 from kubenetlab.errors import UsageError
+from kubenetlab.inputs import csv_ints, csv_list
 from kubenetlab.kernel import preflight
 from kubenetlab.live import Member, running
 from kubenetlab.proxy import PROXIES, proxy
 from kubenetlab.proxy.synthetic import synthetic_services
+from kubenetlab.scenarios.base import Scenario, ScenarioReport
 from kubenetlab.services import Endpoint
 from kubenetlab.spec import build_lab
 
 LAB = "scale"
+CSV_FIGURES = ("p50", "p99", "cpu_us_per_txn")
 BACKEND_PODS = ("node1-pod2", "node2-pod1", "node2-pod2")
 
 
@@ -39,6 +44,9 @@ class ScaleSettings:
     duration: float = 2.0
     repeats: int = 3
     profile: str = "native"
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 @dataclass
@@ -63,10 +71,38 @@ class ScaleRow:
 
 
 @dataclass
-class ScaleReport:
+class ScaleReport(ScenarioReport):
     settings: ScaleSettings
     rows: list[ScaleRow] = field(default_factory=list)
     seconds: float = 0.0
+    file_stem = "service-scale"
+
+    def table(self) -> None:
+        from kubenetlab.report.scale_report import print_scale
+
+        print_scale(self)
+
+    def to_csv(self) -> str:
+        from kubenetlab.report.bench_table import to_csv
+
+        rows = [
+            {
+                "proxy": r.proxy, "services": r.services, "program_seconds": round(r.program_s, 3),
+                "rule_lines": r.rule_lines, "tool": r.first.tool,
+                **{f"crr_{which}_{key}": res.estimates[key].median
+                   for which, res in (("first", r.first), ("last", r.last))
+                   for key in CSV_FIGURES if key in res.estimates},
+            }
+            for r in self.rows
+        ]  # fmt: skip
+        fields = ["proxy", "services", "program_seconds", "rule_lines", "tool"]
+        fields += [f"crr_{w}_{k}" for w in ("first", "last") for k in CSV_FIGURES]
+        return to_csv(rows, fields)
+
+    def charts(self, directory: Path) -> list[Path]:
+        from kubenetlab.report.scale_report import write_chart
+
+        return [write_chart(self, directory)]
 
     def to_dict(self) -> dict[str, Any]:
         s = self.settings
@@ -83,12 +119,11 @@ def validate(settings: ScaleSettings) -> None:
     for name in settings.proxies:
         proxy(name)
     if not settings.sizes or any(n < 1 or n > 60000 for n in settings.sizes):
-        raise UsageError("--services takes sizes from 1 to 60000")
+        raise UsageError("services must be sizes from 1 to 60000")
     runner.BenchSpec("crr", settings.duration, settings.repeats)
 
 
 def run(settings: ScaleSettings, on_step: Callable[[str], None] | None = None) -> ScaleReport:
-    validate(settings)
     preflight.require_root("scenario service-scale")
     for name in settings.proxies:
         preflight.require_tools(PROXIES[name].tools)
@@ -121,3 +156,31 @@ def run(settings: ScaleSettings, on_step: Callable[[str], None] | None = None) -
                 impl.clear(ctx)
     report.seconds = time.monotonic() - started
     return report
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--services", default="100,1000,5000,10000", help="sizes, comma-separated")
+    parser.add_argument("--proxy", default="iptables,iptables-legacy,nftables")
+    parser.add_argument("--duration", type=float, default=2.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--profile", default="native", help="routing profile of the lab")
+
+
+def settings_from(args: argparse.Namespace) -> ScaleSettings:
+    sizes = csv_ints(args.services, "services")
+    proxies = csv_list(args.proxy, "proxies")
+    return ScaleSettings(sizes, proxies, args.duration, args.repeats, args.profile)
+
+
+def steps(settings: ScaleSettings) -> int:
+    return len(settings.sizes) * len(settings.proxies) * 3
+
+
+SCENARIO = Scenario(
+    "service-scale",
+    "rule programming and new-connection cost vs N",
+    arguments,
+    settings_from,
+    steps,
+    run,
+)

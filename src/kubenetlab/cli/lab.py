@@ -1,0 +1,125 @@
+"""`kubenetlab lab up|down|status|exec`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from kubenetlab.cli.common import Parser, Subparsers, add_output, print_json
+from kubenetlab.errors import UsageError
+
+
+def register(commands: Subparsers) -> None:
+    lab = commands.add_parser("lab", help="build, inspect and remove emulated clusters")
+    sub = lab.add_subparsers(dest="lab_command", required=True, parser_class=Parser)
+    up = sub.add_parser("up", help="build a lab from a spec and/or flags")
+    up.add_argument("-f", "--file", help="lab spec (YAML); flags below override it")
+    up.add_argument("--name")
+    up.add_argument("--profile", help="routing profile (native, vxlan, bgp, ipip)")
+    for flag in ("--nodes", "--pods-per-node", "--underlay-mtu", "--pod-mtu"):
+        up.add_argument(flag, type=int)
+    up.add_argument("--proxy", help="service proxy: iptables, iptables-legacy, nftables")
+    up.add_argument("--routes", help="Gateway API Gateways and HTTPRoutes (YAML) for a gateway")
+    up.add_argument(
+        "--dry-run", action="store_true", help="print the kernel objects, create nothing"
+    )
+    add_output(up)
+    up.set_defaults(handler=lab_up)
+    down = sub.add_parser("down", help="remove a lab (or every lab and leftover)")
+    down.add_argument("name", nargs="?")
+    down.add_argument("--all", action="store_true", help="every lab, and knl- leftovers of crashes")
+    add_output(down)
+    down.set_defaults(handler=lab_down)
+    status = sub.add_parser("status", help="what a lab is made of")
+    status.add_argument("name", nargs="?")
+    add_output(status)
+    status.set_defaults(handler=lab_status)
+    exec_ = sub.add_parser("exec", help="run a command in a pod's (or node's) namespace")
+    exec_.add_argument("name")
+    exec_.add_argument("member", help="pod or node name, or fabric, client, gateway")
+    exec_.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS…")
+    exec_.set_defaults(handler=lab_exec)
+
+
+def lab_up(args: argparse.Namespace) -> int:
+    from kubenetlab import lab as labmod
+    from kubenetlab.inputs import load_yaml_documents
+    from kubenetlab.plan import describe
+    from kubenetlab.spec import build_lab, load_spec_file
+
+    raw = load_spec_file(args.file) if args.file else {}
+    overrides = {
+        "name": args.name, "profile": args.profile, "nodes": args.nodes,
+        "pods_per_node": args.pods_per_node, "underlay_mtu": args.underlay_mtu,
+        "pod_mtu": args.pod_mtu, "proxy": args.proxy,
+        "routes": load_yaml_documents(args.routes) if args.routes else None,
+    }  # fmt: skip
+    lab = build_lab(raw, overrides)
+    if args.dry_run:
+        print(describe(labmod.render(lab)), end="")
+        return 0
+    result = labmod.up(lab)
+    if args.output == "json":
+        print_json({**labmod.status(lab.name), "up_seconds": round(result.seconds, 3)})
+        return 0
+    print(
+        f"lab {lab.name} up in {result.seconds:.2f} s: {len(lab.nodes)} nodes, "
+        f"{len(lab.pods)} pods, profile {lab.profile}, underlay MTU {lab.underlay_mtu}, "
+        f"pod MTU {lab.pod_mtu} ({result.objects} kernel objects)"
+    )
+    if result.converged_seconds is not None:
+        print(f"routes converged in {result.converged_seconds:.2f} s after the daemons started")
+    return 0
+
+
+def lab_down(args: argparse.Namespace) -> int:
+    from kubenetlab import lab as labmod
+
+    if args.all == bool(args.name):
+        raise UsageError("lab down takes a lab NAME or --all")
+    result = labmod.down_all() if args.all else labmod.down(args.name)
+    if args.output == "json":
+        print_json(
+            {
+                "schema_version": 1,
+                "labs": result.labs,
+                "netns_removed": result.netns_removed,
+                "processes_ended": result.processes_ended,
+                "seconds": round(result.seconds, 3),
+            }
+        )
+        return 0
+    print(
+        f"down: {', '.join(result.labs) or 'no lab'}; {result.netns_removed} namespaces removed, "
+        f"{result.processes_ended} processes ended ({result.seconds:.2f} s)"
+    )
+    return 0
+
+
+def lab_status(args: argparse.Namespace) -> int:
+    from kubenetlab import lab as labmod
+    from kubenetlab.report import tables
+
+    if args.name:
+        doc = labmod.status(args.name)
+        print_json(doc) if args.output == "json" else tables.print_lab_status(doc)
+    else:
+        doc = labmod.all_status()
+        print_json(doc) if args.output == "json" else tables.print_lab_list(doc["labs"])
+    return 0
+
+
+def lab_exec(args: argparse.Namespace) -> int:
+    from kubenetlab.kernel import netns, preflight
+    from kubenetlab.live import attach
+
+    cmd = args.cmd[1:] if args.cmd and args.cmd[0] == "--" else args.cmd
+    if not cmd:
+        raise UsageError("lab exec needs a command: kubenetlab lab exec LAB POD -- CMD…")
+    target = attach(args.name).netns(args.member)
+    preflight.require_root("lab exec")
+    netns.enter_for_exec(target)
+    try:
+        os.execvp(cmd[0], cmd)
+    except FileNotFoundError:
+        raise UsageError(f"command not found: {cmd[0]}") from None

@@ -1,0 +1,90 @@
+"""`kubenetlab bench`, `kubenetlab compare` and `kubenetlab scenario NAME` (built from the
+scenario registry: each gets -o table|json|csv, --report DIR and a progress bar)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kubenetlab.cli.common import Parser, Subparsers, add_output, print_json
+from kubenetlab.errors import UsageError
+from kubenetlab.scenarios import SCENARIOS
+from kubenetlab.scenarios.base import Scenario
+
+OUTPUTS = ("table", "json", "csv")
+
+
+def register(commands: Subparsers) -> None:
+    bench = commands.add_parser("bench", help="measure one path of a lab with a standard tool")
+    bench.add_argument("name", help="lab name")
+    bench.add_argument("--from", dest="src", required=True, help="pod or node")
+    bench.add_argument("--to", dest="dst", required=True, help="pod, node or service (ns/name)")
+    tests = ("rr", "crr", "stream", "udp_rr", "udp_stream")
+    bench.add_argument("--test", choices=tests, default="rr")
+    bench.add_argument("--duration", type=float, default=2.0, help="seconds per run")
+    bench.add_argument("--repeats", type=int, default=5)
+    bench.add_argument("--msg-size", type=int, default=1, help="request/response bytes")
+    bench.add_argument("--builtin", action="store_true", help="RR with the built-in driver")
+    add_output(bench, OUTPUTS)
+    bench.set_defaults(handler=bench_cmd)
+    _add_scenario(commands, SCENARIOS["compare"])
+    scenario = commands.add_parser("scenario", help="multi-step experiments")
+    sub = scenario.add_subparsers(dest="scenario", required=True, parser_class=Parser)
+    for entry in SCENARIOS.values():
+        if entry.name != "compare":  # its own command, as netperf users expect
+            _add_scenario(sub, entry)
+
+
+def _add_scenario(commands: Subparsers, entry: Scenario) -> None:
+    parser = commands.add_parser(entry.name, help=entry.help)
+    entry.arguments(parser)
+    parser.add_argument("--report", metavar="DIR", help="write JSON, CSV and PNG charts there")
+    add_output(parser, OUTPUTS)
+    parser.set_defaults(handler=lambda args: scenario_cmd(entry, args))
+
+
+def scenario_cmd(entry: Scenario, args: argparse.Namespace) -> int:
+    from kubenetlab.report.progress import log, progress
+
+    settings = entry.settings(args)  # bad input: exit 2 before anything starts
+    with progress(entry.name, entry.steps(settings)) as bar:
+        report = entry.run(settings, lambda text: (bar.describe(text), bar.advance()))
+    if args.output == "json":
+        sys.stdout.write(report.to_json())
+    elif args.output == "csv":
+        sys.stdout.write(report.to_csv())
+    else:
+        report.table()
+    if args.report:
+        log("wrote " + ", ".join(str(p) for p in report.write(args.report)))
+    return report.exit_code
+
+
+def bench_cmd(args: argparse.Namespace) -> int:
+    from kubenetlab.bench import runner
+    from kubenetlab.kernel import preflight
+    from kubenetlab.live import attach
+    from kubenetlab.report import bench_table
+    from kubenetlab.report.progress import progress
+
+    spec = runner.BenchSpec(
+        args.test, args.duration, args.repeats, args.msg_size, force_builtin=args.builtin
+    )
+    runner.tool_for(spec)  # a missing tool is exit 3 before anything starts
+    live = attach(args.name)
+    src, dst = live.member(args.src), live.member(args.dst)
+    if src.kind not in ("pod", "node"):
+        raise UsageError("--from must be a pod or node")
+    runner.tool_for(spec, dst.kind)
+    if src == dst:
+        raise UsageError("--from and --to are the same endpoint")
+    preflight.require_root("bench")
+    with progress(f"{args.test} {src.name} → {dst.name}", spec.repeats) as bar:
+        result = runner.run(live, src, dst, spec, on_run=bar.advance)
+    if args.output == "json":
+        print_json(result.to_dict())
+    elif args.output == "csv":
+        sys.stdout.write(bench_table.to_csv(bench_table.csv_rows(result), bench_table.CSV_FIELDS))
+    else:
+        bench_table.print_bench(result)
+    return 0

@@ -1,0 +1,92 @@
+"""Commands that need no lab and no root: `audit`, `mtu`, `proxy render`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kubenetlab.cli.common import Parser, Subparsers, add_output, print_json
+from kubenetlab.errors import UsageError
+
+
+def register(commands: Subparsers) -> None:
+    audit = commands.add_parser("audit", help="find data-path overhead and breakage in configs")
+    audit.add_argument(
+        "paths",
+        nargs="*",
+        help="files or directories (manifests, Helm values, iptables-save, nft list ruleset, nft -j)",
+    )
+    audit.add_argument("--helm-command", help='e.g. "helm install cilium cilium/cilium --set …"')
+    audit.add_argument("--cilium-version", help="check Cilium values against this version")
+    audit.add_argument("--nodes", type=int, help="node count (for externalTrafficPolicy checks)")
+    audit.add_argument("--pod-cidr", help="fills <POD_CIDR> in corrected commands")
+    audit.add_argument("--api-server", help="HOST:PORT, fills k8sServiceHost/Port")
+    audit.add_argument("--fail-on", choices=("error", "warning"), help="exit 1 at this severity")
+    add_output(audit, ("text", "json", "sarif"))
+    audit.set_defaults(handler=audit_cmd)
+    proxy_cmd = commands.add_parser("proxy", help="service-proxy rules, without a lab")
+    sub = proxy_cmd.add_subparsers(dest="proxy_command", required=True, parser_class=Parser)
+    render = sub.add_parser("render", help="the rules kube-proxy would program on a node")
+    render.add_argument("-f", "--file", required=True, help="v1 Services and EndpointSlices (YAML)")
+    render.add_argument("--proxy", default="iptables", help="iptables, iptables-legacy, nftables")
+    render.add_argument("--node", required=True, help="node name (for Local policies)")
+    render.add_argument("--node-ip", action="append", default=[], help="the node's IPs (nftables)")
+    render.add_argument("--cluster-cidr", default="10.244.0.0/16")
+    render.add_argument("--service-cidr", default="10.96.0.0/12")
+    render.set_defaults(handler=proxy_render_cmd)
+    mtu = commands.add_parser("mtu", help="encapsulation overhead and the pod MTU it leaves")
+    mtu.add_argument("--underlay-mtu", type=int, default=1500)
+    mtu.add_argument("--encap", required=True, help="vxlan|geneve|ipip|gre|wireguard|ipsec|none")
+    mtu.add_argument("--ipv6-underlay", action="store_true")
+    add_output(mtu, ("table", "json"))
+    mtu.set_defaults(handler=mtu_cmd)
+
+
+def audit_cmd(args: argparse.Namespace) -> int:
+    from kubenetlab.audit.run import AuditOptions, audit
+    from kubenetlab.audit.sarif import to_sarif
+    from kubenetlab.report.audit_report import print_audit
+
+    if not args.paths and not args.helm_command:
+        raise UsageError("audit needs PATH… and/or --helm-command")
+    if args.nodes is not None and args.nodes < 1:
+        raise UsageError(f"--nodes must be at least 1, not {args.nodes}")
+    options = AuditOptions(
+        args.paths, args.helm_command, args.cilium_version, args.nodes, args.pod_cidr,
+        args.api_server,
+    )  # fmt: skip
+    report = audit(options)
+    if args.output == "json":
+        print_json(report.to_dict())
+    elif args.output == "sarif":
+        print_json(to_sarif(report.findings))
+    else:
+        print_audit(report)
+    for err in report.errors:
+        sys.stderr.write(f"kubenetlab: error: {err.path}: {err.message}\n")
+    if report.errors:
+        return 2
+    return 1 if args.fail_on and report.failing(args.fail_on) else 0
+
+
+def proxy_render_cmd(args: argparse.Namespace) -> int:
+    from kubenetlab.inputs import load_yaml_documents
+    from kubenetlab.proxy import NodeContext, proxy
+    from kubenetlab.services import from_kubernetes
+
+    docs = [d for d in load_yaml_documents(args.file) if isinstance(d, dict)]
+    services = from_kubernetes(docs)
+    if not services:
+        raise UsageError(f"{args.file}: no v1 Service with a clusterIP")
+    ctx = NodeContext(args.node, "", tuple(args.node_ip), args.cluster_cidr, args.service_cidr)
+    sys.stdout.write(proxy(args.proxy).render_services(services, ctx))
+    return 0
+
+
+def mtu_cmd(args: argparse.Namespace) -> int:
+    from kubenetlab.mtu import calculate
+    from kubenetlab.report.audit_report import print_mtu_calculation
+
+    doc = calculate(args.underlay_mtu, args.encap, args.ipv6_underlay)
+    print_json(doc) if args.output == "json" else print_mtu_calculation(doc)
+    return 0
