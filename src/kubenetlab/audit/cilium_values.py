@@ -15,11 +15,112 @@ or `dsrDispatch=geneve` with `tunnelProtocol=geneve`. eBPF host routing needs
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from kubenetlab.audit.findings import Finding, finding
+from kubenetlab.audit.findings import CILIUM_DOCS, Finding, Rule, register
+
+CILIUM_TUNNEL_REMOVED = register(
+    Rule(
+        "KNL-CIL-001",
+        "cilium-tunnel-removed",
+        "error",
+        "`tunnel` was deprecated in Cilium 1.14 and removed in 1.15",
+        CILIUM_DOCS + "operations/upgrade/#upgrade-notes",
+    )
+)
+
+CILIUM_NATIVE_ROUTING_CIDR = register(
+    Rule(
+        "KNL-CIL-002",
+        "cilium-native-routing-cidr",
+        "error",
+        "native routing needs ipv4NativeRoutingCIDR",
+        CILIUM_DOCS + "network/concepts/routing/#native-routing",
+    )
+)
+
+CILIUM_DIRECT_ROUTES_WITH_TUNNEL = register(
+    Rule(
+        "KNL-CIL-003",
+        "cilium-direct-routes-with-tunnel",
+        "error",
+        "autoDirectNodeRoutes cannot be combined with tunnelling",
+        CILIUM_DOCS + "network/concepts/routing/#native-routing",
+    )
+)
+
+CILIUM_DIRECT_ROUTES_NEED_L2 = register(
+    Rule(
+        "KNL-CIL-004",
+        "cilium-direct-routes-need-l2",
+        "info",
+        "autoDirectNodeRoutes needs every node on one L2 segment",
+        CILIUM_DOCS + "network/concepts/routing/#native-routing",
+    )
+)
+
+CILIUM_KPR_LEGACY_VALUE = register(
+    Rule(
+        "KNL-CIL-005",
+        "cilium-kpr-legacy-value",
+        "warning",
+        "kubeProxyReplacement takes true/false from 1.14",
+        CILIUM_DOCS + "network/kubernetes/kubeproxy-free/",
+    )
+)
+
+CILIUM_KPR_API_SERVER = register(
+    Rule(
+        "KNL-CIL-006",
+        "cilium-kpr-api-server",
+        "error",
+        "kube-proxy replacement needs k8sServiceHost and k8sServicePort",
+        CILIUM_DOCS + "network/kubernetes/kubeproxy-free/",
+    )
+)
+
+CILIUM_DSR_ROUTING = register(
+    Rule(
+        "KNL-CIL-007",
+        "cilium-dsr-routing",
+        "error",
+        "loadBalancer.mode=dsr needs native routing (or Geneve dispatch)",
+        CILIUM_DOCS + "network/kubernetes/kubeproxy-free/#direct-server-return-dsr",
+    )
+)
+
+CILIUM_DSR_WITHOUT_KPR = register(
+    Rule(
+        "KNL-CIL-008",
+        "cilium-dsr-without-kpr",
+        "error",
+        "loadBalancer.mode only applies with kube-proxy replacement",
+        CILIUM_DOCS + "network/kubernetes/kubeproxy-free/#direct-server-return-dsr",
+    )
+)
+
+CILIUM_BPF_MASQUERADE = register(
+    Rule(
+        "KNL-CIL-009",
+        "cilium-bpf-masquerade",
+        "warning",
+        "eBPF host routing needs bpf.masquerade=true",
+        CILIUM_DOCS + "operations/performance/tuning/#ebpf-host-routing",
+    )
+)
+
+CILIUM_FIXED_MTU = register(
+    Rule(
+        "KNL-CIL-010",
+        "cilium-fixed-mtu",
+        "warning",
+        "a fixed MTU must leave room for the encapsulation",
+        CILIUM_DOCS + "network/concepts/routing/",
+    )
+)
+
 
 Version = tuple[int, int, int]
 LATEST_KNOWN: Version = (1, 16, 0)
@@ -86,133 +187,145 @@ def _v(ctx: ValuesContext) -> str:
     return "Cilium " + ".".join(map(str, ctx.version))
 
 
+ValuesCheck = Callable[[ValuesContext], Iterator[Finding]]
+VALUES_CHECKS: list[ValuesCheck] = []
+
+
+def values_check(fn: ValuesCheck) -> ValuesCheck:
+    """A rule's check on Helm values: one function, listed in VALUES_CHECKS in id order."""
+    VALUES_CHECKS.append(fn)
+    return fn
+
+
 def check(ctx: ValuesContext) -> list[Finding]:
-    out: list[Finding] = []
-    add = out.append
-    v, where = ctx.version, ctx.file
-    mode, why = routing(ctx)
+    return [found for rule_check in VALUES_CHECKS for found in rule_check(ctx)]
+
+
+@values_check
+def tunnel_removed(ctx: ValuesContext) -> Iterator[Finding]:
     tunnel = get(ctx.values, "tunnel")
+    if tunnel is None or ctx.version < (1, 14, 0):
+        return
+    replacement = (
+        "routingMode=native"
+        if tunnel == "disabled"
+        else f"routingMode=tunnel and tunnelProtocol={tunnel}"
+    )
+    removed = ctx.version >= (1, 15, 0)
+    yield CILIUM_TUNNEL_REMOVED.finding(
+        ctx.file,
+        ctx.line_of("tunnel"),
+        f"{ctx.written('tunnel')}: {'removed in 1.15, so on' if removed else 'deprecated in'} "
+        f"{_v(ctx)}"
+        + (
+            ': `helm install` fails with "tunnel was deprecated in v1.14 and has '
+            'been removed in v1.15"'
+            if removed
+            else ""
+        ),
+        f"use {replacement}",
+        severity="error" if removed else "warning",
+        version=ctx.version_note,
+    )
 
-    if tunnel is not None and v >= (1, 14, 0):
-        replacement = (
-            "routingMode=native"
-            if tunnel == "disabled"
-            else f"routingMode=tunnel and tunnelProtocol={tunnel}"
-        )
-        removed = v >= (1, 15, 0)
-        add(
-            finding(
-                "KNL-CIL-001",
-                where,
-                ctx.line_of("tunnel"),
-                f"{ctx.written('tunnel')}: {'removed in 1.15, so on' if removed else 'deprecated in'} "
-                f"{_v(ctx)}"
-                + (
-                    ': `helm install` fails with "tunnel was deprecated in v1.14 and has '
-                    'been removed in v1.15"'
-                    if removed
-                    else ""
-                ),
-                f"use {replacement}",
-                severity="error" if removed else "warning",
-                version=ctx.version_note,
-            )
-        )
 
+@values_check
+def native_routing_cidr(ctx: ValuesContext) -> Iterator[Finding]:
     masquerade = get(ctx.values, "enableIPv4Masquerade", True) is not False
     if wants_native(ctx) and masquerade and not get(ctx.values, "ipv4NativeRoutingCIDR"):
-        add(
-            finding(
-                "KNL-CIL-002",
-                where,
-                ctx.line_of("routingMode") or ctx.line_of("tunnel"),
-                "native routing without ipv4NativeRoutingCIDR: the agent refuses to start, because "
-                "it cannot tell which destinations are reachable without masquerading",
-                "set ipv4NativeRoutingCIDR to the CIDR routable without SNAT (the pod CIDR)",
-            )
+        yield CILIUM_NATIVE_ROUTING_CIDR.finding(
+            ctx.file,
+            ctx.line_of("routingMode") or ctx.line_of("tunnel"),
+            "native routing without ipv4NativeRoutingCIDR: the agent refuses to start, because "
+            "it cannot tell which destinations are reachable without masquerading",
+            "set ipv4NativeRoutingCIDR to the CIDR routable without SNAT (the pod CIDR)",
         )
 
+
+@values_check
+def direct_routes_with_tunnel(ctx: ValuesContext) -> Iterator[Finding]:
+    mode, why = routing(ctx)
+    if get(ctx.values, "autoDirectNodeRoutes") is True and mode == "tunnel":
+        yield CILIUM_DIRECT_ROUTES_WITH_TUNNEL.finding(
+            ctx.file,
+            ctx.line_of("autoDirectNodeRoutes"),
+            f"autoDirectNodeRoutes=true while routing is tunnel ({why}): the agent exits with "
+            '"auto-direct-node-routes cannot be used with tunneling"',
+            "set routingMode=native (with ipv4NativeRoutingCIDR), or drop autoDirectNodeRoutes",
+        )
+
+
+@values_check
+def direct_routes_need_l2(ctx: ValuesContext) -> Iterator[Finding]:
     if get(ctx.values, "autoDirectNodeRoutes") is True:
-        if mode == "tunnel":
-            add(
-                finding(
-                    "KNL-CIL-003",
-                    where,
-                    ctx.line_of("autoDirectNodeRoutes"),
-                    f"autoDirectNodeRoutes=true while routing is tunnel ({why}): the agent exits with "
-                    '"auto-direct-node-routes cannot be used with tunneling"',
-                    "set routingMode=native (with ipv4NativeRoutingCIDR), or drop autoDirectNodeRoutes",
-                )
-            )
-        add(
-            finding(
-                "KNL-CIL-004",
-                where,
-                ctx.line_of("autoDirectNodeRoutes"),
-                "autoDirectNodeRoutes installs a route to each node's pod CIDR via that node's IP: "
-                "it works only when every node shares one L2 segment",
-                "nodes in different subnets need BGP (bgpControlPlane.enabled=true) or tunnelling",
-            )
+        yield CILIUM_DIRECT_ROUTES_NEED_L2.finding(
+            ctx.file,
+            ctx.line_of("autoDirectNodeRoutes"),
+            "autoDirectNodeRoutes installs a route to each node's pod CIDR via that node's IP: "
+            "it works only when every node shares one L2 segment",
+            "nodes in different subnets need BGP (bgpControlPlane.enabled=true) or tunnelling",
         )
 
+
+@values_check
+def kpr_checks(ctx: ValuesContext) -> Iterator[Finding]:
     kpr = get(ctx.values, "kubeProxyReplacement")
     if kpr is not None:
-        out += _check_kpr(ctx, kpr)
+        yield from _check_kpr(ctx, kpr)
 
+
+@values_check
+def dsr_routing(ctx: ValuesContext) -> Iterator[Finding]:
     lb_mode = get(ctx.values, "loadBalancer.mode")
-    if lb_mode in ("dsr", "hybrid"):
-        dispatch = get(ctx.values, "loadBalancer.dsrDispatch", "opt")
-        proto = get(ctx.values, "tunnelProtocol", "vxlan")
-        if mode == "tunnel" and not (dispatch == "geneve" and proto == "geneve"):
-            add(
-                finding(
-                    "KNL-CIL-007",
-                    where,
-                    ctx.line_of("loadBalancer.mode"),
-                    f"loadBalancer.mode={lb_mode} with tunnel routing ({why}) and dsrDispatch="
-                    f"{dispatch}: DSR with the default dispatch needs native routing, so replies "
-                    "would not bypass the load-balancing node",
-                    "use routingMode=native, or loadBalancer.dsrDispatch=geneve with "
-                    "tunnelProtocol=geneve",
-                )
-            )
-        if not ctx.kpr:
-            add(
-                finding(
-                    "KNL-CIL-008",
-                    where,
-                    ctx.line_of("loadBalancer.mode"),
-                    f"loadBalancer.mode={lb_mode} has no effect without kube-proxy replacement",
-                    "set kubeProxyReplacement=true",
-                )
-            )
+    if lb_mode not in ("dsr", "hybrid"):
+        return
+    mode, why = routing(ctx)
+    dispatch = get(ctx.values, "loadBalancer.dsrDispatch", "opt")
+    proto = get(ctx.values, "tunnelProtocol", "vxlan")
+    if mode == "tunnel" and not (dispatch == "geneve" and proto == "geneve"):
+        yield CILIUM_DSR_ROUTING.finding(
+            ctx.file,
+            ctx.line_of("loadBalancer.mode"),
+            f"loadBalancer.mode={lb_mode} with tunnel routing ({why}) and dsrDispatch="
+            f"{dispatch}: DSR with the default dispatch needs native routing, so replies "
+            "would not bypass the load-balancing node",
+            "use routingMode=native, or loadBalancer.dsrDispatch=geneve with tunnelProtocol=geneve",
+        )
+    if not ctx.kpr:
+        yield CILIUM_DSR_WITHOUT_KPR.finding(
+            ctx.file,
+            ctx.line_of("loadBalancer.mode"),
+            f"loadBalancer.mode={lb_mode} has no effect without kube-proxy replacement",
+            "set kubeProxyReplacement=true",
+        )
 
+
+@values_check
+def bpf_masquerade(ctx: ValuesContext) -> Iterator[Finding]:
+    mode, _ = routing(ctx)
     if ctx.kpr and mode == "native" and get(ctx.values, "bpf.masquerade") is not True:
-        add(
-            finding(
-                "KNL-CIL-009",
-                where,
-                ctx.line_of("kubeProxyReplacement"),
-                "kube-proxy replacement with native routing but without bpf.masquerade=true: eBPF "
-                "host routing stays off and forwarded packets still go through the host stack "
-                "(iptables masquerading, netfilter)",
-                "set bpf.masquerade=true",
-            )
+        yield CILIUM_BPF_MASQUERADE.finding(
+            ctx.file,
+            ctx.line_of("kubeProxyReplacement"),
+            "kube-proxy replacement with native routing but without bpf.masquerade=true: eBPF "
+            "host routing stays off and forwarded packets still go through the host stack "
+            "(iptables masquerading, netfilter)",
+            "set bpf.masquerade=true",
         )
 
+
+@values_check
+def fixed_mtu(ctx: ValuesContext) -> Iterator[Finding]:
     mtu = get(ctx.values, "MTU")
+    mode, _ = routing(ctx)
     if isinstance(mtu, int) and mtu > 0 and mode == "tunnel" and mtu > 1450:
-        add(
-            finding(
-                "KNL-CIL-010",
-                where,
-                ctx.line_of("MTU"),
-                f"MTU={mtu} with tunnel routing: pods get {mtu} bytes but VXLAN/Geneve adds 50, so a "
-                f"{mtu}-byte packet does not fit a 1500-byte underlay and fragments or drops",
-                "leave MTU at 0 (auto-detect and subtract the overhead) or set underlay MTU − 50",
-            )
+        yield CILIUM_FIXED_MTU.finding(
+            ctx.file,
+            ctx.line_of("MTU"),
+            f"MTU={mtu} with tunnel routing: pods get {mtu} bytes but VXLAN/Geneve adds 50, so a "
+            f"{mtu}-byte packet does not fit a 1500-byte underlay and fragments or drops",
+            "leave MTU at 0 (auto-detect and subtract the overhead) or set underlay MTU − 50",
         )
-    return out
 
 
 def _check_kpr(ctx: ValuesContext, kpr: Any) -> list[Finding]:
@@ -227,8 +340,7 @@ def _check_kpr(ctx: ValuesContext, kpr: Any) -> list[Finding]:
     if v >= (1, 14, 0) and kpr in legacy:
         severe = kpr == "probe" or (kpr == "strict" and v >= (1, 15, 0))
         out.append(
-            finding(
-                "KNL-CIL-005",
+            CILIUM_KPR_LEGACY_VALUE.finding(
                 ctx.file,
                 ctx.line_of("kubeProxyReplacement"),
                 f"kubeProxyReplacement={kpr} on {_v(ctx)}: it takes true/false since 1.14"
@@ -239,8 +351,7 @@ def _check_kpr(ctx: ValuesContext, kpr: Any) -> list[Finding]:
         )
     elif v < (1, 14, 0) and kpr in (True, False, "true", "false"):
         out.append(
-            finding(
-                "KNL-CIL-005",
+            CILIUM_KPR_LEGACY_VALUE.finding(
                 ctx.file,
                 ctx.line_of("kubeProxyReplacement"),
                 f"kubeProxyReplacement={kpr} on {_v(ctx)}: before 1.14 it takes "
@@ -255,8 +366,7 @@ def _check_kpr(ctx: ValuesContext, kpr: Any) -> list[Finding]:
             k for k, val in (("k8sServiceHost", host), ("k8sServicePort", port)) if not val
         )
         out.append(
-            finding(
-                "KNL-CIL-006",
+            CILIUM_KPR_API_SERVER.finding(
                 ctx.file,
                 ctx.line_of("kubeProxyReplacement"),
                 f"kube-proxy replacement without {missing}: with no kube-proxy, nothing translates "

@@ -10,9 +10,80 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubenetlab.audit.findings import Finding, finding
+from kubenetlab.audit.findings import GATEWAY_SPEC, Finding, Rule, register
 from kubenetlab.audit.services import Obj
 from kubenetlab.gateway.model import path_error
+
+HTTPROUTE_SPLIT = register(
+    Rule(
+        "KNL-GW-001",
+        "httproute-split",
+        "info",
+        "the traffic split a rule's backendRefs weights give",
+        GATEWAY_SPEC + "#httpbackendref",
+    )
+)
+
+HTTPROUTE_ALL_WEIGHTS_ZERO = register(
+    Rule(
+        "KNL-GW-002",
+        "httproute-all-weights-zero",
+        "error",
+        "every backendRef of a rule has weight 0",
+        GATEWAY_SPEC + "#httpbackendref",
+    )
+)
+
+HTTPROUTE_ZERO_WEIGHT = register(
+    Rule(
+        "KNL-GW-003",
+        "httproute-zero-weight",
+        "info",
+        "a backendRef with weight 0 gets no traffic",
+        GATEWAY_SPEC + "#httpbackendref",
+    )
+)
+
+HTTPROUTE_BACKEND_MISSING = register(
+    Rule(
+        "KNL-GW-004",
+        "httproute-backend-missing",
+        "warning",
+        "a backendRef names a Service not found in the inputs",
+        GATEWAY_SPEC + "#httpbackendref",
+    )
+)
+
+HTTPROUTE_PATHPREFIX_ELEMENTS = register(
+    Rule(
+        "KNL-GW-005",
+        "httproute-pathprefix-elements",
+        "info",
+        "PathPrefix matches whole path elements",
+        GATEWAY_SPEC + "#pathmatchtype",
+    )
+)
+
+HTTPROUTE_INVALID_PATH = register(
+    Rule(
+        "KNL-GW-006",
+        "httproute-invalid-path",
+        "error",
+        "a path match value the API rejects",
+        GATEWAY_SPEC + "#httppathmatch",
+    )
+)
+
+HTTPROUTE_WEIGHT_RANGE = register(
+    Rule(
+        "KNL-GW-007",
+        "httproute-weight-range",
+        "error",
+        "backendRef weight outside 0-1,000,000",
+        GATEWAY_SPEC + "#httpbackendref",
+    )
+)
+
 
 MAX_WEIGHT = 1_000_000
 
@@ -54,8 +125,7 @@ def _check_rule(
         line = route.line("spec", "rules", i, "matches", j, "path", "value")
         if ptype in ("PathPrefix", "Exact") and (error := _path_error(value)):
             out.append(
-                finding(
-                    "KNL-GW-006",
+                HTTPROUTE_INVALID_PATH.finding(
                     route.file,
                     line,
                     f"{where}: path {ptype} {value!r} {error}; the API rejects the route",
@@ -65,8 +135,7 @@ def _check_rule(
         elif ptype == "PathPrefix" and value != "/":
             base = value.rstrip("/")
             out.append(
-                finding(
-                    "KNL-GW-005",
+                HTTPROUTE_PATHPREFIX_ELEMENTS.finding(
                     route.file,
                     line,
                     f"{where}: PathPrefix {value} matches whole path elements: {base}, {base}/ and "
@@ -82,8 +151,7 @@ def _check_rule(
         w = r.get("weight", 1)
         if not isinstance(w, int) or isinstance(w, bool) or not 0 <= w <= MAX_WEIGHT:
             out.append(
-                finding(
-                    "KNL-GW-007",
+                HTTPROUTE_WEIGHT_RANGE.finding(
                     route.file,
                     route.line("spec", "rules", i, "backendRefs", j, "weight"),
                     f"{where}: backendRef {r.get('name')} weight {w!r} is outside 0-{MAX_WEIGHT:,}",
@@ -95,8 +163,7 @@ def _check_rule(
     split = ", ".join(f"{name} {100 * s:.1f}% (weight {w})" for name, w, s in shares)
     if all(w == 0 for _, w, _ in shares):
         out.append(
-            finding(
-                "KNL-GW-002",
+            HTTPROUTE_ALL_WEIGHTS_ZERO.finding(
                 route.file,
                 line,
                 f"{where}: every backendRef has weight 0: the gateway answers HTTP 500 "
@@ -106,8 +173,7 @@ def _check_rule(
         )
     else:
         out.append(
-            finding(
-                "KNL-GW-001",
+            HTTPROUTE_SPLIT.finding(
                 route.file,
                 line,
                 f"{where}: traffic split {split}",
@@ -118,8 +184,7 @@ def _check_rule(
         for name, w, _ in shares:
             if w == 0:
                 out.append(
-                    finding(
-                        "KNL-GW-003",
+                    HTTPROUTE_ZERO_WEIGHT.finding(
                         route.file,
                         line,
                         f"{where}: backendRef {name} has weight 0 and receives no traffic",
@@ -133,8 +198,7 @@ def _check_rule(
         if (ns, r.get("name")) not in services:
             share = shares[j][2]
             out.append(
-                finding(
-                    "KNL-GW-004",
+                HTTPROUTE_BACKEND_MISSING.finding(
                     route.file,
                     route.line("spec", "rules", i, "backendRefs", j, "name"),
                     f"{where}: backendRef Service {ns}/{r.get('name')} is not among the audited "

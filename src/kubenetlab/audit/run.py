@@ -6,7 +6,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubenetlab.audit import cilium_values, helmcmd, httproute, rules, services
+from kubenetlab.audit import cilium_values, dumps, helmcmd, httproute, services
 from kubenetlab.audit.findings import Finding, at_least
 from kubenetlab.audit.inputs import InputError, Source, read
 from kubenetlab.audit.services import Obj
@@ -115,15 +115,15 @@ def audit(options: AuditOptions) -> AuditReport:
             )
             findings += cilium_values.check(ctx)
         elif src.kind == "iptables-save":
-            f, s = rules.analyse_iptables(src.path, src.text)
+            f, s = dumps.analyse_iptables(src.path, src.text)
             findings += f
             summaries.append(s)
         elif src.kind == "nft-ruleset":
-            f, s = rules.analyse_nft(src.path, src.text)
+            f, s = dumps.analyse_nft(src.path, src.text)
             findings += f
             summaries.append(s)
         elif src.kind == "nft-json":
-            f, s = rules.analyse_nft_json(src.path, src.data)
+            f, s = dumps.analyse_nft_json(src.path, src.data)
             findings += f
             summaries.append(s)
     if options.helm_command:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from kubenetlab import __version__
-from kubenetlab.audit.findings import RULES, Finding
+from kubenetlab.audit.findings import Finding, catalogue
 
 SCHEMA_URI = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -21,7 +21,8 @@ def _uri(file: str) -> str:
 
 
 def to_sarif(findings: list[Finding]) -> dict[str, Any]:
-    used = sorted({f.rule for f in findings} | set(RULES))
+    rules = catalogue()
+    used = sorted({f.rule for f in findings} | set(rules))
     index = {rule_id: i for i, rule_id in enumerate(used)}
     rules = [
         {
@@ -31,7 +32,7 @@ def to_sarif(findings: list[Finding]) -> dict[str, Any]:
             "helpUri": r.reference,
             "defaultConfiguration": {"level": LEVEL[r.severity]},
         }
-        for r in (RULES[i] for i in used)
+        for r in (rules[i] for i in used)
     ]
     results = []
     for f in findings:

@@ -5,8 +5,69 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kubenetlab.audit.findings import Finding, finding
+from kubenetlab.audit.findings import Finding, Rule, register
 from kubenetlab.audit.yamlsrc import Doc
+
+ETP_LOCAL_REPLICAS = register(
+    Rule(
+        "KNL-SVC-001",
+        "etp-local-replicas",
+        "warning",
+        "externalTrafficPolicy: Local with fewer replicas than nodes drops traffic",
+        "https://kubernetes.io/docs/reference/networking/virtual-ips/#external-traffic-policy",
+    )
+)
+
+ETP_LOCAL_SPREAD = register(
+    Rule(
+        "KNL-SVC-002",
+        "etp-local-spread",
+        "warning",
+        "externalTrafficPolicy: Local without spreading replicas over nodes",
+        "https://kubernetes.io/docs/concepts/scheduling-eviction/topology-spread-constraints/",
+    )
+)
+
+ETP_LOCAL_HEALTH_CHECK = register(
+    Rule(
+        "KNL-SVC-003",
+        "etp-local-health-check",
+        "info",
+        "load balancers must health-check healthCheckNodePort",
+        "https://kubernetes.io/docs/tasks/access-application-cluster/create-external-load-balancer/#preserving-the-client-source-ip",
+    )
+)
+
+ETP_CLUSTER_SNAT = register(
+    Rule(
+        "KNL-SVC-004",
+        "etp-cluster-snat",
+        "info",
+        "externalTrafficPolicy: Cluster hides client IPs (SNAT)",
+        "https://kubernetes.io/docs/tutorials/services/source-ip/",
+    )
+)
+
+ETP_ON_CLUSTERIP = register(
+    Rule(
+        "KNL-SVC-005",
+        "etp-on-clusterip",
+        "error",
+        "externalTrafficPolicy applies only to NodePort and LoadBalancer Services",
+        "https://kubernetes.io/docs/reference/networking/virtual-ips/#external-traffic-policy",
+    )
+)
+
+INGRESS_TO_GATEWAY_API = register(
+    Rule(
+        "KNL-ING-001",
+        "ingress-to-gateway-api",
+        "info",
+        "Ingress is frozen; Gateway API HTTPRoute is its successor",
+        "https://gateway-api.sigs.k8s.io/guides/migrating-from-ingress/",
+    )
+)
+
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "ReplicaSet", "DaemonSet")
 HOSTNAME = "kubernetes.io/hostname"
@@ -70,8 +131,7 @@ def check(objects: list[Obj], nodes: int | None) -> list[Finding]:
         out += _check_service(svc, workloads, nodes)
     for ing in (o for o in objects if o.kind == "Ingress"):
         out.append(
-            finding(
-                "KNL-ING-001",
+            INGRESS_TO_GATEWAY_API.finding(
                 ing.file,
                 ing.line(),
                 f"{ing.ref}: the Ingress API is frozen; weighted splits, header matches and "
@@ -91,8 +151,7 @@ def _check_service(svc: Obj, workloads: list[Obj], nodes: int | None) -> list[Fi
     line = svc.line("spec", "externalTrafficPolicy")
     if etp and not external:
         out.append(
-            finding(
-                "KNL-SVC-005",
+            ETP_ON_CLUSTERIP.finding(
                 svc.file,
                 line,
                 f"{svc.ref}: externalTrafficPolicy={etp} on a {kind} Service: the API server rejects it",
@@ -105,8 +164,7 @@ def _check_service(svc: Obj, workloads: list[Obj], nodes: int | None) -> list[Fi
     if etp == "Local":
         hc = spec.get("healthCheckNodePort")
         out.append(
-            finding(
-                "KNL-SVC-003",
+            ETP_LOCAL_HEALTH_CHECK.finding(
                 svc.file,
                 line,
                 f"{svc.ref}: with externalTrafficPolicy: Local a node without a ready local endpoint "
@@ -120,8 +178,7 @@ def _check_service(svc: Obj, workloads: list[Obj], nodes: int | None) -> list[Fi
         out += _placement(svc, spec, workloads, nodes)
     else:
         out.append(
-            finding(
-                "KNL-SVC-004",
+            ETP_CLUSTER_SNAT.finding(
                 svc.file,
                 line if etp else svc.line("spec", "type"),
                 f"{svc.ref}: externalTrafficPolicy: Cluster (the default) SNATs traffic arriving at a "
@@ -147,8 +204,7 @@ def _placement(
         replicas = (w.data.get("spec") or {}).get("replicas", 1)
         if nodes is not None and isinstance(replicas, int) and replicas < nodes:
             out.append(
-                finding(
-                    "KNL-SVC-001",
+                ETP_LOCAL_REPLICAS.finding(
                     svc.file,
                     line,
                     f"{svc.ref}: externalTrafficPolicy: Local, but {w.ref} runs {replicas} replicas on "
@@ -163,8 +219,7 @@ def _placement(
             )
         if not _spread(w):
             out.append(
-                finding(
-                    "KNL-SVC-002",
+                ETP_LOCAL_SPREAD.finding(
                     w.file,
                     w.line("spec"),
                     f"{w.ref} backs {svc.ref} (externalTrafficPolicy: Local) without a "

@@ -14,7 +14,48 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubenetlab.audit.findings import Finding, finding
+from kubenetlab.audit.findings import Finding, Rule, register
+
+KUBE_PROXY_IPTABLES_SCALE = register(
+    Rule(
+        "KNL-IPT-001",
+        "kube-proxy-iptables-scale",
+        "warning",
+        "kube-proxy iptables rules grow linearly with Services",
+        "https://kubernetes.io/blog/2025/02/28/nftables-kube-proxy/",
+    )
+)
+
+IPTABLES_MIXED_BACKENDS = register(
+    Rule(
+        "KNL-IPT-002",
+        "iptables-mixed-backends",
+        "warning",
+        "iptables-legacy and iptables-nft tables are both present",
+        "https://kubernetes.io/blog/2022/09/07/iptables-chains-not-api/",
+    )
+)
+
+IPTABLES_SUMMARY = register(
+    Rule(
+        "KNL-IPT-003",
+        "iptables-summary",
+        "info",
+        "what an iptables-save dump holds",
+        "https://kubernetes.io/docs/reference/networking/virtual-ips/",
+    )
+)
+
+KUBE_PROXY_NFTABLES_SUMMARY = register(
+    Rule(
+        "KNL-NFT-001",
+        "kube-proxy-nftables-summary",
+        "info",
+        "what kube-proxy's nftables table holds",
+        "https://kubernetes.io/blog/2025/02/28/nftables-kube-proxy/",
+    )
+)
+
 
 # Per rule walked by a new connection, from kubenetlab's measurement of 10,000 Services on
 # a 2-core VM (FACTS.md): last vs first Service +43 µs p50 on the legacy backend; with
@@ -165,8 +206,7 @@ def analyse_iptables(path: str, text: str) -> tuple[list[Finding], dict[str, Any
                 f"{w['median']} (median), {w['last']} (last)"
             )
     out.append(
-        finding(
-            "KNL-IPT-003",
+        IPTABLES_SUMMARY.finding(
             path,
             1,
             message,
@@ -176,8 +216,7 @@ def analyse_iptables(path: str, text: str) -> tuple[list[Finding], dict[str, Any
     )
     if dump.mixed:
         out.append(
-            finding(
-                "KNL-IPT-002",
+            IPTABLES_MIXED_BACKENDS.finding(
                 path,
                 1,
                 "both iptables-nft and iptables-legacy tables exist on this node: two rule sets are "
@@ -188,8 +227,7 @@ def analyse_iptables(path: str, text: str) -> tuple[list[Finding], dict[str, Any
     if len(services) >= SCALE_WARNING_SERVICES and walked:
         last = entries[-1]
         out.append(
-            finding(
-                "KNL-IPT-001",
+            KUBE_PROXY_IPTABLES_SCALE.finding(
                 path,
                 last.line,
                 f"{len(services)} Service ports in KUBE-SERVICES: the first packet of a connection to "
@@ -260,8 +298,7 @@ def analyse_nft(path: str, text: str) -> tuple[list[Finding], dict[str, Any]]:
             else ""
         )
         return [
-            finding(
-                "KNL-NFT-001",
+            KUBE_PROXY_NFTABLES_SUMMARY.finding(
                 path,
                 1,
                 f"no kube-proxy nftables table{note}",
@@ -289,8 +326,7 @@ def analyse_nft_json(path: str, data: dict[str, Any]) -> tuple[list[Finding], di
     if not found:
         summary = {"file": path, "kind": "nft-json", "kube_proxy_nftables": False}
         return [
-            finding(
-                "KNL-NFT-001",
+            KUBE_PROXY_NFTABLES_SUMMARY.finding(
                 path,
                 None,
                 "no kube-proxy nftables table",
@@ -312,8 +348,7 @@ def _nft_result(
         "dispatch is one verdict-map lookup whatever the number of Services"
     )
     return [
-        finding(
-            "KNL-NFT-001",
+        KUBE_PROXY_NFTABLES_SUMMARY.finding(
             path,
             1 if kind == "nft-ruleset" else None,
             message,
