@@ -35,6 +35,7 @@ from kubenetlab.errors import UsageError
 from kubenetlab.inputs import load_yaml, load_yaml_documents
 from kubenetlab.model import Lab, Node, Pod, netns_prefix
 from kubenetlab.routing import profile_class
+from kubenetlab.routing.base import RoutingProfile
 
 BENCHMARK_RANGE = IPv4Network("198.18.0.0/15")
 LAB_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
@@ -96,77 +97,24 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
     if not isinstance(options, dict):
         raise UsageError("profile_options must be a mapping")
     options = cls.validate_options(options)
-
-    underlay = _cidr(values["underlay_cidr"], "underlay_cidr")
-    if not underlay.subnet_of(BENCHMARK_RANGE):
-        raise UsageError(
-            f"underlay_cidr {underlay} must lie inside {BENCHMARK_RANGE} (the benchmarking "
-            "range), so lab addresses can never be mistaken for real ones"
-        )
-    pod_cidr = _cidr(values["pod_cidr"], "pod_cidr")
-    service_cidr = _cidr(values["service_cidr"], "service_cidr")
-    _no_overlap({"underlay_cidr": underlay, "pod_cidr": pod_cidr, "service_cidr": service_cidr})
-
+    underlay, pod_cidr, service_cidr = _cidrs(values)
     underlay_mtu = _mtu(values["underlay_mtu"], "underlay_mtu")
-    pod_mtu = values["pod_mtu"]
-    if pod_mtu is None:
-        pod_mtu = underlay_mtu - cls.encap_overhead
-        if pod_mtu < MTU_RANGE[0]:
-            raise UsageError(
-                f"underlay_mtu {underlay_mtu} leaves {pod_mtu} for pods after the "
-                f"{cls.encap_overhead}-byte {cls.name} overhead; minimum is {MTU_RANGE[0]}"
-            )
-    else:
-        pod_mtu = _mtu(pod_mtu, "pod_mtu")
-
+    pod_mtu = _pod_mtu(values["pod_mtu"], underlay_mtu, cls)
     mask = _int(values["node_cidr_mask"], "node_cidr_mask")
     if not pod_cidr.prefixlen <= mask <= 30:
         raise UsageError(
             f"node_cidr_mask {mask} must be between the pod_cidr prefix "
             f"({pod_cidr.prefixlen}) and 30"
         )
-
     node_specs = _node_specs(values["nodes"], _count(values["pods_per_node"], "pods_per_node"))
     _check_capacity(node_specs, underlay, pod_cidr, mask)
-
-    prefix = netns_prefix(name)
-    nodes: list[Node] = []
-    pods: list[Pod] = []
-    for index, spec in enumerate(node_specs, start=1):
-        block = addressing.node_pod_cidr(pod_cidr, mask, index)
-        nodes.append(
-            Node(
-                name=spec.name,
-                index=index,
-                underlay_ip=addressing.underlay_ip(underlay, index),
-                pod_cidr=block,
-                netns=f"{prefix}{spec.name}",
-            )
-        )
-        for j in range(1, spec.pods + 1):
-            pod_name = f"{spec.name}-pod{j}"
-            pods.append(
-                Pod(
-                    name=pod_name,
-                    node=spec.name,
-                    index=j,
-                    ip=addressing.pod_ip(block, j),
-                    netns=f"{prefix}{pod_name}",
-                )
-            )
+    nodes, pods = _members(name, node_specs, underlay, pod_cidr, mask)
     pod_rows = [(p.name, p.node, str(p.ip)) for p in pods]
     svcs = services.from_spec(values["services"], pod_rows, service_cidr)
     routes = values["routes"]
     if routes is not None and not isinstance(routes, list):
         raise UsageError("routes must be a file name or a list of Gateway API objects")
     routes = tuple(routes or ())
-    proxy = values["proxy"]
-    if proxy is not None:
-        from kubenetlab.proxy import proxy as proxy_named
-
-        proxy_named(_str(proxy, "proxy"))
-    elif svcs:
-        proxy = "iptables"  # kube-proxy's default mode
     lab = Lab(
         name=name,
         profile=cls.name,
@@ -177,9 +125,9 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
         pod_cidr=pod_cidr,
         node_cidr_mask=mask,
         service_cidr=service_cidr,
-        nodes=tuple(nodes),
-        pods=tuple(pods),
-        proxy=proxy,
+        nodes=nodes,
+        pods=pods,
+        proxy=_proxy(values["proxy"], bool(svcs)),
         services=svcs,
         client_ip=addressing.reserved_underlay_ip(underlay, 1) if svcs or routes else None,
         routes=routes,
@@ -191,6 +139,61 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
 
         validate(lab)  # every route error is exit 2 now
     return lab
+
+
+def _cidrs(values: dict[str, Any]) -> tuple[IPv4Network, IPv4Network, IPv4Network]:
+    underlay = _cidr(values["underlay_cidr"], "underlay_cidr")
+    if not underlay.subnet_of(BENCHMARK_RANGE):
+        raise UsageError(
+            f"underlay_cidr {underlay} must lie inside {BENCHMARK_RANGE} (the benchmarking "
+            "range), so lab addresses can never be mistaken for real ones"
+        )
+    pod_cidr = _cidr(values["pod_cidr"], "pod_cidr")
+    service_cidr = _cidr(values["service_cidr"], "service_cidr")
+    _no_overlap({"underlay_cidr": underlay, "pod_cidr": pod_cidr, "service_cidr": service_cidr})
+    return underlay, pod_cidr, service_cidr
+
+
+def _pod_mtu(value: Any, underlay_mtu: int, cls: type[RoutingProfile]) -> int:
+    if value is not None:
+        return _mtu(value, "pod_mtu")
+    pod_mtu = underlay_mtu - cls.encap_overhead
+    if pod_mtu < MTU_RANGE[0]:
+        raise UsageError(
+            f"underlay_mtu {underlay_mtu} leaves {pod_mtu} for pods after the "
+            f"{cls.encap_overhead}-byte {cls.name} overhead; minimum is {MTU_RANGE[0]}"
+        )
+    return pod_mtu
+
+
+def _proxy(value: Any, has_services: bool) -> str | None:
+    if value is None:
+        return "iptables" if has_services else None  # kube-proxy's default mode
+    from kubenetlab.proxy import proxy as proxy_named
+
+    return proxy_named(_str(value, "proxy")).name
+
+
+def _members(
+    name: str,
+    node_specs: list[NodeSpec],
+    underlay: IPv4Network,
+    pod_cidr: IPv4Network,
+    mask: int,
+) -> tuple[tuple[Node, ...], tuple[Pod, ...]]:
+    """Nodes with their underlay IPs and pod CIDR blocks, and each node's pods."""
+    prefix = netns_prefix(name)
+    nodes: list[Node] = []
+    pods: list[Pod] = []
+    for index, spec in enumerate(node_specs, start=1):
+        block = addressing.node_pod_cidr(pod_cidr, mask, index)
+        underlay_ip = addressing.underlay_ip(underlay, index)
+        nodes.append(Node(spec.name, index, underlay_ip, block, f"{prefix}{spec.name}"))
+        for j in range(1, spec.pods + 1):
+            pod_name = f"{spec.name}-pod{j}"
+            ip = addressing.pod_ip(block, j)
+            pods.append(Pod(pod_name, spec.name, j, ip, f"{prefix}{pod_name}"))
+    return tuple(nodes), tuple(pods)
 
 
 def _lab_name(value: Any) -> str:

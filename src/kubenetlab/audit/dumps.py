@@ -161,6 +161,24 @@ def _svc_walk(nat: Table, chain: str) -> int:
 def analyse_iptables(path: str, text: str) -> tuple[list[Finding], dict[str, Any]]:
     dump = parse_iptables_save(text)
     entries = kube_services(dump)
+    summary = _iptables_summary(path, dump, entries)
+    out = [_iptables_summary_finding(path, dump, summary)]
+    if dump.mixed:
+        out.append(
+            IPTABLES_MIXED_BACKENDS.finding(
+                path,
+                1,
+                "both iptables-nft and iptables-legacy tables exist on this node: two rule sets are "
+                "evaluated, and tools reading one miss the other",
+                "make every component use one backend (kube-proxy follows the node's iptables)",
+            )
+        )
+    if summary["services"] >= SCALE_WARNING_SERVICES and entries:
+        out.append(_scale_finding(path, dump, entries, summary))
+    return out, summary
+
+
+def _iptables_summary(path: str, dump: IptablesDump, entries: list[ServiceEntry]) -> dict[str, Any]:
     nat = dump.tables.get("nat", Table())
     services = {e.name for e in entries}
     endpoints = sum(1 for c in nat.chains if c.startswith("KUBE-SEP-"))
@@ -190,59 +208,46 @@ def analyse_iptables(path: str, text: str) -> tuple[list[Finding], dict[str, Any
             {"service": e.name, "position": e.position, "rules_walked": round(e.rules_walked, 1)}
             for e in entries
         ]
-    out: list[Finding] = []
+    return summary
+
+
+def _iptables_summary_finding(path: str, dump: IptablesDump, summary: dict[str, Any]) -> Finding:
     tables = ", ".join(
         f"{n} {t.rule_count} rules/{len(t.chains)} chains" for n, t in dump.tables.items()
     )
     message = f"iptables-save ({dump.backend} backend): {tables}"
     if summary["kube_proxy"]:
         message += (
-            f"; kube-proxy iptables mode: {len(services)} Service ports, {endpoints} endpoints"
+            f"; kube-proxy iptables mode: {summary['services']} Service ports, "
+            f"{summary['endpoints']} endpoints"
         )
-        if walked:
+        if "rules_walked_new_connection" in summary:
             w = summary["rules_walked_new_connection"]
             message += (
                 f"; a new connection walks {w['first']} rules (first Service), "
                 f"{w['median']} (median), {w['last']} (last)"
             )
-    out.append(
-        IPTABLES_SUMMARY.finding(
-            path,
-            1,
-            message,
-            "no action needed",
-            **_details(summary),
-        )
+    return IPTABLES_SUMMARY.finding(path, 1, message, "no action needed", **_details(summary))
+
+
+def _scale_finding(
+    path: str, dump: IptablesDump, entries: list[ServiceEntry], summary: dict[str, Any]
+) -> Finding:
+    last, services, walked = entries[-1], summary["services"], entries[-1].rules_walked
+    return KUBE_PROXY_IPTABLES_SCALE.finding(
+        path,
+        last.line,
+        f"{services} Service ports in KUBE-SERVICES: the first packet of a connection to "
+        f"the last one ({last.name}) walks about {walked:.0f} rules, ≈ "
+        f"{summary['estimated_us_last_vs_first']} µs more than to the first on the "
+        f"{dump.backend} backend (estimate: {NS_PER_RULE[dump.backend]} ns per rule, measured "
+        "at 10,000 Services on a 2-core VM); every rule change rewrites the whole table",
+        "switch kube-proxy to --proxy-mode=nftables (GA in Kubernetes 1.33: one map lookup per "
+        "new connection, incremental updates) or to an eBPF kube-proxy replacement "
+        "(Cilium kubeProxyReplacement=true)",
+        services=services,
+        rules_walked_last=round(walked, 1),
     )
-    if dump.mixed:
-        out.append(
-            IPTABLES_MIXED_BACKENDS.finding(
-                path,
-                1,
-                "both iptables-nft and iptables-legacy tables exist on this node: two rule sets are "
-                "evaluated, and tools reading one miss the other",
-                "make every component use one backend (kube-proxy follows the node's iptables)",
-            )
-        )
-    if len(services) >= SCALE_WARNING_SERVICES and walked:
-        last = entries[-1]
-        out.append(
-            KUBE_PROXY_IPTABLES_SCALE.finding(
-                path,
-                last.line,
-                f"{len(services)} Service ports in KUBE-SERVICES: the first packet of a connection to "
-                f"the last one ({last.name}) walks about {walked[-1]:.0f} rules, ≈ "
-                f"{summary['estimated_us_last_vs_first']} µs more than to the first on the "
-                f"{dump.backend} backend (estimate: {NS_PER_RULE[dump.backend]} ns per rule, measured "
-                "at 10,000 Services on a 2-core VM); every rule change rewrites the whole table",
-                "switch kube-proxy to --proxy-mode=nftables (GA in Kubernetes 1.33: one map lookup per "
-                "new connection, incremental updates) or to an eBPF kube-proxy replacement "
-                "(Cilium kubeProxyReplacement=true)",
-                services=len(services),
-                rules_walked_last=round(walked[-1], 1),
-            )
-        )
-    return out, summary
 
 
 def _count_elements(body: str) -> int:

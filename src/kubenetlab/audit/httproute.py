@@ -12,7 +12,7 @@ from typing import Any
 
 from kubenetlab.audit.findings import GATEWAY_SPEC, Finding, Rule, register
 from kubenetlab.audit.services import Obj
-from kubenetlab.gateway.model import path_error
+from kubenetlab.gateway.model import MAX_WEIGHT, path_error, shares, valid_weight
 
 HTTPROUTE_SPLIT = register(
     Rule(
@@ -85,17 +85,11 @@ HTTPROUTE_WEIGHT_RANGE = register(
 )
 
 
-MAX_WEIGHT = 1_000_000
-
-
 def backend_shares(refs: list[dict[str, Any]]) -> list[tuple[str, int, float]]:
-    """(name, weight, share) per backendRef; shares are 0 when all weights are 0."""
-    weights = [r.get("weight", 1) for r in refs]
-    total = sum(w for w in weights if isinstance(w, int) and w > 0)
-    return [
-        (str(r.get("name", "?")), w, (w / total if total and isinstance(w, int) and w > 0 else 0.0))
-        for r, w in zip(refs, weights, strict=True)
-    ]
+    """(name, weight, share) per backendRef (weights already checked by valid_weight)."""
+    weights = [int(r.get("weight", 1)) for r in refs]
+    names = [str(r.get("name", "?")) for r in refs]
+    return list(zip(names, weights, shares(weights), strict=True))
 
 
 def _path_error(value: Any) -> str | None:
@@ -116,9 +110,32 @@ def check(objects: list[Obj]) -> list[Finding]:
 def _check_rule(
     route: Obj, i: int, rule: dict[str, Any], services: set[tuple[str, str]]
 ) -> list[Finding]:
-    out: list[Finding] = []
-    refs = rule.get("backendRefs") or []
     where = f"{route.ref} rule {i + 1}"
+    out = _check_paths(route, i, rule, where)
+    refs = rule.get("backendRefs") or []
+    if not refs:
+        return out
+    for j, r in enumerate(refs):
+        if not valid_weight(w := r.get("weight", 1)):
+            out.append(
+                HTTPROUTE_WEIGHT_RANGE.finding(
+                    route.file,
+                    route.line("spec", "rules", i, "backendRefs", j, "weight"),
+                    f"{where}: backendRef {r.get('name')} weight {w!r} is outside 0-{MAX_WEIGHT:,}",
+                    "use an integer from 0 to 1,000,000",
+                )
+            )
+            return out
+    split = backend_shares(refs)
+    return (
+        out
+        + _check_split(route, i, split, where)
+        + _check_backends(route, i, refs, split, where, services)
+    )
+
+
+def _check_paths(route: Obj, i: int, rule: dict[str, Any], where: str) -> list[Finding]:
+    out = []
     for j, m in enumerate(rule.get("matches") or []):
         path = m.get("path") or {}
         ptype, value = path.get("type", "PathPrefix"), path.get("value", "/")
@@ -144,25 +161,15 @@ def _check_rule(
                     prefix=value,
                 )
             )
-    if not refs:
-        return out
+    return out
+
+
+def _check_split(
+    route: Obj, i: int, split: list[tuple[str, int, float]], where: str
+) -> list[Finding]:
     line = route.line("spec", "rules", i, "backendRefs")
-    for j, r in enumerate(refs):
-        w = r.get("weight", 1)
-        if not isinstance(w, int) or isinstance(w, bool) or not 0 <= w <= MAX_WEIGHT:
-            out.append(
-                HTTPROUTE_WEIGHT_RANGE.finding(
-                    route.file,
-                    route.line("spec", "rules", i, "backendRefs", j, "weight"),
-                    f"{where}: backendRef {r.get('name')} weight {w!r} is outside 0-{MAX_WEIGHT:,}",
-                    "use an integer from 0 to 1,000,000",
-                )
-            )
-            return out
-    shares = backend_shares(refs)
-    split = ", ".join(f"{name} {100 * s:.1f}% (weight {w})" for name, w, s in shares)
-    if all(w == 0 for _, w, _ in shares):
-        out.append(
+    if all(w == 0 for _, w, _ in split):
+        return [
             HTTPROUTE_ALL_WEIGHTS_ZERO.finding(
                 route.file,
                 line,
@@ -170,40 +177,51 @@ def _check_rule(
                 "to all requests this rule matches",
                 "give at least one backend a weight above 0",
             )
+        ]
+    text = ", ".join(f"{name} {100 * s:.1f}% (weight {w})" for name, w, s in split)
+    out = [
+        HTTPROUTE_SPLIT.finding(
+            route.file,
+            line,
+            f"{where}: traffic split {text}",
+            "weights are relative: share = weight / sum of the rule's weights",
+            split={name: s for name, _, s in split},
         )
-    else:
-        out.append(
-            HTTPROUTE_SPLIT.finding(
-                route.file,
-                line,
-                f"{where}: traffic split {split}",
-                "weights are relative: share = weight / sum of the rule's weights",
-                split={name: s for name, _, s in shares},
-            )
-        )
-        for name, w, _ in shares:
-            if w == 0:
-                out.append(
-                    HTTPROUTE_ZERO_WEIGHT.finding(
-                        route.file,
-                        line,
-                        f"{where}: backendRef {name} has weight 0 and receives no traffic",
-                        "raise its weight to start sending it requests",
-                    )
+    ]
+    for name, w, _ in split:
+        if w == 0:
+            out.append(
+                HTTPROUTE_ZERO_WEIGHT.finding(
+                    route.file,
+                    line,
+                    f"{where}: backendRef {name} has weight 0 and receives no traffic",
+                    "raise its weight to start sending it requests",
                 )
+            )
+    return out
+
+
+def _check_backends(
+    route: Obj,
+    i: int,
+    refs: list[dict[str, Any]],
+    split: list[tuple[str, int, float]],
+    where: str,
+    services: set[tuple[str, str]],
+) -> list[Finding]:
+    out = []
     for j, r in enumerate(refs):
         if r.get("kind", "Service") != "Service" or r.get("group", "") not in ("", "core"):
             continue
         ns = r.get("namespace") or route.namespace
         if (ns, r.get("name")) not in services:
-            share = shares[j][2]
             out.append(
                 HTTPROUTE_BACKEND_MISSING.finding(
                     route.file,
                     route.line("spec", "rules", i, "backendRefs", j, "name"),
                     f"{where}: backendRef Service {ns}/{r.get('name')} is not among the audited "
-                    f"files; if it does not exist, its {100 * share:.1f}% share is answered with "
-                    "HTTP 500 (ResolvedRefs=False)",
+                    f"files; if it does not exist, its {100 * split[j][2]:.1f}% share is answered "
+                    "with HTTP 500 (ResolvedRefs=False)",
                     "audit the Service manifests together with the route, or create the Service",
                 )
             )

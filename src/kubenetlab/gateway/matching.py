@@ -26,7 +26,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from kubenetlab.gateway.model import BackendRef, Gateway, GatewayConfig, HTTPRoute, Match, Rule
+from kubenetlab.gateway.model import (
+    BackendRef,
+    Gateway,
+    GatewayConfig,
+    HTTPRoute,
+    Match,
+    Rule,
+    shares,
+)
 
 PATH_RANK = {"Exact": 0, "RegularExpression": 1, "PathPrefix": 2}
 
@@ -168,10 +176,8 @@ def resolve(
 ) -> list[ResolvedBackend]:
     """Each backendRef with its share and, if it cannot receive traffic, why.
     `services`: "namespace/name" → the ports that Service has."""
-    total = sum(b.weight for b in rule.backends)
     out = []
-    for b in rule.backends:
-        share = b.weight / total if total else 0.0
+    for b, share in zip(rule.backends, shares([b.weight for b in rule.backends]), strict=True):
         key = f"{b.namespace}/{b.name}"
         reason = None
         if b.kind != "Service" or b.group not in ("", "core"):

@@ -143,6 +143,18 @@ class GatewayConfig:
     services: list[dict[str, Any]] = field(default_factory=list)  # v1 Services given with them
 
 
+def valid_weight(weight: Any) -> bool:
+    """An integer from 0 to 1,000,000 (BackendRef.weight's validation)."""
+    return isinstance(weight, int) and not isinstance(weight, bool) and 0 <= weight <= MAX_WEIGHT
+
+
+def shares(weights: list[int]) -> list[float]:
+    """Each backendRef's share of a rule's traffic: weight / the rule's total, 0 when the
+    total is 0 (then the rule answers HTTP 500)."""
+    total = sum(weights)
+    return [w / total if total else 0.0 for w in weights]
+
+
 def _fail(where: str, message: str) -> UsageError:
     return UsageError(f"{where}: {message}")
 
@@ -258,7 +270,7 @@ def _backend(item: Any, where: str, route_ns: str) -> BackendRef:
     ):
         raise _fail(f"{where}.port", f"must be 1-65535, not {port!r}")
     weight = item.get("weight", 1)
-    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= MAX_WEIGHT:
+    if not valid_weight(weight):
         raise _fail(
             f"{where}.weight", f"must be an integer from 0 to {MAX_WEIGHT:,}, not {weight!r}"
         )

@@ -25,6 +25,9 @@ def fmt_cv(e: Estimate | None) -> str:
     return "-" if e is None or e.cv is None else f"{100 * e.cv:.1f}%"
 
 
+LATENCY_KEYS = ("p50", "p90", "p99", "p99.9", "max")
+
+
 def print_bench(result: BenchResult) -> None:
     level = next(iter(result.estimates.values())).ci_level
     stdout.print(
@@ -35,89 +38,55 @@ def print_bench(result: BenchResult) -> None:
         f"median of runs with a {100 * level:.1f}% order-statistic CI",
         highlight=False,
     )
-    runs = Table(box=None, pad_edge=False)
     if result.test in LATENCY_TESTS:
-        for col in (
-            "run",
-            "p50 µs",
-            "p90 µs",
-            "p99 µs",
-            "p99.9 µs",
-            "max µs",
-            "obs",
-            "CPU µs/txn",
-            "steal %",
-        ):
-            runs.add_column(col, justify="right")
-        for r in result.runs:
-            lat = r.latency_us
-            runs.add_row(
-                str(r.index),
-                *(f"{lat[k]:.1f}" for k in ("p50", "p90", "p99", "p99.9", "max")),
-                str(lat["observations"]),
-                _num(r.cpu_us_per_txn),
-                f"{r.cpu['steal_percent']:.0f}",
-            )
-        e = result.estimates
-        keys = ("p50", "p90", "p99", "p99.9", "max")
-        runs.add_row(
-            "median", *(fmt_median(e[k]) for k in keys), "", fmt_median(e.get("cpu_us_per_txn")), ""
-        )
-        runs.add_row(
-            f"{100 * level:.0f}% CI",
-            *(fmt_ci(e[k]) for k in keys),
-            "",
-            fmt_ci(e.get("cpu_us_per_txn")),
-            "",
-        )
-        runs.add_row(
-            "CV",
-            *(fmt_cv(e[k]) for k in ("p50", "p90", "p99", "p99.9", "max")),
-            "",
-            fmt_cv(e.get("cpu_us_per_txn")),
-            "",
-        )
-        pooled = result.pooled_latency_us
-        runs.add_row(
-            "pooled",
-            *(f"{pooled[k]:.1f}" for k in ("p50", "p90", "p99", "p99.9", "max")),
-            str(pooled["observations"]),
-            "",
-            "",
-        )
+        stdout.print(_latency_table(result, level))
     else:
-        loss = result.test == "udp_stream"
-        for col in ("run", "Gbit/s", "lost %" if loss else "retransmits", "CPU s/GB", "steal %"):
-            runs.add_column(col, justify="right")
-        for r in result.runs:
-            extra = _num(r.lost_percent, 2) if loss else str(r.retransmits)
-            runs.add_row(
-                str(r.index),
-                f"{r.gbps:.2f}",
-                extra,
-                _num(r.cpu_s_per_gb, 3),
-                f"{r.cpu['steal_percent']:.0f}",
-            )
-        e = result.estimates
-        key = "lost_percent" if loss else "retransmits"
-        runs.add_row(
-            "median",
-            fmt_median(e["gbps"], 2),
-            fmt_median(e[key]),
-            fmt_median(e.get("cpu_s_per_gb"), 3),
-            "",
-        )
-        runs.add_row(
-            f"{100 * level:.0f}% CI",
-            fmt_ci(e["gbps"], 2),
-            fmt_ci(e[key]),
-            fmt_ci(e.get("cpu_s_per_gb"), 3),
-            "",
-        )
-        runs.add_row("CV", fmt_cv(e["gbps"]), "", fmt_cv(e.get("cpu_s_per_gb")), "")
-    stdout.print(runs)
+        stdout.print(_stream_table(result, level))
     for note in result.notes:
         stdout.print(f"note: {note}", highlight=False)
+
+
+def _latency_table(result: BenchResult, level: float) -> Table:
+    runs = Table(box=None, pad_edge=False)
+    for col in ("run", *(f"{k} µs" for k in LATENCY_KEYS), "obs", "CPU µs/txn", "steal %"):
+        runs.add_column(col, justify="right")
+    for r in result.runs:
+        lat = r.latency_us
+        runs.add_row(
+            str(r.index),
+            *(f"{lat[k]:.1f}" for k in LATENCY_KEYS),
+            str(lat["observations"]),
+            _num(r.cpu_us_per_txn),
+            f"{r.cpu['steal_percent']:.0f}",
+        )
+    e, cpu = result.estimates, result.estimates.get("cpu_us_per_txn")
+    runs.add_row("median", *(fmt_median(e[k]) for k in LATENCY_KEYS), "", fmt_median(cpu), "")
+    runs.add_row(
+        f"{100 * level:.0f}% CI", *(fmt_ci(e[k]) for k in LATENCY_KEYS), "", fmt_ci(cpu), ""
+    )
+    runs.add_row("CV", *(fmt_cv(e[k]) for k in LATENCY_KEYS), "", fmt_cv(cpu), "")
+    pooled = result.pooled_latency_us
+    runs.add_row(
+        "pooled", *(f"{pooled[k]:.1f}" for k in LATENCY_KEYS), str(pooled["observations"]), "", ""
+    )
+    return runs
+
+
+def _stream_table(result: BenchResult, level: float) -> Table:
+    runs = Table(box=None, pad_edge=False)
+    loss = result.test == "udp_stream"
+    for col in ("run", "Gbit/s", "lost %" if loss else "retransmits", "CPU s/GB", "steal %"):
+        runs.add_column(col, justify="right")
+    for r in result.runs:
+        extra = _num(r.lost_percent, 2) if loss else str(r.retransmits)
+        steal = f"{r.cpu['steal_percent']:.0f}"
+        runs.add_row(str(r.index), f"{r.gbps:.2f}", extra, _num(r.cpu_s_per_gb, 3), steal)
+    e, cpu = result.estimates, result.estimates.get("cpu_s_per_gb")
+    key = "lost_percent" if loss else "retransmits"
+    runs.add_row("median", fmt_median(e["gbps"], 2), fmt_median(e[key]), fmt_median(cpu, 3), "")
+    runs.add_row(f"{100 * level:.0f}% CI", fmt_ci(e["gbps"], 2), fmt_ci(e[key]), fmt_ci(cpu, 3), "")
+    runs.add_row("CV", fmt_cv(e["gbps"]), "", fmt_cv(cpu), "")
+    return runs
 
 
 def _num(value: float | None, digits: int = 1) -> str:
