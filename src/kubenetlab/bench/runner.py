@@ -98,6 +98,17 @@ def tool_for(spec: BenchSpec, dst_kind: str = "pod") -> tuple[str, bool]:
     return "sockperf", False
 
 
+def check_pair(src: Member, dst: Member, spec: BenchSpec) -> None:
+    """A test this pair can run: from a pod or node, to something else that can answer."""
+    if src.kind not in ("pod", "node"):
+        raise UsageError("--from must be a pod or node")
+    if dst.kind == "fabric":
+        raise UsageError("--to fabric: the fabric is a bridge with no address to measure")
+    tool_for(spec, dst.kind)
+    if src == dst:
+        raise UsageError("--from and --to are the same endpoint")
+
+
 class Servers:
     """Long-running servers in destination namespaces, started on first use."""
 

@@ -7,7 +7,6 @@ import argparse
 import sys
 
 from kubenetlab.cli.common import Parser, Subparsers, add_output, print_json
-from kubenetlab.errors import UsageError
 from kubenetlab.scenarios import SCENARIOS
 from kubenetlab.scenarios.base import Scenario
 
@@ -73,11 +72,7 @@ def bench_cmd(args: argparse.Namespace) -> int:
     runner.tool_for(spec)  # a missing tool is exit 3 before anything starts
     live = attach(args.name)
     src, dst = live.member(args.src), live.member(args.dst)
-    if src.kind not in ("pod", "node"):
-        raise UsageError("--from must be a pod or node")
-    runner.tool_for(spec, dst.kind)
-    if src == dst:
-        raise UsageError("--from and --to are the same endpoint")
+    runner.check_pair(src, dst, spec)
     preflight.require_root("bench")
     with progress(f"{args.test} {src.name} → {dst.name}", spec.repeats) as bar:
         result = runner.run(live, src, dst, spec, on_run=bar.advance)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from kubenetlab.encap import overhead
 from kubenetlab.errors import UsageError
 from kubenetlab.model import Lab
 from kubenetlab.plan import KernelObject
@@ -25,7 +26,7 @@ BIRD_LOG = "bird-{node}.log"
 class BgpRouting(RoutingProfile):
     name = "bgp"
     models = "BGP-announced pod routes, no overlay (Calico BGP, kube-router)"
-    encap_overhead = 0
+    encap_overhead = overhead("none")
     tools = (("bird", "bird2"), ("birdc", "bird2"))
     option_defaults: ClassVar[dict[str, Any]] = {"asn": 64512, "reflector": None}
 

@@ -10,13 +10,14 @@ Needs CONFIG_NET_IPIP; without it `lab up` exits 3 naming the option.
 
 from __future__ import annotations
 
+from kubenetlab.encap import overhead
 from kubenetlab.model import Lab
 from kubenetlab.plan import Address, Ipip, KernelObject, LinkUp, Route
 from kubenetlab.routing.base import RoutingProfile
 from kubenetlab.topology import NODE_UPLINK
 
 IPIP_IFNAME = "knl-ipip"
-IPIP_OVERHEAD = 20
+IPIP_OVERHEAD = overhead("ipip")
 
 
 class IpipRouting(RoutingProfile):

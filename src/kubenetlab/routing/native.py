@@ -7,6 +7,7 @@ underlay IP. Requires the nodes to share an L2 segment, which the fabric bridge 
 
 from __future__ import annotations
 
+from kubenetlab.encap import overhead
 from kubenetlab.model import Lab
 from kubenetlab.plan import KernelObject, Route
 from kubenetlab.routing.base import RoutingProfile
@@ -16,7 +17,7 @@ from kubenetlab.topology import NODE_UPLINK
 class NativeRouting(RoutingProfile):
     name = "native"
     models = "direct routing (Cilium autoDirectNodeRoutes, Flannel host-gw)"
-    encap_overhead = 0
+    encap_overhead = overhead("none")
 
     def plan(self, lab: Lab) -> list[KernelObject]:
         return [

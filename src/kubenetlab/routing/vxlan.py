@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from kubenetlab.encap import overhead
 from kubenetlab.errors import UsageError
 from kubenetlab.model import Lab, Node
 from kubenetlab.plan import Address, Fdb, KernelObject, LinkUp, Neighbour, Route, Vxlan
@@ -20,7 +21,7 @@ from kubenetlab.routing.base import RoutingProfile
 from kubenetlab.topology import NODE_UPLINK
 
 VXLAN_IFNAME = "knl-vxlan"
-VXLAN_OVERHEAD = 50
+VXLAN_OVERHEAD = overhead("vxlan")
 
 
 def vtep_mac(node: Node) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubenetlab import profiles
+from kubenetlab import stacks
 from kubenetlab.bench import runner
 from kubenetlab.bench.result import LATENCY_TESTS, TEST_NAMES, BenchResult
 from kubenetlab.errors import EnvironmentProblem, UsageError
@@ -35,7 +35,7 @@ DEFAULT_TESTS = ("rr", "crr", "stream")
 
 @dataclass(frozen=True)
 class CompareSettings:
-    profiles: tuple[str, ...] = profiles.DEFAULT_COMPARE
+    profiles: tuple[str, ...] = stacks.DEFAULT_COMPARE
     tests: tuple[str, ...] = DEFAULT_TESTS
     repeats: int = 5
     duration: float = 2.0
@@ -115,13 +115,13 @@ class CompareReport(ScenarioReport):
         }
 
 
-def resolve_all(names: tuple[str, ...]) -> list[profiles.Resolved]:
+def resolve_all(names: tuple[str, ...]) -> list[stacks.Stack]:
     out = []
     for name in names:
         try:
-            out.append(profiles.resolve(name))
+            out.append(stacks.resolve(name))
         except KeyError:
-            known = ", ".join(profiles.known_names())
+            known = ", ".join(stacks.known_names())
             raise UsageError(f"unknown profile {name!r} (known: {known})") from None
     return out
 
@@ -129,7 +129,7 @@ def resolve_all(names: tuple[str, ...]) -> list[profiles.Resolved]:
 SERVICE = "bench"  # a ClusterIP Service whose one backend is node2-pod1
 
 
-def _lab_for(resolved: profiles.Resolved) -> Lab:
+def _lab_for(resolved: stacks.Stack) -> Lab:
     spec: dict[str, object] = {
         "name": f"cmp-{resolved.name}",
         "profile": resolved.routing,
@@ -186,7 +186,7 @@ def _bring_up(rows: list[Row], labs: ExitStack) -> list[_Target]:
     """A 2-node, 1-pod-per-node lab per row, each torn down when `labs` closes."""
     targets = []
     for row in rows:
-        live = labs.enter_context(running(_lab_for(profiles.resolve(row.name))))
+        live = labs.enter_context(running(_lab_for(stacks.resolve(row.name))))
         src, dst = live.member("node1-pod1"), live.member("node2-pod1")
         row.lab, row.path = live.name, runner.describe_path(src, dst)
         targets.append(_Target(row, live, src, dst))
@@ -239,7 +239,7 @@ def steps(settings: CompareSettings) -> int:
     return settings.repeats * jobs_per_repeat(settings, runnable)
 
 
-def jobs_per_repeat(settings: CompareSettings, runnable: list[profiles.Resolved]) -> int:
+def jobs_per_repeat(settings: CompareSettings, runnable: list[stacks.Stack]) -> int:
     with_proxy = sum(1 for r in runnable if r.proxy) if "crr" in settings.tests else 0
     return (
         (len(runnable) + 1) * len(settings.tests)
@@ -290,7 +290,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> CompareSettings:
-    names = csv_list(args.profiles, "profiles") if args.profiles else profiles.DEFAULT_COMPARE
+    names = csv_list(args.profiles, "profiles") if args.profiles else stacks.DEFAULT_COMPARE
     tests = csv_list(args.tests, "tests")
     return CompareSettings(names, tests, args.repeats, args.duration, args.msg_size)
 

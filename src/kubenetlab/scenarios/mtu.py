@@ -35,10 +35,10 @@ from kubenetlab.inputs import csv_ints, csv_list
 from kubenetlab.kernel import counters, netns, preflight, rules
 from kubenetlab.live import LiveLab, running
 from kubenetlab.model import Lab
-from kubenetlab.profiles import resolve
 from kubenetlab.routing import PROFILES, profile_class
 from kubenetlab.scenarios.base import Scenario, ScenarioReport
 from kubenetlab.spec import build_lab
+from kubenetlab.stacks import resolve
 
 DEFAULT_PROFILES = ("native", "vxlan", "ipip", "bgp")
 # 1400 fits every 1500 path; 1472 fills a 1500 MTU exactly (1472 + 8 UDP + 20 IP);

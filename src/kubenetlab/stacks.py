@@ -1,8 +1,8 @@
-"""Data-path profiles users compare: a routing profile, optionally with a service proxy.
-
-`compare --profiles` takes routing profile names (pod-to-pod only) and these named
-profiles. A profile whose parts are not built yet, or whose kernel lacks a feature,
-is reported with the reason instead of being dropped.
+"""Stacks: what `compare --profiles` names — a routing profile, optionally with a service
+proxy. "Profile" alone means a routing profile (routing/); a stack is either one of those
+(pod-to-pod only) or a named CNI setup below (flannel, calico-ipip, calico-bgp, cilium).
+A stack whose parts are not built yet, or whose kernel lacks a feature, is reported with
+the reason instead of being dropped.
 """
 
 from __future__ import annotations
@@ -22,22 +22,22 @@ def service_proxies() -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class NamedProfile:
+class NamedStack:
     name: str
     routing: str
     proxy: str | None
     models: str
 
 
-NAMED = {
+NAMED_STACKS = {
     p.name: p
     for p in (
-        NamedProfile("flannel", "vxlan", "iptables", "Flannel VXLAN + kube-proxy iptables"),
-        NamedProfile("calico-ipip", "ipip", "iptables", "Calico IPIP + kube-proxy iptables"),
-        NamedProfile(
+        NamedStack("flannel", "vxlan", "iptables", "Flannel VXLAN + kube-proxy iptables"),
+        NamedStack("calico-ipip", "ipip", "iptables", "Calico IPIP + kube-proxy iptables"),
+        NamedStack(
             "calico-bgp", "bgp", "iptables", "Calico BGP (no overlay) + kube-proxy iptables"
         ),
-        NamedProfile("cilium", "native", "ebpf", "Cilium eBPF, native routing, no kube-proxy"),
+        NamedStack("cilium", "native", "ebpf", "Cilium eBPF, native routing, no kube-proxy"),
     )
 }
 # The article's table (Flannel VXLAN, Calico IPIP, Cilium eBPF native) plus direct routing;
@@ -46,7 +46,7 @@ DEFAULT_COMPARE = ("native", "flannel", "calico-ipip", "calico-bgp", "cilium")
 
 
 @dataclass(frozen=True)
-class Resolved:
+class Stack:
     name: str
     models: str
     routing: str
@@ -67,17 +67,17 @@ def _routing_reason(routing: str) -> str | None:
     return f"not installed: {', '.join(absent)}" if absent else None
 
 
-def resolve(name: str) -> Resolved:
-    """Raise KeyError for names that are neither routing nor named profiles."""
+def resolve(name: str) -> Stack:
+    """Raise KeyError for names that are neither routing profiles nor named stacks."""
     if name in ROUTING:
         cls = ROUTING[name]
-        return Resolved(name, cls.models, name, None, _routing_reason(name))
-    named = NAMED[name]
+        return Stack(name, cls.models, name, None, _routing_reason(name))
+    named = NAMED_STACKS[name]
     reason = _routing_reason(named.routing)
     if reason is None and named.proxy not in service_proxies():
         reason = f"service proxy {named.proxy!r} is not built yet"
-    return Resolved(name, named.models, named.routing, named.proxy, reason)
+    return Stack(name, named.models, named.routing, named.proxy, reason)
 
 
 def known_names() -> list[str]:
-    return sorted({*ROUTING, *NAMED})
+    return sorted({*ROUTING, *NAMED_STACKS})
