@@ -87,23 +87,12 @@ class Lab:
         ]
 
     def service(self, key: str) -> Service:
-        """By "namespace/name", or by name alone when that is unambiguous."""
+        """By "namespace/name", or by name alone when that is unambiguous. (Members of a
+        running lab, with their namespaces, are looked up on `live.LiveLab`.)"""
         for svc in self.services:
             if svc.key == key or (("/" not in key) and svc.name == key):
                 return svc
         raise KeyError(key)
-
-    def node(self, name: str) -> Node:
-        for node in self.nodes:
-            if node.name == name:
-                return node
-        raise KeyError(name)
-
-    def pod(self, name: str) -> Pod:
-        for pod in self.pods:
-            if pod.name == name:
-                return pod
-        raise KeyError(name)
 
     def pods_on(self, node_name: str) -> list[Pod]:
         return [p for p in self.pods if p.node == node_name]

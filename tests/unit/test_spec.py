@@ -26,7 +26,7 @@ def test_defaults_build_a_two_node_vxlan_lab() -> None:
         IPv4Address("10.244.1.2"),
         IPv4Address("10.244.1.3"),
     ]
-    assert lab.pod("node2-pod2").netns == "knl-default-node2-pod2"
+    assert {p.name: p.netns for p in lab.pods}["node2-pod2"] == "knl-default-node2-pod2"
     assert lab.profile_options == {"port": 8472, "vni": 1}
 
 

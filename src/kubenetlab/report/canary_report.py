@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.table import Table
 
 from kubenetlab.report.tables import stdout
+from kubenetlab.scenarios.canary import CanaryReport
 
 
-def print_canary(doc: dict[str, Any]) -> None:
+def print_canary(report: CanaryReport) -> None:
+    doc = report.to_dict()  # the figures as -o json prints them, so both agree
     r = doc["request"]
     stdout.print(
         f"[bold]scenario canary[/]: {doc['requests']} × {r['method']} http://{r['host']}{r['path']} "

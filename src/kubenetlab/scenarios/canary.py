@@ -107,7 +107,7 @@ class CanaryReport(ScenarioReport):
     def table(self) -> None:
         from kubenetlab.report.canary_report import print_canary
 
-        print_canary(self.to_dict())
+        print_canary(self)
 
     def to_csv(self) -> str:
         from kubenetlab.report.bench_table import to_csv

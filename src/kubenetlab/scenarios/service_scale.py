@@ -138,7 +138,7 @@ def run(settings: ScaleSettings, on_step: Callable[[str], None] | None = None) -
         spec = runner.BenchSpec("crr", settings.duration, settings.repeats)
         for name in settings.proxies:
             impl = PROXIES[name]
-            contexts = [node_context(lab, lab.node("node1"))]
+            contexts = [node_context(lab, lab.nodes[0])]  # node1: the client's node
             for n in sorted(settings.sizes):
                 if on_step:
                     on_step(f"{name}: programming {n} Services")
