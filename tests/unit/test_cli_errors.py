@@ -35,8 +35,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
         ("pods_per_node: 300\n", [], "do not fit a /24"),
         ("nodes: [a, b, a]\n", [], "duplicate node name"),
         ("nodes: [1, 2\n", [], "invalid YAML"),
-        ("", ["--nodes", "-1"], "at least one node"),
-        ("", ["--profile", "geneve"], "unknown routing profile"),
+        ("nodes: 2\n", ["--nodes", "-1"], "at least one node"),
+        ("nodes: 2\n", ["--profile", "geneve"], "unknown routing profile"),
+        ("", [], "the lab spec is empty"),
     ],
 )
 def test_bad_spec_exits_2_with_one_line_and_creates_nothing(

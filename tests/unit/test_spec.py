@@ -93,7 +93,7 @@ def test_bad_specs_are_refused_with_the_reason(raw: dict, message: str) -> None:
 def test_spec_files(tmp_path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("nodes: [1, 2\n")
-    with pytest.raises(UsageError, match=r"bad.yaml: invalid YAML at line"):
+    with pytest.raises(UsageError, match=r"bad.yaml:2: invalid YAML"):
         load_spec_file(bad)
     listed = tmp_path / "list.yaml"
     listed.write_text("- a\n- b\n")

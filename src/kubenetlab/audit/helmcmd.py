@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kubenetlab.errors import UsageError
+from kubenetlab.inputs import load_yaml
 
 VALUE_FLAGS = {"--set", "--set-string", "--values", "-f", "--set-json", "--set-file"}
 FLAGS_WITH_ARG = {
@@ -194,7 +193,9 @@ def parse(text: str, base_dir: Path | None = None) -> HelmCommand:
 def _values_file(name: str, base_dir: Path | None) -> dict[str, Any]:
     path = Path(name) if base_dir is None or Path(name).is_absolute() else base_dir / name
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"--helm-command: values file {name}: {exc}") from None
-    return data if isinstance(data, dict) else {}
+        data = load_yaml(path)
+    except UsageError as exc:
+        raise UsageError(f"--helm-command: values file {exc.message}") from None
+    if data is not None and not isinstance(data, dict):
+        raise UsageError(f"--helm-command: values file {name}: not a mapping of Helm values")
+    return data or {}

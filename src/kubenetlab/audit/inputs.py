@@ -11,6 +11,8 @@ from typing import Any
 import yaml
 
 from kubenetlab.audit.yamlsrc import Doc, load_documents
+from kubenetlab.errors import UsageError
+from kubenetlab.inputs import read_text
 
 SUFFIXES = {".yaml", ".yml", ".json", ".txt", ".rules", ".nft", ".ipt", ".save", ".conf", ".v4"}
 NFT_TABLE = re.compile(r"^table (ip|ip6|inet|arp|bridge|netdev) \S+ \{", re.M)
@@ -98,9 +100,10 @@ def read(paths: list[str]) -> tuple[list[Source], list[InputError]]:
     sources: list[Source] = []
     for f in files:
         try:
-            text = f.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            errors.append(InputError(str(f), f"cannot read: {exc}"))
+            text = read_text(f)
+        except UsageError as exc:  # "file[:line]: reason"
+            location, _, reason = exc.message.partition(": ")
+            errors.append(InputError(location, reason))
             continue
         try:
             sources.append(detect(str(f), text))

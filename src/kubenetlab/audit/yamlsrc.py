@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from kubenetlab.inputs import compose_all
 
 Path = tuple[str | int, ...]
 
@@ -49,7 +50,7 @@ def _build(node: Node, path: Path, lines: dict[Path, int], constructor: SafeCons
 def load_documents(text: str) -> list[Doc]:
     """Every non-empty document of a (multi-document) YAML text. Raises yaml.YAMLError."""
     docs = []
-    for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
+    for node in compose_all(text):
         if node is None:
             continue
         lines: dict[Path, int] = {}

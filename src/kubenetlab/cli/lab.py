@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from kubenetlab.cli.common import Parser, Subparsers, add_output, print_json
 from kubenetlab.errors import UsageError
@@ -56,7 +57,10 @@ def lab_up(args: argparse.Namespace) -> int:
     }  # fmt: skip
     lab = build_lab(raw, overrides)
     if args.dry_run:
-        print(describe(labmod.render(lab)), end="")
+        objects, notes = labmod.preview(lab)
+        print(describe(objects), end="")
+        for note in notes:
+            print(f"kubenetlab: note: {note}", file=sys.stderr)
         return 0
     result = labmod.up(lab)
     if args.output == "json":

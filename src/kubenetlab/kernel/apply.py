@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -40,13 +41,17 @@ class ApplyError(Exception):
 # Links we create get their ifindex from us (RTM_NEWLINK honours ifi_index), so later
 # requests need no lookup. Far above what the kernel hands out to veth peers (2, 3, …).
 FIRST_ASSIGNED_IFINDEX = 10000
+# Open rtnetlink sockets at once: each holds a few descriptors, and a 10,000-pod lab has
+# 10,000 namespaces; the least recently used one is closed (the plan is namespace-local,
+# so reopening is rare).
+MAX_OPEN_SOCKETS = 256
 
 
 class Netlink:
     """One rtnetlink socket per namespace, opened from inside it; interface index cache."""
 
     def __init__(self) -> None:
-        self._sockets: dict[str, IPRoute] = {}
+        self._sockets: OrderedDict[str, IPRoute] = OrderedDict()
         self._indexes: dict[tuple[str, str], int] = {}
         self._next_index: dict[str, int] = {}
 
@@ -65,9 +70,13 @@ class Netlink:
     def ipr(self, ns: str) -> IPRoute:
         sock = self._sockets.get(ns)
         if sock is None:
+            if len(self._sockets) >= MAX_OPEN_SOCKETS:
+                self._sockets.popitem(last=False)[1].close()
             with netns.inside(ns):
                 sock = IPRoute(groups=0)  # the socket binds to the namespace it is made in
             self._sockets[ns] = sock
+        else:
+            self._sockets.move_to_end(ns)
         return sock
 
     def index(self, ns: str, ifname: str) -> int:

@@ -308,6 +308,7 @@ def case_lab(case: MtuCase) -> Lab:
             "pods_per_node": 1,
             "underlay_mtu": case.underlay_mtu,
             "pod_mtu": case.pod_mtu,
+            "allow_mtu_mismatch": case.kind in ("misaligned", "blackhole"),
         }
     )
 
