@@ -5,5 +5,6 @@
 # down and prints the table; JSON, CSV and PNG charts go to ./report/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-trap '.venv/bin/kubenetlab lab down --all >/dev/null 2>&1 || true' EXIT
+# No `lab down --all` here: compare removes the labs it built, also on ^C or SIGTERM,
+# and a user's other labs are not the demo's to remove.
 .venv/bin/kubenetlab compare --report report

@@ -51,4 +51,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x .venv/bin/kub
   .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
   echo "$want" > "$stamp"
 fi
-echo "setup: ready (.venv/bin/kubenetlab)" >&2
+# `kubenetlab` on PATH, as the README uses it: a link to this checkout's virtualenv
+# (never replacing a file that is not such a link).
+link=/usr/local/bin/kubenetlab
+if [ ! -e "$link" ] || [ -L "$link" ]; then
+  ln -sfn "$PWD/.venv/bin/kubenetlab" "$link"
+fi
+echo "setup: ready ($(command -v kubenetlab || echo .venv/bin/kubenetlab))" >&2

@@ -7,6 +7,7 @@ line per object, which is what the golden tests compare and `lab up --dry-run` p
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -179,3 +180,11 @@ KernelObject = (
 
 def describe(objects: list[KernelObject]) -> str:
     return "".join(obj.describe() + "\n" for obj in objects)
+
+
+def as_dicts(objects: list[KernelObject]) -> list[dict[str, object]]:
+    """The plan as data (`lab up --dry-run -o json`): kind, fields, and the `ip` command."""
+    return [
+        {"kind": type(obj).__name__, **dataclasses.asdict(obj), "command": obj.describe()}
+        for obj in objects
+    ]

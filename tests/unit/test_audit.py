@@ -229,9 +229,13 @@ def _sarif_validator() -> jsonschema.protocols.Validator:
 
 def test_sarif_validates_against_the_official_schema() -> None:
     report = audit(AuditOptions([str(CORPUS)], helm_command=ARTICLE))
-    doc = to_sarif(report.findings)
+    assert report.errors  # the corpus holds broken files: they are notifications
+    doc = to_sarif(report.findings, report.errors)
     errors = list(_sarif_validator().iter_errors(doc))
     assert not errors, errors[:3]
+    invocation = doc["runs"][0]["invocations"][0]
+    assert not invocation["executionSuccessful"]
+    assert len(invocation["toolExecutionNotifications"]) == len(report.errors)
     results = doc["runs"][0]["results"]
     assert len(results) == len(report.findings)
     assert {r["level"] for r in results} == {"error", "warning", "note"}

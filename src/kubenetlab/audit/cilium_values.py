@@ -19,7 +19,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
 from kubenetlab.audit.findings import CILIUM_DOCS, Finding, Rule, register
+from kubenetlab.kubeobjects import field_name
 
 CILIUM_TUNNEL_REMOVED = register(
     Rule(
@@ -185,6 +188,41 @@ def wants_native(ctx: ValuesContext) -> bool:
 
 def _v(ctx: ValuesContext) -> str:
     return "Cilium " + ".".join(map(str, ctx.version))
+
+
+# The types of the values the checks read (Cilium's values.schema.json, those fields only).
+VALUES_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "tunnel": {"type": "string"},
+        "routingMode": {"enum": ["native", "tunnel"]},
+        "tunnelProtocol": {"enum": ["vxlan", "geneve", ""]},
+        "autoDirectNodeRoutes": {"type": "boolean"},
+        "kubeProxyReplacement": {"type": ["boolean", "string"]},
+        "k8sServiceHost": {"type": "string"},
+        "k8sServicePort": {"type": ["integer", "string"]},
+        "ipv4NativeRoutingCIDR": {"type": "string"},
+        "enableIPv4Masquerade": {"type": "boolean"},
+        "MTU": {"type": "integer", "minimum": 0},
+        "bpf": {"type": "object", "properties": {"masquerade": {"type": "boolean"}}},
+        "loadBalancer": {
+            "type": "object",
+            "properties": {
+                "mode": {"enum": ["snat", "dsr", "hybrid", "annotation"]},
+                "dsrDispatch": {"enum": ["opt", "ipip", "geneve"]},
+            },
+        },
+    },
+}
+_VALUES = Draft202012Validator(VALUES_SCHEMA)
+
+
+def type_problem(values: Any) -> tuple[tuple[str | int, ...], str] | None:
+    """The first value whose type the Cilium chart would refuse: (path, message)."""
+    for error in sorted(_VALUES.iter_errors(values), key=lambda e: list(map(str, e.path))):
+        path = tuple(error.absolute_path)
+        return path, f"Helm values {field_name(path) or '(top)'}: {error.message}"
+    return None
 
 
 ValuesCheck = Callable[[ValuesContext], Iterator[Finding]]

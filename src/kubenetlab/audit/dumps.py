@@ -94,7 +94,7 @@ def parse_iptables_save(text: str) -> IptablesDump:
         line = line.strip()
         if line.startswith("*"):
             table = tables.setdefault(line[1:], Table())
-        elif line.startswith(":") and table is not None:
+        elif line.startswith(":") and table is not None and line[1:].split():
             table.chains.setdefault(line[1:].split()[0], [])
         elif line.startswith("-A ") and table is not None:
             chain = line.split()[1]

@@ -12,9 +12,18 @@ import yaml
 
 from kubenetlab.audit.yamlsrc import Doc, load_documents
 from kubenetlab.errors import UsageError
-from kubenetlab.inputs import read_text
+from kubenetlab.inputs import STDIN, read_text
 
-SUFFIXES = {".yaml", ".yml", ".json", ".txt", ".rules", ".nft", ".ipt", ".save", ".conf", ".v4"}
+SUFFIXES = {
+    ".yaml", ".yml", ".json", ".txt", ".rules", ".nft", ".ipt", ".save", ".conf", ".v4", ".dump",
+    ".out",
+}  # fmt: skip
+# What a kubenetlab lab spec has: a mapping of these keys only (spec.DEFAULTS).
+LAB_SPEC_KEYS = {
+    "name", "profile", "profile_options", "nodes", "pods_per_node", "underlay_cidr",
+    "underlay_mtu", "pod_mtu", "pod_cidr", "node_cidr_mask", "service_cidr", "proxy",
+    "services", "routes", "allow_mtu_mismatch",
+}  # fmt: skip
 NFT_TABLE = re.compile(r"^table (ip|ip6|inet|arp|bridge|netdev) \S+ \{", re.M)
 
 KINDS = {
@@ -24,6 +33,7 @@ KINDS = {
     "iptables-save": "iptables-save output",
     "nft-ruleset": "nft list ruleset output",
     "nft-json": "nft -j list ruleset output",
+    "lab-spec": "kubenetlab lab spec (nothing to audit: `kubenetlab lab up -f` builds it)",
 }
 
 
@@ -47,23 +57,38 @@ class InputError:
 
 
 def expand(paths: list[str]) -> tuple[list[Path], list[InputError]]:
+    """Files as named, and in directories every file with a known extension (any case),
+    hidden files and directories below the one named left out, as linters do."""
     files: list[Path] = []
     errors: list[InputError] = []
     for name in paths:
         p = Path(name)
         if p.is_dir():
-            files += sorted(
-                f
-                for f in p.rglob("*")
-                if f.is_file()
-                and f.suffix in SUFFIXES
-                and not any(part.startswith(".") for part in f.parts)
-            )
-        elif p.is_file():
+            found, skipped = _walk(p)
+            files += found
+            if not found:
+                what = f"{len(skipped)} files with other extensions" if skipped else "no files"
+                errors.append(
+                    InputError(
+                        name,
+                        f"nothing to audit here ({what}; audited: {', '.join(sorted(SUFFIXES))})",
+                    )
+                )
+        elif p.is_file() or name == STDIN:
             files.append(p)
         else:
             errors.append(InputError(name, "no such file or directory"))
     return files, errors
+
+
+def _walk(directory: Path) -> tuple[list[Path], list[Path]]:
+    found, skipped = [], []
+    for f in sorted(directory.rglob("*")):
+        rel = f.relative_to(directory).parts
+        if not f.is_file() or any(part.startswith(".") for part in rel):
+            continue
+        (found if f.suffix.lower() in SUFFIXES else skipped).append(f)
+    return found, skipped
 
 
 def detect(path: str, text: str) -> Source:
@@ -76,9 +101,14 @@ def detect(path: str, text: str) -> Source:
     if stripped.startswith("{"):
         try:
             data = json.loads(text)
+        except RecursionError:
+            raise ValueError("invalid JSON: nested too deeply") from None
         except ValueError as exc:
             raise ValueError(f"invalid JSON: {exc}") from None
         if isinstance(data, dict) and "nftables" in data:
+            entries = data["nftables"]
+            if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+                raise ValueError('nft -j output: "nftables" must be a list of objects')
             return Source(path, "nft-json", text=text, data=data)
     try:
         docs = load_documents(text)
@@ -91,6 +121,9 @@ def detect(path: str, text: str) -> Source:
     if any(isinstance(d.data, dict) and "apiVersion" in d.data and "kind" in d.data for d in docs):
         return Source(path, "kubernetes", text=text, docs=docs)
     if len(docs) == 1 and isinstance(docs[0].data, dict):
+        keys = set(docs[0].data)
+        if keys and keys <= LAB_SPEC_KEYS and keys & {"nodes", "profile", "pods_per_node"}:
+            return Source(path, "lab-spec", text=text, docs=docs)
         return Source(path, "helm-values", text=text, docs=docs)
     raise ValueError("not a Kubernetes manifest, Helm values, iptables-save or nft ruleset")
 

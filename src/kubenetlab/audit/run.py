@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network
 from typing import Any
 
 from kubenetlab.audit import cilium_values, dumps, helmcmd, httproute, services
@@ -11,6 +13,8 @@ from kubenetlab.audit.findings import Finding, at_least
 from kubenetlab.audit.inputs import InputError, Source, read
 from kubenetlab.audit.services import Obj
 from kubenetlab.audit.yamlsrc import Doc
+from kubenetlab.errors import UsageError
+from kubenetlab.kubeobjects import problems
 
 HELM_COMMAND = "<helm-command>"
 
@@ -24,6 +28,22 @@ class AuditOptions:
     pod_cidr: str | None = None
     api_server: str | None = None
 
+    def __post_init__(self) -> None:
+        """Values that end up in a corrected helm command must be what Helm would take."""
+        if self.nodes is not None and self.nodes < 1:
+            raise UsageError(f"nodes must be at least 1, not {self.nodes}")
+        if self.pod_cidr is not None:
+            try:
+                IPv4Network(self.pod_cidr, strict=True)
+            except ValueError:
+                raise UsageError(f"pod CIDR {self.pod_cidr!r} is not an IPv4 CIDR") from None
+        if self.api_server is not None:
+            host, sep, port = self.api_server.rpartition(":")
+            bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+            valid_host = bool(bare) and (host != bare or not any(c in bare for c in ":/ "))
+            if not sep or not valid_host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise UsageError(f"API server {self.api_server!r} must be HOST:PORT (port 1-65535)")
+
 
 @dataclass
 class AuditReport:
@@ -35,6 +55,11 @@ class AuditReport:
 
     def failing(self, threshold: str) -> list[Finding]:
         return [f for f in self.findings if at_least(f.severity, threshold)]
+
+    def at_least(self, severity: str) -> AuditReport:
+        """The same report with only findings at or above `severity` (--min-severity)."""
+        kept = self.failing(severity)
+        return AuditReport(self.sources, self.errors, kept, self.summaries, self.corrected_commands)
 
     def to_dict(self) -> dict[str, Any]:
         counts = {
@@ -102,50 +127,91 @@ def _is_cilium_values(values: dict[str, Any], chart: str | None = None) -> bool:
 
 def audit(options: AuditOptions) -> AuditReport:
     sources, errors = read(options.paths) if options.paths else ([], [])
-    findings: list[Finding] = []
-    summaries: list[dict[str, Any]] = []
-    corrected: list[dict[str, str]] = []
+    report = AuditReport(sources, errors, [])
     objects: list[Obj] = []
     for src in sources:
-        if src.kind == "kubernetes":
-            objects += [Obj(src.path, d) for d in src.docs if isinstance(d.data, dict)]
-        elif src.kind == "helm-values" and _is_cilium_values(src.docs[0].data):
-            ctx = _values_context(
-                src.docs[0].data, options.cilium_version, src.path, src.docs[0], None
-            )
-            findings += cilium_values.check(ctx)
-        elif src.kind == "iptables-save":
-            f, s = dumps.analyse_iptables(src.path, src.text)
-            findings += f
-            summaries.append(s)
-        elif src.kind == "nft-ruleset":
-            f, s = dumps.analyse_nft(src.path, src.text)
-            findings += f
-            summaries.append(s)
-        elif src.kind == "nft-json":
-            f, s = dumps.analyse_nft_json(src.path, src.data)
-            findings += f
-            summaries.append(s)
+        try:
+            objects += _audit_source(src, options, report)
+        except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
+            # A shape no check expected: that input is reported, the others still audited.
+            if os.environ.get("KUBENETLAB_DEBUG"):
+                raise
+            report.errors.append(InputError(src.path, f"could not be analysed ({exc!r})"))
     if options.helm_command:
-        cmd = helmcmd.parse(options.helm_command)
-        sources.append(Source(HELM_COMMAND, "helm-command", text=options.helm_command, data=cmd))
-        if _is_cilium_values(cmd.values, cmd.chart):
-            version = options.cilium_version or cmd.version
-            ctx = _values_context(cmd.values, version, HELM_COMMAND, None, cmd)
-            found = cilium_values.check(ctx)
-            findings += found
-            if found:
-                corrected.append(
-                    {
-                        "original": " ".join(options.helm_command.split()),
-                        "corrected": _corrected_command(cmd, ctx, options),
-                    }
-                )
-    findings += services.check(objects, options.nodes)
-    findings += httproute.check(objects)
+        _audit_helm_command(options, report)
+    report.findings += services.check(objects, options.nodes)
+    report.findings += httproute.check(objects)
     rank = {"error": 0, "warning": 1, "info": 2}
-    findings.sort(key=lambda f: (f.file, rank[f.severity], f.line or 0, f.rule))
-    return AuditReport(sources, errors, findings, summaries, corrected)
+    report.findings.sort(key=lambda f: (f.file, rank[f.severity], f.line or 0, f.rule))
+    return report
+
+
+def _audit_source(src: Source, options: AuditOptions, report: AuditReport) -> list[Obj]:
+    """Findings of one input into `report`; its Kubernetes objects (checked) returned."""
+    if src.kind == "kubernetes":
+        return _usable_objects(src, report)
+    if src.kind == "helm-values" and _is_cilium_values(src.docs[0].data):
+        doc = src.docs[0]
+        if problem := cilium_values.type_problem(doc.data):
+            path, message = problem
+            report.errors.append(InputError(f"{src.path}:{doc.line_of(*path)}", message))
+            return []
+        ctx = _values_context(doc.data, options.cilium_version, src.path, doc, None)
+        report.findings += cilium_values.check(ctx)
+    elif src.kind in ANALYSERS:
+        found, summary = ANALYSERS[src.kind](src)
+        report.findings += found
+        report.summaries.append(summary)
+    return []
+
+
+ANALYSERS = {
+    "iptables-save": lambda src: dumps.analyse_iptables(src.path, src.text),
+    "nft-ruleset": lambda src: dumps.analyse_nft(src.path, src.text),
+    "nft-json": lambda src: dumps.analyse_nft_json(src.path, src.data),
+}
+
+
+def _usable_objects(src: Source, report: AuditReport) -> list[Obj]:
+    """Objects whose fields have the types the API server requires; the others are errors
+    naming file:line and field, and are left out of every check."""
+    usable = []
+    for doc in src.docs:
+        if not isinstance(doc.data, dict):
+            continue
+        found = problems(doc.data)
+        if not found:
+            usable.append(Obj(src.path, doc))
+            continue
+        path, message = found[0]
+        obj = Obj(src.path, doc)
+        report.errors.append(
+            InputError(f"{src.path}:{doc.line_of(*path)}", f"{obj.ref}: {message}")
+        )
+    return usable
+
+
+def _audit_helm_command(options: AuditOptions, report: AuditReport) -> None:
+    assert options.helm_command is not None
+    cmd = helmcmd.parse(options.helm_command)
+    report.sources.append(Source(HELM_COMMAND, "helm-command", text=options.helm_command, data=cmd))
+    if not _is_cilium_values(cmd.values, cmd.chart):
+        return
+    if problem := cilium_values.type_problem(cmd.values):
+        report.errors.append(InputError(HELM_COMMAND, problem[1]))
+        return
+    ctx = _values_context(
+        cmd.values, options.cilium_version or cmd.version, HELM_COMMAND, None, cmd
+    )
+    found = cilium_values.check(ctx)
+    report.findings += found
+    if found:
+        report.corrected_commands.append(
+            {
+                "original": " ".join(options.helm_command.split()),
+                "corrected": _corrected_command(cmd, ctx, options),
+            }
+        )
 
 
 def _corrected_command(

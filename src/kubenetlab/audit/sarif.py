@@ -7,6 +7,7 @@ from typing import Any
 
 from kubenetlab import __version__
 from kubenetlab.audit.findings import Finding, catalogue
+from kubenetlab.audit.inputs import InputError
 
 SCHEMA_URI = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -20,7 +21,9 @@ def _uri(file: str) -> str:
     return Path(file).as_posix()
 
 
-def to_sarif(findings: list[Finding]) -> dict[str, Any]:
+def to_sarif(findings: list[Finding], errors: list[InputError] | None = None) -> dict[str, Any]:
+    """SARIF 2.1.0; inputs that could not be read or checked are tool execution
+    notifications, so a consumer sees the run was incomplete."""
     rules = catalogue()
     used = sorted({f.rule for f in findings} | set(rules))
     index = {rule_id: i for i, rule_id in enumerate(used)}
@@ -63,6 +66,25 @@ def to_sarif(findings: list[Finding]) -> dict[str, Any]:
                     }
                 },
                 "results": results,
+                "invocations": [
+                    {
+                        "executionSuccessful": not errors,
+                        "toolExecutionNotifications": [
+                            {
+                                "level": "error",
+                                "message": {"text": f"{e.path}: {e.message}"},
+                                "locations": [
+                                    {
+                                        "physicalLocation": {
+                                            "artifactLocation": {"uri": _uri(e.path)}
+                                        }
+                                    }
+                                ],
+                            }
+                            for e in errors or []
+                        ],
+                    }
+                ],
             }
         ],
     }

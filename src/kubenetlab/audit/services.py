@@ -84,15 +84,20 @@ class Obj:
 
     @property
     def kind(self) -> str:
-        return self.data.get("kind", "")
+        return str(self.data.get("kind", ""))
+
+    @property
+    def _metadata(self) -> dict[str, Any]:
+        meta = self.data.get("metadata")
+        return meta if isinstance(meta, dict) else {}  # unchecked objects name themselves too
 
     @property
     def name(self) -> str:
-        return (self.data.get("metadata") or {}).get("name", "?")
+        return str(self._metadata.get("name", "?"))
 
     @property
     def namespace(self) -> str:
-        return (self.data.get("metadata") or {}).get("namespace") or "default"
+        return str(self._metadata.get("namespace") or "default")
 
     @property
     def ref(self) -> str:

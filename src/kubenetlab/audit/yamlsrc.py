@@ -48,12 +48,31 @@ def _build(node: Node, path: Path, lines: dict[Path, int], constructor: SafeCons
 
 
 def load_documents(text: str) -> list[Doc]:
-    """Every non-empty document of a (multi-document) YAML text. Raises yaml.YAMLError."""
+    """Every non-empty document of a (multi-document) YAML text, a `kind: List` (what
+    `kubectl get … -o yaml` prints) unwrapped into its items. Raises yaml.YAMLError."""
     docs = []
     for node in compose_all(text):
         if node is None:
             continue
         lines: dict[Path, int] = {}
         data = _build(node, (), lines, SafeConstructor())
-        docs.append(Doc(data, node.start_mark.line + 1, lines))
+        docs += _unwrap(Doc(data, node.start_mark.line + 1, lines))
     return docs
+
+
+def _unwrap(doc: Doc) -> list[Doc]:
+    data = doc.data
+    if not (isinstance(data, dict) and data.get("kind") == "List"):
+        return [doc]
+    items = data.get("items")
+    if not isinstance(items, list):
+        return [doc]
+    return [
+        Doc(
+            item,
+            doc.lines.get(("items", i), doc.line),
+            {p[2:]: n for p, n in doc.lines.items() if p[:2] == ("items", i) and len(p) > 2},
+        )
+        for i, item in enumerate(items)
+        if item is not None
+    ]

@@ -7,6 +7,7 @@ and sets `handler`. Nothing here decides anything about labs, proxies or statist
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -15,21 +16,44 @@ from kubenetlab.cli import lab, measure, offline
 from kubenetlab.cli.common import Parser
 from kubenetlab.errors import KnlError
 
+DESCRIPTION = """\
+What does your cluster's network data path cost, and what should you change?
+kubenetlab builds Kubernetes data paths for real on this host (nodes and pods as network
+namespaces; VXLAN, IPIP, direct routes or BGP; kube-proxy's iptables or nftables rules; a
+Gateway API gateway), measures them with sockperf, iperf3 and fio, and audits real
+configurations (manifests, Helm values, iptables-save, nft rulesets) without a lab."""
+
+EPILOG = """\
+start here:
+  kubenetlab compare                            the article's table, measured here
+  kubenetlab audit values.yaml --cilium-version 1.16.2
+  kubenetlab lab up -f examples/two-node.yaml   then: lab status, lab exec, bench"""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="kubenetlab",
-        description="Build Kubernetes network data paths in namespaces, measure, audit.",
-    )
+    parser = Parser(prog="kubenetlab", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"kubenetlab {__version__}")
+    parser.add_argument(
+        "--no-color", action="store_true", help="no colour or styling (also: NO_COLOR=1)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    version = commands.add_parser("version", help="print kubenetlab's version")
+    version.set_defaults(handler=lambda _args: print(f"kubenetlab {__version__}") or 0)
     for group in (lab, measure, offline):
         group.register(commands)
     return parser
 
 
+def _no_color() -> None:
+    from kubenetlab.report import progress, tables
+
+    tables.stdout.no_color = progress.stderr.no_color = True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.no_color or os.environ.get("NO_COLOR"):
+        _no_color()
     interrupt.install()
     try:
         return int(args.handler(args))

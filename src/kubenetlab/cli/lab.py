@@ -6,37 +6,59 @@ import argparse
 import os
 import sys
 
-from kubenetlab.cli.common import Parser, Subparsers, add_output, print_json
+from kubenetlab.cli.common import Parser, Subparsers, add_output, emit, print_json
 from kubenetlab.errors import UsageError
 
 
 def register(commands: Subparsers) -> None:
     lab = commands.add_parser("lab", help="build, inspect and remove emulated clusters")
     sub = lab.add_subparsers(dest="lab_command", required=True, parser_class=Parser)
-    up = sub.add_parser("up", help="build a lab from a spec and/or flags")
+    up = sub.add_parser(
+        "up",
+        help="build a lab from a spec and/or flags",
+        epilog="example:\n  kubenetlab lab up -f examples/two-node.yaml\n"
+        "  kubenetlab lab up --name demo --profile native --nodes 3 --dry-run -o json",
+    )
     up.add_argument("-f", "--file", help="lab spec (YAML); flags below override it")
-    up.add_argument("--name")
+    up.add_argument("--name", help="lab name (namespaces are knl-NAME-…); default: default")
     up.add_argument("--profile", help="routing profile (native, vxlan, bgp, ipip)")
-    for flag in ("--nodes", "--pods-per-node", "--underlay-mtu", "--pod-mtu"):
-        up.add_argument(flag, type=int)
+    for flag, what in (
+        ("--nodes", "node count (default 2)"),
+        ("--pods-per-node", "pods on each node (default 2)"),
+        ("--underlay-mtu", "MTU of the fabric and node uplinks (default 1500)"),
+        ("--pod-mtu", "pod MTU (default: underlay MTU − the profile's overhead)"),
+    ):
+        up.add_argument(flag, type=int, help=what)
     up.add_argument("--proxy", help="service proxy: iptables, iptables-legacy, nftables")
     up.add_argument("--routes", help="Gateway API Gateways and HTTPRoutes (YAML) for a gateway")
     up.add_argument(
         "--dry-run", action="store_true", help="print the kernel objects, create nothing"
     )
-    add_output(up)
+    add_output(up, ("table", "json", "yaml"))
     up.set_defaults(handler=lab_up)
-    down = sub.add_parser("down", help="remove a lab (or every lab and leftover)")
-    down.add_argument("name", nargs="?")
+    down = sub.add_parser(
+        "down",
+        help="remove a lab (or every lab and leftover)",
+        epilog="example:\n  kubenetlab lab down demo\n  kubenetlab lab down --all",
+    )
+    down.add_argument("name", nargs="?", help="the lab to remove")
     down.add_argument("--all", action="store_true", help="every lab, and knl- leftovers of crashes")
     add_output(down)
     down.set_defaults(handler=lab_down)
-    status = sub.add_parser("status", help="what a lab is made of")
-    status.add_argument("name", nargs="?")
-    add_output(status)
+    status = sub.add_parser(
+        "status",
+        help="what a lab is made of",
+        epilog="example:\n  kubenetlab lab status demo -o json",
+    )
+    status.add_argument("name", nargs="?", help="a lab (default: list every lab)")
+    add_output(status, ("table", "json", "yaml"))
     status.set_defaults(handler=lab_status)
-    exec_ = sub.add_parser("exec", help="run a command in a pod's (or node's) namespace")
-    exec_.add_argument("name")
+    exec_ = sub.add_parser(
+        "exec",
+        help="run a command in a pod's (or node's) namespace",
+        epilog="example:\n  kubenetlab lab exec demo node1-pod1 -- ping -c1 10.244.1.2",
+    )
+    exec_.add_argument("name", help="the lab")
     exec_.add_argument("member", help="pod or node name, or fabric, client, gateway")
     exec_.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS…")
     exec_.set_defaults(handler=lab_exec)
@@ -45,7 +67,7 @@ def register(commands: Subparsers) -> None:
 def lab_up(args: argparse.Namespace) -> int:
     from kubenetlab import lab as labmod
     from kubenetlab.inputs import load_yaml_documents
-    from kubenetlab.plan import describe
+    from kubenetlab.plan import as_dicts, describe
     from kubenetlab.spec import build_lab, load_spec_file
 
     raw = load_spec_file(args.file) if args.file else {}
@@ -58,13 +80,16 @@ def lab_up(args: argparse.Namespace) -> int:
     lab = build_lab(raw, overrides)
     if args.dry_run:
         objects, notes = labmod.preview(lab)
-        print(describe(objects), end="")
+        if args.output == "table":
+            print(describe(objects), end="")
+        else:
+            emit({"schema_version": 1, "name": lab.name, "objects": as_dicts(objects)}, args.output)
         for note in notes:
             print(f"kubenetlab: note: {note}", file=sys.stderr)
         return 0
     result = labmod.up(lab)
-    if args.output == "json":
-        print_json({**labmod.status(lab.name), "up_seconds": round(result.seconds, 3)})
+    if args.output != "table":
+        emit({**labmod.status(lab.name), "up_seconds": round(result.seconds, 3)}, args.output)
         return 0
     print(
         f"lab {lab.name} up in {result.seconds:.2f} s: {len(lab.nodes)} nodes, "
@@ -104,12 +129,13 @@ def lab_status(args: argparse.Namespace) -> int:
     from kubenetlab import lab as labmod
     from kubenetlab.report import tables
 
-    if args.name:
-        doc = labmod.status(args.name)
-        print_json(doc) if args.output == "json" else tables.print_lab_status(doc)
+    doc = labmod.status(args.name) if args.name else labmod.all_status()
+    if args.output != "table":
+        emit(doc, args.output)
+    elif args.name:
+        tables.print_lab_status(doc)
     else:
-        doc = labmod.all_status()
-        print_json(doc) if args.output == "json" else tables.print_lab_list(doc["labs"])
+        tables.print_lab_list(doc["labs"])
     return 0
 
 

@@ -4,7 +4,9 @@ scenario registry: each gets -o table|json|csv, --report DIR and a progress bar)
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from kubenetlab.cli.common import Parser, Subparsers, add_output, print_json
 from kubenetlab.scenarios import SCENARIOS
@@ -14,14 +16,25 @@ OUTPUTS = ("table", "json", "csv")
 
 
 def register(commands: Subparsers) -> None:
-    bench = commands.add_parser("bench", help="measure one path of a lab with a standard tool")
+    bench = commands.add_parser(
+        "bench",
+        help="measure one path of a lab with a standard tool",
+        epilog="example:\n  kubenetlab bench demo --from node1-pod1 --to node2-pod1 --test rr\n"
+        "  kubenetlab bench demo --from node1-pod1 --to default/web --test crr -o json",
+    )
     bench.add_argument("name", help="lab name")
     bench.add_argument("--from", dest="src", required=True, help="pod or node")
     bench.add_argument("--to", dest="dst", required=True, help="pod, node or service (ns/name)")
     tests = ("rr", "crr", "stream", "udp_rr", "udp_stream")
-    bench.add_argument("--test", choices=tests, default="rr")
+    bench.add_argument(
+        "--test",
+        choices=tests,
+        default="rr",
+        help="TCP_RR, TCP_CRR, TCP_STREAM, UDP_RR, UDP_STREAM",
+    )
     bench.add_argument("--duration", type=float, default=2.0, help="seconds per run")
-    bench.add_argument("--repeats", type=int, default=5)
+    bench.add_argument("--repeats", type=int, default=5, help="runs (median and CI across them)")
+    bench.add_argument("--report", metavar="DIR", help="write bench.json and bench.csv there")
     bench.add_argument("--msg-size", type=int, default=1, help="request/response bytes")
     bench.add_argument("--builtin", action="store_true", help="RR with the built-in driver")
     add_output(bench, OUTPUTS)
@@ -35,7 +48,7 @@ def register(commands: Subparsers) -> None:
 
 
 def _add_scenario(commands: Subparsers, entry: Scenario) -> None:
-    parser = commands.add_parser(entry.name, help=entry.help)
+    parser = commands.add_parser(entry.name, help=entry.help, epilog=entry.example)
     entry.arguments(parser)
     parser.add_argument("--report", metavar="DIR", help="write JSON, CSV and PNG charts there")
     add_output(parser, OUTPUTS)
@@ -64,7 +77,7 @@ def bench_cmd(args: argparse.Namespace) -> int:
     from kubenetlab.kernel import preflight
     from kubenetlab.live import attach
     from kubenetlab.report import bench_table
-    from kubenetlab.report.progress import progress
+    from kubenetlab.report.progress import log, progress
 
     spec = runner.BenchSpec(
         args.test, args.duration, args.repeats, args.msg_size, force_builtin=args.builtin
@@ -76,10 +89,17 @@ def bench_cmd(args: argparse.Namespace) -> int:
     preflight.require_root("bench")
     with progress(f"{args.test} {src.name} → {dst.name}", spec.repeats) as bar:
         result = runner.run(live, src, dst, spec, on_run=bar.advance)
+    csv_text = bench_table.to_csv(bench_table.csv_rows(result), bench_table.CSV_FIELDS)
     if args.output == "json":
         print_json(result.to_dict())
     elif args.output == "csv":
-        sys.stdout.write(bench_table.to_csv(bench_table.csv_rows(result), bench_table.CSV_FIELDS))
+        sys.stdout.write(csv_text)
     else:
         bench_table.print_bench(result)
+    if args.report:
+        out = Path(args.report)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bench.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        (out / "bench.csv").write_text(csv_text)
+        log(f"wrote {out / 'bench.json'}, {out / 'bench.csv'}")
     return 0

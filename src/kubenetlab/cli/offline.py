@@ -10,7 +10,13 @@ from kubenetlab.errors import UsageError
 
 
 def register(commands: Subparsers) -> None:
-    audit = commands.add_parser("audit", help="find data-path overhead and breakage in configs")
+    audit = commands.add_parser(
+        "audit",
+        help="find data-path overhead and breakage in configs",
+        epilog="example:\n  kubectl get svc,endpointslice,deploy -A -o yaml | kubenetlab audit -\n"
+        "  kubenetlab audit values.yaml --cilium-version 1.16.2 -o sarif\n"
+        '  kubenetlab audit --helm-command "helm install cilium cilium/cilium --set tunnel=disabled"',
+    )
     audit.add_argument(
         "paths",
         nargs="*",
@@ -21,23 +27,45 @@ def register(commands: Subparsers) -> None:
     audit.add_argument("--nodes", type=int, help="node count (for externalTrafficPolicy checks)")
     audit.add_argument("--pod-cidr", help="fills <POD_CIDR> in corrected commands")
     audit.add_argument("--api-server", help="HOST:PORT, fills k8sServiceHost/Port")
-    audit.add_argument("--fail-on", choices=("error", "warning"), help="exit 1 at this severity")
+    audit.add_argument(
+        "-f", "--file", action="append", default=[], help="a file to audit (repeatable)"
+    )
+    audit.add_argument(
+        "--fail-on",
+        choices=("error", "warning", "info", "none"),
+        default="error",
+        help="exit 1 when a finding at or above this severity is found (default: error)",
+    )
+    audit.add_argument(
+        "--min-severity",
+        choices=("info", "warning", "error"),
+        default="info",
+        help="show only findings at or above this severity (default: info)",
+    )
     add_output(audit, ("text", "json", "sarif"))
     audit.set_defaults(handler=audit_cmd)
     proxy_cmd = commands.add_parser("proxy", help="service-proxy rules, without a lab")
     sub = proxy_cmd.add_subparsers(dest="proxy_command", required=True, parser_class=Parser)
-    render = sub.add_parser("render", help="the rules kube-proxy would program on a node")
+    render = sub.add_parser(
+        "render",
+        help="the rules kube-proxy would program on a node",
+        epilog="example:\n  kubenetlab proxy render -f examples/cluster-dump.yaml --node worker-1",
+    )
     render.add_argument("-f", "--file", required=True, help="v1 Services and EndpointSlices (YAML)")
     render.add_argument("--proxy", default="iptables", help="iptables, iptables-legacy, nftables")
     render.add_argument("--node", required=True, help="node name (for Local policies)")
     render.add_argument("--node-ip", action="append", default=[], help="the node's IPs (nftables)")
-    render.add_argument("--cluster-cidr", default="10.244.0.0/16")
-    render.add_argument("--service-cidr", default="10.96.0.0/12")
+    render.add_argument("--cluster-cidr", default="10.244.0.0/16", help="kube-proxy --cluster-cidr")
+    render.add_argument("--service-cidr", default="10.96.0.0/12", help="the Service CIDR")
     render.set_defaults(handler=proxy_render_cmd)
-    mtu = commands.add_parser("mtu", help="encapsulation overhead and the pod MTU it leaves")
-    mtu.add_argument("--underlay-mtu", type=int, default=1500)
+    mtu = commands.add_parser(
+        "mtu",
+        help="encapsulation overhead and the pod MTU it leaves",
+        epilog="example:\n  kubenetlab mtu --underlay-mtu 1500 --encap vxlan",
+    )
+    mtu.add_argument("--underlay-mtu", type=int, default=1500, help="the nodes' link MTU")
     mtu.add_argument("--encap", required=True, help="vxlan|geneve|ipip|gre|wireguard|ipsec|none")
-    mtu.add_argument("--ipv6-underlay", action="store_true")
+    mtu.add_argument("--ipv6-underlay", action="store_true", help="the tunnel runs over IPv6")
     add_output(mtu, ("table", "json"))
     mtu.set_defaults(handler=mtu_cmd)
 
@@ -47,34 +75,33 @@ def audit_cmd(args: argparse.Namespace) -> int:
     from kubenetlab.audit.sarif import to_sarif
     from kubenetlab.report.audit_report import print_audit
 
-    if not args.paths and not args.helm_command:
-        raise UsageError("audit needs PATH… and/or --helm-command")
-    if args.nodes is not None and args.nodes < 1:
-        raise UsageError(f"--nodes must be at least 1, not {args.nodes}")
+    paths = [*args.paths, *args.file]
+    if not paths and not args.helm_command:
+        raise UsageError("audit needs PATH… (or -f FILE, - for stdin) and/or --helm-command")
     options = AuditOptions(
-        args.paths, args.helm_command, args.cilium_version, args.nodes, args.pod_cidr,
+        paths, args.helm_command, args.cilium_version, args.nodes, args.pod_cidr,
         args.api_server,
     )  # fmt: skip
-    report = audit(options)
+    report = audit(options).at_least(args.min_severity)
     if args.output == "json":
         print_json(report.to_dict())
     elif args.output == "sarif":
-        print_json(to_sarif(report.findings))
+        print_json(to_sarif(report.findings, report.errors))
     else:
         print_audit(report)
     for err in report.errors:
         sys.stderr.write(f"kubenetlab: error: {err.path}: {err.message}\n")
     if report.errors:
         return 2
-    return 1 if args.fail_on and report.failing(args.fail_on) else 0
+    return 1 if args.fail_on != "none" and report.failing(args.fail_on) else 0
 
 
 def proxy_render_cmd(args: argparse.Namespace) -> int:
-    from kubenetlab.inputs import load_yaml_documents
+    from kubenetlab.kubeobjects import load_checked
     from kubenetlab.proxy import NodeContext, proxy
     from kubenetlab.services import from_kubernetes
 
-    docs = [d for d in load_yaml_documents(args.file) if isinstance(d, dict)]
+    docs = [d for d in load_checked(args.file) if isinstance(d, dict)]
     services = from_kubernetes(docs)
     if not services:
         raise UsageError(f"{args.file}: no v1 Service with a clusterIP")

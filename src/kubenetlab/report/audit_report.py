@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
+from kubenetlab.audit.findings import Finding
 from kubenetlab.audit.run import AuditReport
 from kubenetlab.report.tables import stdout
 
@@ -16,10 +18,15 @@ def print_audit(report: AuditReport) -> None:
     for err in report.errors:
         stdout.print(f"[red]could not audit[/] {err.path}: {err.message}", highlight=False)
     current = None
+    shown: Counter[tuple[str, str]] = Counter()
     for f in report.findings:
         if f.file != current:
             current = f.file
             stdout.print(f"\n[bold]{f.file}[/]", highlight=False)
+            _print_grouped(report.findings, f.file)
+        shown[(f.file, f.rule)] += 1
+        if f.severity == "info" and shown[(f.file, f.rule)] > INFO_SHOWN:
+            continue  # counted in the group line above
         where = f":{f.line}" if f.line else ""
         stdout.print(
             f"  {MARK[f.severity]} {f.rule} {f.file}{where}: {f.message}",
@@ -38,6 +45,20 @@ def print_audit(report: AuditReport) -> None:
         f"{len(report.sources)} inputs read, {len(report.errors)} unreadable",
         highlight=False,
     )
+
+
+INFO_SHOWN = 3  # info findings of one rule per file printed in full; -o json has them all
+
+
+def _print_grouped(findings: list[Finding], file: str) -> None:
+    counts = Counter(f.rule for f in findings if f.file == file and f.severity == "info")
+    for rule, n in sorted(counts.items()):
+        if n > INFO_SHOWN:
+            stdout.print(
+                f"  [blue]info[/] {rule}: {n} findings, the first {INFO_SHOWN} below "
+                "(-o json lists all)",
+                highlight=False,
+            )
 
 
 def print_mtu_calculation(doc: dict[str, Any]) -> None:

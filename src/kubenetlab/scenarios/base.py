@@ -64,3 +64,4 @@ class Scenario:
     settings: Callable[[argparse.Namespace], Any]  # validated; UsageError names the setting
     steps: Callable[[Any], int]  # how many times run() calls on_step
     run: Callable[[Any, OnStep | None], ScenarioReport]
+    example: str = ""  # shown under --help

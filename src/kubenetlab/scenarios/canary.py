@@ -387,8 +387,8 @@ def _tally(
 
 def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--file", required=True, help="HTTPRoute(s), Gateways, Services")
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--requests", type=int, default=2000, help="requests through the gateway")
+    parser.add_argument("--concurrency", type=int, default=10, help="requests in flight")
     parser.add_argument("--replicas", type=int, default=2, help="pods per backend Service")
     parser.add_argument("--profile", default="native", help="routing profile of the lab")
     parser.add_argument("--path", help="request path (default: what the first rule matches)")
@@ -419,4 +419,5 @@ SCENARIO = Scenario(
     settings_from,
     lambda settings: 3,
     run,
+    "example:\n  kubenetlab scenario canary -f examples/gateway/article-httproute.yaml --requests 2000",
 )

@@ -282,11 +282,15 @@ def driver_check(builtin: BenchResult, sockperf_rr: BenchResult) -> dict[str, An
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profiles", help="comma-separated (default: the article's table)")
+    parser.add_argument(
+        "--profiles",
+        help=f"comma-separated routing profiles or named stacks "
+        f"(default: {','.join(stacks.DEFAULT_COMPARE)}; known: {', '.join(stacks.known_names())})",
+    )
     parser.add_argument("--tests", default="rr,crr,stream", help="rr,crr,stream,udp_rr,udp_stream")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved runs per test")
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per run")
-    parser.add_argument("--msg-size", type=int, default=1)
+    parser.add_argument("--msg-size", type=int, default=1, help="request/response bytes (RR)")
 
 
 def settings_from(args: argparse.Namespace) -> CompareSettings:
@@ -300,5 +304,12 @@ def _run(settings: CompareSettings, on_step: OnStep | None) -> CompareReport:
 
 
 SCENARIO = Scenario(
-    "compare", "the same tests across data-path profiles", arguments, settings_from, steps, _run
+    "compare",
+    "the same tests across data-path profiles",
+    arguments,
+    settings_from,
+    steps,
+    _run,
+    "example:\n  kubenetlab compare\n"
+    "  kubenetlab compare --profiles native,vxlan --tests rr,stream --repeats 3 --report out",
 )

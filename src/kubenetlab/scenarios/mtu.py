@@ -427,7 +427,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         help="MTU settings: aligned, misaligned, jumbo, blackhole (misaligned with ICMP filtered)",
     )
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per run")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per cell")
 
 
 def settings_from(args: argparse.Namespace) -> MtuSettings:
@@ -447,4 +447,5 @@ SCENARIO = Scenario(
     settings_from,
     steps,
     run,
+    "example:\n  kubenetlab scenario mtu --profiles vxlan --cases aligned,misaligned --sizes 1400",
 )

@@ -160,9 +160,11 @@ def run(settings: ScaleSettings, on_step: Callable[[str], None] | None = None) -
 
 def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--services", default="100,1000,5000,10000", help="sizes, comma-separated")
-    parser.add_argument("--proxy", default="iptables,iptables-legacy,nftables")
-    parser.add_argument("--duration", type=float, default=2.0)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--proxy", default="iptables,iptables-legacy,nftables", help="service proxies to compare"
+    )
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds per run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per measurement")
     parser.add_argument("--profile", default="native", help="routing profile of the lab")
 
 
@@ -183,4 +185,5 @@ SCENARIO = Scenario(
     settings_from,
     steps,
     run,
+    "example:\n  kubenetlab scenario service-scale --services 100,1000 --proxy iptables,nftables",
 )

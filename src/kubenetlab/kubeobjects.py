@@ -1,0 +1,240 @@
+"""The Kubernetes objects kubenetlab reads, checked against their types before any
+renderer or audit rule touches them: the fields it uses, as the API server defines them
+(core/v1 Service, discovery/v1 EndpointSlice, gateway.networking.k8s.io/v1 HTTPRoute and
+Gateway, apps/v1 workloads). JSON Schema, checked with `jsonschema`.
+
+`problems(doc)` → [(path, message)]: empty when the object can be used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+NODE_PORT = {"type": "integer", "minimum": 30000, "maximum": 32767}  # the default range
+PROTOCOL = {"enum": ["TCP", "UDP", "SCTP"]}
+NAME = {"type": "string", "minLength": 1, "maxLength": 253}
+STRINGS = {"type": "array", "items": {"type": "string"}}
+LABELS = {"type": "object", "additionalProperties": {"type": ["string", "null"]}}
+IPV4 = {"type": "string", "format": "ipv4"}
+METADATA = {
+    "type": "object",
+    "properties": {"name": NAME, "namespace": NAME, "labels": LABELS},
+}
+
+
+def _obj(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(required)}
+
+
+SERVICE = _obj(
+    {
+        "metadata": METADATA,
+        "spec": _obj(
+            {
+                "type": {"enum": ["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]},
+                "clusterIP": {
+                    "anyOf": [IPV4, {"enum": ["None", ""]}],
+                    "x-expect": "an IPv4 address (or None for a headless Service)",
+                },
+                "clusterIPs": {"type": "array", "items": {"type": "string"}},
+                "ports": {
+                    "type": "array",
+                    "items": _obj(
+                        {
+                            "name": {"type": "string"},
+                            "port": PORT,
+                            "targetPort": {
+                                "anyOf": [PORT, {"type": "string", "minLength": 1}],
+                                "x-expect": "a port number 1-65535 or a port name",
+                            },
+                            "nodePort": NODE_PORT,
+                            "protocol": PROTOCOL,
+                        },
+                        ("port",),
+                    ),
+                },
+                "selector": LABELS,
+                "externalTrafficPolicy": {"enum": ["Cluster", "Local"]},
+                "internalTrafficPolicy": {"enum": ["Cluster", "Local"]},
+                "healthCheckNodePort": NODE_PORT,
+            }
+        ),
+    }
+)
+ENDPOINT_SLICE = _obj(
+    {
+        "metadata": METADATA,
+        "addressType": {"enum": ["IPv4", "IPv6", "FQDN"]},
+        "endpoints": {
+            "type": ["array", "null"],
+            "items": _obj(
+                {
+                    "addresses": {"type": "array", "items": IPV4, "minItems": 1},
+                    "conditions": _obj({"ready": {"type": ["boolean", "null"]}}),
+                    "nodeName": {"type": "string"},
+                },
+                ("addresses",),
+            ),
+        },
+        "ports": {
+            "type": ["array", "null"],
+            "items": _obj({"name": {"type": "string"}, "port": PORT, "protocol": PROTOCOL}),
+        },
+    }
+)
+BACKEND_REF = _obj(
+    {
+        "name": NAME,
+        "namespace": NAME,
+        "port": PORT,
+        "weight": {"type": "integer"},  # its range is audit rule KNL-GW-007
+        "kind": {"type": "string"},
+        "group": {"type": "string"},
+    },
+    ("name",),
+)
+MATCH = _obj(
+    {
+        "path": _obj({"type": {"type": "string"}, "value": {"type": "string"}}),
+        "method": {"type": "string"},
+        "headers": {"type": "array", "items": {"type": "object"}},
+        "queryParams": {"type": "array", "items": {"type": "object"}},
+    }
+)
+HTTP_ROUTE = _obj(
+    {
+        "metadata": METADATA,
+        "spec": _obj(
+            {
+                "parentRefs": {"type": "array", "items": {"type": "object"}},
+                "hostnames": STRINGS,
+                "rules": {
+                    "type": "array",
+                    "items": _obj(
+                        {
+                            "matches": {"type": "array", "items": MATCH},
+                            "backendRefs": {"type": "array", "items": BACKEND_REF},
+                            "filters": {"type": "array", "items": {"type": "object"}},
+                        }
+                    ),
+                },
+            }
+        ),
+    }
+)
+GATEWAY = _obj(
+    {
+        "metadata": METADATA,
+        "spec": _obj({"listeners": {"type": "array", "items": _obj({"name": NAME, "port": PORT})}}),
+    }
+)
+TERM = _obj({"topologyKey": {"type": "string"}})
+TERMS = {"type": "array", "items": TERM}
+POD_SPEC = _obj(
+    {
+        "topologySpreadConstraints": TERMS,
+        "affinity": _obj(
+            {
+                "podAntiAffinity": _obj(
+                    {
+                        "requiredDuringSchedulingIgnoredDuringExecution": TERMS,
+                        "preferredDuringSchedulingIgnoredDuringExecution": {
+                            "type": "array",
+                            "items": _obj({"podAffinityTerm": TERM}),
+                        },
+                    }
+                )
+            }
+        ),
+    }
+)
+WORKLOAD = _obj(
+    {
+        "metadata": METADATA,
+        "spec": _obj(
+            {
+                "replicas": {"type": "integer", "minimum": 0},
+                "selector": {"type": "object"},
+                "template": _obj({"metadata": METADATA, "spec": POD_SPEC}),
+            }
+        ),
+    }
+)
+LIST = _obj({"items": {"type": "array"}}, ("items",))
+SCHEMAS = {
+    "List": LIST,
+    "Service": SERVICE,
+    "EndpointSlice": ENDPOINT_SLICE,
+    "HTTPRoute": HTTP_ROUTE,
+    "Gateway": GATEWAY,
+    **{kind: WORKLOAD for kind in ("Deployment", "StatefulSet", "ReplicaSet", "DaemonSet")},
+}
+BASE = _obj({"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": METADATA})
+_BASE = Draft202012Validator(BASE, format_checker=FormatChecker())
+_VALIDATORS = {
+    kind: Draft202012Validator(schema, format_checker=FormatChecker())
+    for kind, schema in SCHEMAS.items()
+}
+
+Path = tuple[str | int, ...]
+
+
+def problems(doc: Any) -> list[tuple[Path, str]]:
+    """What makes `doc` unusable: (path of the field, message); [] when it is fine."""
+    if not isinstance(doc, dict):
+        return [((), f"a Kubernetes object is a mapping, not {type(doc).__name__}")]
+    found = list(_BASE.iter_errors(doc))
+    validator = _VALIDATORS.get(doc.get("kind", "")) if not found else None
+    if validator is not None:
+        found = list(validator.iter_errors(doc))
+    found.sort(key=lambda e: list(map(str, e.absolute_path)))
+    return [(tuple(e.absolute_path), describe(e.absolute_path, _message(e))) for e in found[:1]]
+
+
+def _message(error: Any) -> str:
+    expect = error.schema.get("x-expect") if isinstance(error.schema, dict) else None
+    if expect:
+        return f"{error.instance!r} is not {expect}"
+    if error.validator == "format":
+        return f"{error.instance!r} is not an IPv4 address"
+    return str(error.message)
+
+
+def field_name(path: Any) -> str:
+    """spec.ports[0].port, as kubectl names fields."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def describe(path: Any, message: str) -> str:
+    where = field_name(path)
+    return f"{where}: {message}" if where else message
+
+
+def load_checked(path: str) -> list[Any]:
+    """Kubernetes objects from a YAML file (bounded, `kind: List` unwrapped), each checked;
+    the first unusable one is a UsageError naming file:line, the object and the field."""
+    import yaml
+
+    from kubenetlab.audit.yamlsrc import load_documents
+    from kubenetlab.errors import UsageError
+    from kubenetlab.inputs import read_text, yaml_error
+
+    try:
+        docs = load_documents(read_text(path))
+    except yaml.YAMLError as exc:
+        raise yaml_error(path, exc) from None
+    for doc in docs:
+        if found := problems(doc.data):
+            where, message = found[0]
+            meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
+            meta = meta if isinstance(meta, dict) else {}
+            kind = doc.data.get("kind", "object") if isinstance(doc.data, dict) else "object"
+            ref = f"{kind} {meta.get('namespace', 'default')}/{meta.get('name', '?')}"
+            raise UsageError(f"{path}:{doc.line_of(*where)}: {ref}: {message}")
+    return [doc.data for doc in docs]
