@@ -4,7 +4,8 @@ Interleaved A/B, N pairs (default 5) on a 2-node VXLAN lab, pod → pod across n
   A = `kubenetlab bench LAB --test rr --repeats 1 -o json` (p50/p99 from HDR histograms
       of sockperf's full log),
   B = `kubenetlab lab exec LAB POD -- sockperf ping-pong --tcp … --full-rtt`, its printed
-      percentiles parsed here with a regex of this script's own.
+      percentiles parsed here with a regex of this script's own, pinned with `taskset -c 0`
+      as kubenetlab's default placement for rr (`--cpus same`) pins both ends.
 Prints each pair, the ratio A/B per pair and the median ratio (target 0.95–1.05), and
 the same-run check: kubenetlab's percentiles against the ones sockperf printed for the
 very samples kubenetlab pooled (isolates our arithmetic from run-to-run noise).
@@ -40,6 +41,9 @@ def by_hand(ip: str, duration: int) -> dict[str, float]:
         LAB,
         "node1-pod1",
         "--",
+        "taskset",  # the placement kubenetlab uses for rr by default (--cpus same: CPU 0)
+        "-c",
+        "0",
         "sockperf",
         "ping-pong",
         "--tcp",

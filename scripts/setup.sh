@@ -9,7 +9,7 @@ DEBIAN_PACKAGES=(
   iproute2 iptables nftables kmod procps util-linux iputils-ping
   iperf3 sockperf fio
   bird2 nginx-light
-  python3 python3-venv python3-pip make
+  python3 python3-venv python3-pip make gcc libc6-dev
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -51,6 +51,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x .venv/bin/kub
   .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
   echo "$want" > "$stamp"
 fi
+# The native TCP_RR/CRR driver, rebuilt when its source changes.
+src=src/kubenetlab/bench/knl_rr.c
+if [ ! -x .venv/bin/knl-rr ] || [ "$src" -nt .venv/bin/knl-rr ]; then
+  echo "setup: compiling knl-rr (the built-in C request/response driver)" >&2
+  gcc -O2 -Wall -o .venv/bin/knl-rr "$src"
+fi
+
 # `kubenetlab` on PATH, as the README uses it: a link to this checkout's virtualenv
 # (never replacing a file that is not such a link).
 link=/usr/local/bin/kubenetlab

@@ -10,7 +10,7 @@ from typing import Any
 from kubenetlab import interrupt
 from kubenetlab.components import components_of
 from kubenetlab.errors import EnvironmentProblem, KnlError, UsageError
-from kubenetlab.kernel import netns, preflight, procs
+from kubenetlab.kernel import cgroups, netns, preflight, procs
 from kubenetlab.kernel.apply import ApplyError, apply
 from kubenetlab.kernel.ledger import (
     Ledger,
@@ -130,6 +130,8 @@ def _teardown(ledger: Ledger) -> tuple[int, int]:
         if procs.end(pid, procs.start_time(pid)):
             ended += 1
     removed = sum(netns.remove(name) for name in reversed(ledger.netns))
+    for path in ledger.cgroups:
+        cgroups.remove(path)
     ledger.remove()
     return removed, ended
 
@@ -169,6 +171,8 @@ def down_all() -> DownResult:
             if procs.end(pid, procs.start_time(pid)):
                 ended += 1
         removed += sum(netns.remove(name) for name in leftovers)
+        for path in cgroups.leftovers():
+            cgroups.remove(path)
         remove_torn_ledger_writes()
         for state in orphan_state_dirs():
             shutil.rmtree(state, ignore_errors=True)

@@ -47,6 +47,18 @@ def _quiet_namespace(netns: str) -> list[KernelObject]:
     ]
 
 
+def _measuring_namespace(netns: str) -> list[KernelObject]:
+    """The same socket settings wherever a measurement runs (pods and nodes alike), so the
+    node → node baseline meets the socket behaviour the pods do. A connection per
+    transaction (TCP_CRR) would run out of ephemeral ports within seconds;
+    ip_local_port_range is a Kubernetes "safe" pod sysctl, and netperf CRR users set
+    tcp_tw_reuse the same way (the namespace default, 2, reuses TIME_WAIT on loopback only)."""
+    return [
+        Sysctl(netns, "net.ipv4.ip_local_port_range", "1024 65535"),
+        Sysctl(netns, "net.ipv4.tcp_tw_reuse", "1"),
+    ]
+
+
 def topology_plan(lab: Lab) -> list[KernelObject]:
     objects: list[KernelObject] = [Netns(name) for name in lab.all_netns]
     fabric = lab.fabric_netns
@@ -104,6 +116,7 @@ def _node_plan(lab: Lab, node: Node) -> list[KernelObject]:
     ns, port = node.netns, fabric_port(node)
     return [
         *_quiet_namespace(ns),
+        *_measuring_namespace(ns),
         Sysctl(ns, "net.ipv4.ip_forward", "1"),
         Veth(ns, NODE_UPLINK, lab.fabric_netns, port, lab.underlay_mtu),
         Enslave(lab.fabric_netns, port, FABRIC_BRIDGE),
@@ -123,11 +136,7 @@ def _pod_plan(lab: Lab, node: Node, pod: Pod) -> list[KernelObject]:
     gateway = str(node.pod_gateway)
     return [
         *_quiet_namespace(pod.netns),
-        # A connection per transaction (TCP_CRR) would run out of ephemeral ports within
-        # seconds; ip_local_port_range is a Kubernetes "safe" pod sysctl, and netperf CRR
-        # users set tcp_tw_reuse the same way.
-        Sysctl(pod.netns, "net.ipv4.ip_local_port_range", "1024 65535"),
-        Sysctl(pod.netns, "net.ipv4.tcp_tw_reuse", "1"),
+        *_measuring_namespace(pod.netns),
         Veth(node.netns, port, pod.netns, POD_IFNAME, lab.pod_mtu),
         LinkUp(node.netns, port),
         Route(node.netns, f"{pod.ip}/32", dev=port),

@@ -81,6 +81,9 @@ def lab_leftovers() -> list[str]:
         left += [f"ledger {p.name}" for p in LEDGER_DIR.iterdir()]
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     left += [f"root link {m}" for m in re.findall(r"knl-[^:@ ]*", links)]
+    cgroup_root = Path("/sys/fs/cgroup")
+    for hierarchy in [cgroup_root, *(p for p in cgroup_root.iterdir() if p.is_dir())]:
+        left += [f"cgroup {d}" for d in hierarchy.glob("knl-*")]
     return left
 
 

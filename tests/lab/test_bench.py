@@ -68,16 +68,25 @@ def test_bench_rr_is_schema_valid_ordered_and_agrees_with_sockperf_by_hand() -> 
         _validator("bench-result.schema.json").validate(doc)
         assert doc["tool"].startswith("sockperf") and not doc["fallback"]
         assert doc["test_name"] == "TCP_RR" and len(doc["runs"]) == 2
+        assert doc["placement"]["policy"] == "same"  # rr's default: both ends on one CPU
+        assert doc["placement"]["client_cpus"] == doc["placement"]["server_cpus"]
         for run in doc["runs"]:
             _assert_ordered(run["latency_us"])
+            # CPU of the measurement's own processes (its cgroup) and their CPU's softirq.
+            assert run["cpu"]["process_s"] > 0 and run["cpu"]["net_s"] >= run["cpu"]["process_s"]
             assert run["transactions"] > 100 and run["cpu_us_per_txn"] > 0
         _assert_ordered(doc["pooled_latency_us"])
         e = doc["estimates"]["p50"]
         assert e["ci_low"] <= e["median"] <= e["ci_high"]
-        # The same path by hand, against the server bench left running in node2-pod1.
+        # The same path by hand, against the server bench left running in node2-pod1,
+        # with the client where bench put its own (the server's CPU).
+        cpu = str(doc["placement"]["client_cpus"][0])
         by_hand = lab_exec(
             "t-bench",
             "node1-pod1",
+            "taskset",
+            "-c",
+            cpu,
             "sockperf",
             "ping-pong",
             "--tcp",
@@ -114,7 +123,8 @@ def test_bench_stream_crr_and_udp_rr_report_their_tools() -> None:
         assert stream["tool"].startswith("iperf3") and stream["estimates"]["gbps"]["median"] > 0.05
         assert stream["runs"][0]["cpu_s_per_gb"] > 0
         crr = json.loads(_cli("bench", "t-bench2", "--test", "crr", *common).stdout)
-        assert crr["tool"].startswith("kubenetlab-pyrr") and crr["runs"][0]["transactions"] > 50
+        assert crr["tool"] == "kubenetlab knl-rr (built-in C driver)" and not crr["fallback"]
+        assert crr["runs"][0]["transactions"] > 50
         _assert_ordered(crr["runs"][0]["latency_us"])
         udp = json.loads(_cli("bench", "t-bench2", "--test", "udp_rr", *common).stdout)
         assert udp["tool"].startswith("sockperf") and udp["estimates"]["p50"]["median"] > 0

@@ -50,6 +50,8 @@ def test_hdr_summary_orders_and_scales() -> None:
     assert s["observations"] == 20000
 
 
-def test_cpu_net_of_idle_never_negative() -> None:
-    assert CpuUsage(busy_s=0.5, idle_busy_s=0.8, steal_percent=0, seconds=1).net_s == 0.0
-    assert CpuUsage(busy_s=1.5, idle_busy_s=0.5, steal_percent=0, seconds=1).net_s == 1.0
+def test_cpu_of_the_measurement_is_its_processes_plus_softirq_or_none_with_a_reason() -> None:
+    measured = CpuUsage(0.25, 0.5, 1.5, steal_percent=0, seconds=1)
+    assert measured.net_s == 0.75 and measured.to_dict()["net_s"] == 0.75
+    unknown = CpuUsage(None, 0.5, 1.5, steal_percent=0, seconds=1, reason="no cgroup")
+    assert unknown.net_s is None and unknown.to_dict()["reason"] == "no cgroup"

@@ -1,9 +1,12 @@
-"""Host CPU spent on a run, from /proc/stat, net of what the host burns when idle.
+"""CPU a measurement itself spent: its processes' time from the lab's cgroup, plus the
+softirq time of the CPUs they were pinned to (packet processing the kernel does outside
+any process: on veth and VXLAN paths most of the data path runs there).
 
-Busy = user + nice + system + irq + softirq (guest time is already inside user).
-The idle baseline is measured just before the run and subtracted pro rata; steal
-is reported beside it because a VM whose CPU the hypervisor takes runs slower.
-Like netperf's service demand, the figure includes the measuring tools themselves.
+    net_s = Δ cgroup usage (client + server, user + system) + Δ softirq of those CPUs
+
+Like netperf's service demand, it includes the measuring tools. When the host has no
+CPU accounting (no cgroup to read), net_s is None with the reason, never 0. Host-wide
+busy time and the CPU stolen by a hypervisor (/proc/stat) are reported beside it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+
+from kubenetlab.kernel.cgroups import Cgroup
 
 TICK = 1.0 / os.sysconf("SC_CLK_TCK")
 
@@ -20,66 +25,80 @@ class Ticks:
     busy: int
     steal: int
     total: int
+    softirq: dict[int, int]  # per CPU
     at: float
 
     @classmethod
     def now(cls) -> Ticks:
         with open("/proc/stat") as stat:
-            f = [int(x) for x in stat.readline().split()[1:]]
+            lines = stat.read().splitlines()
+        f = [int(x) for x in lines[0].split()[1:]]
         user, nice, system, idle, iowait, irq, softirq, steal = (f + [0] * 8)[:8]
+        per_cpu = {}
+        for line in lines[1:]:
+            if not line.startswith("cpu"):
+                break
+            fields = line.split()
+            per_cpu[int(fields[0][3:])] = int(fields[7])
         return cls(
             busy=user + nice + system + irq + softirq,
             steal=steal,
             total=user + nice + system + idle + iowait + irq + softirq + steal,
+            softirq=per_cpu,
             at=time.monotonic(),
         )
 
 
 @dataclass(frozen=True)
 class CpuUsage:
-    busy_s: float  # host CPU seconds during the run
-    idle_busy_s: float  # what the idle baseline would have burnt in the same time
+    process_s: float | None  # the measuring processes (cgroup)
+    softirq_s: float  # softirq on their CPUs (all CPUs when unpinned)
+    host_busy_s: float  # the whole host, for reference
     steal_percent: float
     seconds: float
+    reason: str | None = None  # why process_s is None
 
     @property
-    def net_s(self) -> float:
-        return max(0.0, self.busy_s - self.idle_busy_s)
+    def net_s(self) -> float | None:
+        return None if self.process_s is None else self.process_s + self.softirq_s
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, object]:
+        net = self.net_s
         return {
-            "busy_s": round(self.busy_s, 4),
-            "idle_busy_s": round(self.idle_busy_s, 4),
-            "net_s": round(self.net_s, 4),
+            "net_s": round(net, 6) if net is not None else None,
+            "process_s": round(self.process_s, 6) if self.process_s is not None else None,
+            "softirq_s": round(self.softirq_s, 6),
+            "busy_s": round(self.host_busy_s, 4),
             "steal_percent": round(self.steal_percent, 1),
             "seconds": round(self.seconds, 3),
+            "source": "cgroup CPU usage of client and server + /proc/stat softirq of their CPUs",
+            "reason": self.reason,
         }
 
 
 class CpuMeter:
-    def __init__(self, baseline_seconds: float = 0.3) -> None:
-        self.baseline_seconds = baseline_seconds
-        self._idle_rate = 0.0
-        self._start: Ticks | None = None
+    def __init__(self, cgroup: Cgroup | None, cpus: frozenset[int] | None) -> None:
+        self.cgroup = cgroup
+        self.cpus = cpus  # None: unpinned, so softirq is counted on every CPU
+        self._start: tuple[Ticks, float | None] | None = None
 
-    def baseline(self) -> None:
-        """Measure the idle host (nothing of ours running) just before a run."""
-        a = Ticks.now()
-        time.sleep(self.baseline_seconds)
-        b = Ticks.now()
-        self._idle_rate = (b.busy - a.busy) * TICK / max(1e-9, b.at - a.at)
+    def _usage(self) -> float | None:
+        return self.cgroup.usage_s() if self.cgroup is not None else None
 
     def start(self) -> None:
-        self._start = Ticks.now()
+        self._start = (Ticks.now(), self._usage())
 
     def stop(self) -> CpuUsage:
         assert self._start is not None, "start() first"
-        a, b = self._start, Ticks.now()
-        elapsed = b.at - a.at
-        total = max(1, b.total - a.total)
+        (a, used_a), b, used_b = self._start, Ticks.now(), self._usage()
+        cpus = self.cpus if self.cpus is not None else set(b.softirq)
+        softirq = sum(b.softirq.get(c, 0) - a.softirq.get(c, 0) for c in cpus) * TICK
+        process = used_b - used_a if used_a is not None and used_b is not None else None
         return CpuUsage(
-            busy_s=(b.busy - a.busy) * TICK,
-            idle_busy_s=self._idle_rate * elapsed,
-            steal_percent=100.0 * (b.steal - a.steal) / total,
-            seconds=elapsed,
+            process_s=process,
+            softirq_s=softirq,
+            host_busy_s=(b.busy - a.busy) * TICK,
+            steal_percent=100.0 * (b.steal - a.steal) / max(1, b.total - a.total),
+            seconds=b.at - a.at,
+            reason=None if process is not None else "no cgroup CPU accounting on this host",
         )

@@ -59,6 +59,7 @@ class BenchResult:
     estimates: dict[str, Estimate] = field(default_factory=dict)  # metric → median/CI/CV
     notes: list[str] = field(default_factory=list)
     histogram: HdrHistogram | None = field(default=None, repr=False)  # pooled samples, ns
+    placement: dict[str, Any] = field(default_factory=dict)  # bench.placement.Placement
 
     @property
     def test_name(self) -> str:
@@ -84,4 +85,5 @@ class BenchResult:
             "pooled_latency_us": self.pooled_latency_us,
             "estimates": {k: v.to_dict() for k, v in self.estimates.items()},
             "notes": self.notes,
+            "placement": self.placement,
         }

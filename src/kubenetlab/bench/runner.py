@@ -6,6 +6,7 @@ Servers are started once per (namespace, kind) and recorded in the lab's ledger,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from hdrh.histogram import HdrHistogram
 
 from kubenetlab.bench import iperf3, sockperf
 from kubenetlab.bench.cpu import CpuMeter, CpuUsage
+from kubenetlab.bench.placement import POLICIES, Placement, available_cpus, place
 from kubenetlab.bench.result import LATENCY_TESTS, TEST_NAMES, BenchResult, Run
 from kubenetlab.bench.stats import (
     Estimate,
@@ -29,7 +31,8 @@ from kubenetlab.bench.stats import (
     new_histogram,
 )
 from kubenetlab.errors import EnvironmentProblem, KnlError, UsageError
-from kubenetlab.kernel import procs, sockets
+from kubenetlab.kernel import cgroups, procs, sockets
+from kubenetlab.kernel.cgroups import Cgroup
 from kubenetlab.kernel.ledger import Ledger
 from kubenetlab.live import LiveLab, Member
 from kubenetlab.model import Lab
@@ -40,8 +43,28 @@ PORTS = {
     "iperf3": 5201,
     "pyrr-tcp": 7001,
     "pyrr-udp": 7002,
+    "knl-rr": 7003,
 }
 PYRR = "kubenetlab-pyrr (built-in Python driver)"
+NATIVE = "kubenetlab knl-rr (built-in C driver)"
+NATIVE_MISSING = (
+    "the C driver knl-rr is not built (make setup compiles it; needs gcc): the Python "
+    "driver stood in, and its latency includes Python's own cost"
+)
+SOCKPERF_MISSING = (
+    "sockperf is not installed (apt-get install -y sockperf): the built-in "
+    "Python driver stood in; its latency includes Python's own cost"
+)
+
+
+def native_binary() -> str | None:
+    """knl-rr, built by `make setup` into the virtualenv's bin (or anywhere on PATH)."""
+    beside = Path(sys.executable).parent / "knl-rr"
+    return str(beside) if beside.exists() else shutil.which("knl-rr")
+
+
+def _builtin() -> tuple[str, str | None]:
+    return ("native", None) if native_binary() else ("pyrr", NATIVE_MISSING)
 
 
 def describe_path(src: Member, dst: Member) -> str:
@@ -62,6 +85,7 @@ class BenchSpec:
     warmup: float = 0.4  # built-in driver; sockperf has its own 400 ms, iperf3 omits 1 s
     force_builtin: bool = False
     stream_len: int | None = None  # iperf3 -l; None: TCP default, UDP payload = MTU − 28
+    cpus: str = "auto"  # CPU placement policy (bench/placement.py)
 
     def __post_init__(self) -> None:
         if self.test not in TEST_NAMES:
@@ -74,28 +98,35 @@ class BenchSpec:
             raise UsageError(f"message size must be 1-65000 bytes, not {self.msg_size}")
         if self.stream_len is not None and not 1 <= self.stream_len <= 65507:
             raise UsageError(f"stream length must be 1-65507 bytes, not {self.stream_len}")
+        if self.cpus not in POLICIES:
+            raise UsageError(f"CPU placement must be {', '.join(POLICIES)}, not {self.cpus!r}")
+
+    @property
+    def placement(self) -> Placement:
+        return place(self.cpus, self.test)
 
 
-def tool_for(spec: BenchSpec, dst_kind: str = "pod") -> tuple[str, bool]:
-    """('sockperf'|'iperf3'|'pyrr', is_fallback); exit 3 when a required tool is missing."""
+def tool_for(spec: BenchSpec, dst_kind: str = "pod") -> tuple[str, str | None]:
+    """('sockperf'|'iperf3'|'native'|'pyrr', why a fallback stood in or None); exit 3 when
+    a required tool is missing."""
     if dst_kind == "service":
         if spec.test not in ("rr", "crr"):
             raise UsageError(
                 f"--test {spec.test} cannot target a Service (rr and crr can): its "
                 "backends answer requests, they run no stream server"
             )
-        return "pyrr", False  # the backends echo; sockperf/iperf3 servers are not behind the VIP
+        return _builtin()  # the backends echo; sockperf/iperf3 servers are not behind the VIP
     if spec.test in ("stream", "udp_stream"):
         if shutil.which("iperf3") is None:
             raise EnvironmentProblem("`iperf3` is not installed: apt-get install -y iperf3")
-        return "iperf3", False
-    if spec.test == "crr":
-        return "pyrr", False  # no Debian tool does TCP_CRR (netperf is not packaged)
+        return "iperf3", None
+    if spec.test == "crr" or (spec.force_builtin and spec.test == "rr"):
+        return _builtin()  # no Debian tool does TCP_CRR (netperf is not packaged)
     if spec.force_builtin:
-        return "pyrr", False
+        return "pyrr", None
     if shutil.which("sockperf") is None:
-        return "pyrr", True
-    return "sockperf", False
+        return "pyrr", SOCKPERF_MISSING
+    return "sockperf", None
 
 
 def check_pair(src: Member, dst: Member, spec: BenchSpec) -> None:
@@ -112,8 +143,12 @@ def check_pair(src: Member, dst: Member, spec: BenchSpec) -> None:
 class Servers:
     """Long-running servers in destination namespaces, started on first use."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(
+        self, ledger: Ledger, cpus: frozenset[int] | None = None, cgroup: Cgroup | None = None
+    ) -> None:
         self.ledger = ledger
+        self.cpus = cpus  # where servers must run (None: anywhere)
+        self.cgroup = cgroup  # where their CPU time is counted
 
     def stop(self, dst: Member) -> None:
         """End dst's servers: after a failed run one may be stuck writing to a dead
@@ -129,10 +164,22 @@ class Servers:
             return  # the Service's backends are serving already
         role = f"server:{kind}"
         port = PORTS[kind]
-        for p in self.ledger.processes:
+        wanted = self.cpus if self.cpus is not None else frozenset(available_cpus())
+        for p in list(self.ledger.processes):
             if p.netns == dst.netns and p.role == role and procs.is_running(p):
-                return
-        procs.spawn(self.ledger, dst.netns, argv, role=role)
+                assert p.pid is not None
+                if procs.affinity(p.pid) == wanted:
+                    return
+                procs.end_recorded(p)  # placed elsewhere: start it where this run wants it
+                self.ledger.processes.remove(p)
+        procs.spawn(
+            self.ledger,
+            dst.netns,
+            argv,
+            role=role,
+            cpus=self.cpus,
+            cgroup=self.cgroup.procs_file if self.cgroup else None,
+        )
         deadline = time.monotonic() + 5
         while not sockets.listening(dst.netns, port, udp=udp):
             if time.monotonic() > deadline:
@@ -144,9 +191,23 @@ def _pyrr_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "kubenetlab.bench.pyrr", *args]
 
 
-def _run_client(ns: str, argv: list[str], timeout: float) -> str:
+def _run_client(
+    ns: str,
+    argv: list[str],
+    timeout: float,
+    cpus: frozenset[int] | None = None,
+    cgroup: Cgroup | None = None,
+) -> str:
     try:
-        result = procs.run_in(ns, argv, timeout=timeout, capture_output=True, text=True)
+        result = procs.run_in(
+            ns,
+            argv,
+            timeout=timeout,
+            cpus=cpus,
+            cgroup=cgroup.procs_file if cgroup else None,
+            capture_output=True,
+            text=True,
+        )
     except subprocess.TimeoutExpired:
         raise KnlError(f"{argv[0]} client did not finish in {timeout:.0f} s") from None
     if result.returncode != 0:
@@ -170,16 +231,18 @@ class RunContext:
     spec: BenchSpec
     servers: Servers
     meter: CpuMeter
+    placement: Placement
 
     @property
     def udp(self) -> bool:
         return self.spec.test in ("udp_rr", "udp_stream")
 
     def measure(self, argv: list[str], timeout: float) -> tuple[str, CpuUsage]:
-        """Idle baseline, then the client in the source namespace under the CPU meter."""
-        self.meter.baseline()
+        """The client in the source namespace, its CPU and the server's metered."""
         self.meter.start()
-        text = _run_client(self.src.netns, argv, timeout=timeout)
+        text = _run_client(
+            self.src.netns, argv, timeout, self.placement.client, self.servers.cgroup
+        )
         return text, self.meter.stop()
 
 
@@ -206,6 +269,16 @@ def _sockperf_run(ctx: RunContext, index: int) -> tuple[Run, HdrHistogram, str |
     return run_, hist, summary.version
 
 
+def _native_run(ctx: RunContext, index: int) -> tuple[Run, HdrHistogram, str | None]:
+    binary = native_binary()
+    assert binary is not None
+    port = str(ctx.dst.port or PORTS["knl-rr"])
+    ctx.servers.ensure(ctx.dst, "knl-rr", [binary, "server", port], udp=False)
+    spec = ctx.spec
+    argv = [binary, "client", spec.test, ctx.dst.ip, port, str(spec.duration), str(spec.warmup)]
+    return _samples_run(ctx, index, [*argv, str(spec.msg_size)])
+
+
 def _pyrr_run(ctx: RunContext, index: int) -> tuple[Run, HdrHistogram, str | None]:
     kind = "pyrr-udp" if ctx.udp else "pyrr-tcp"
     port = str(ctx.dst.port or PORTS[kind])
@@ -227,6 +300,14 @@ def _pyrr_run(ctx: RunContext, index: int) -> tuple[Run, HdrHistogram, str | Non
         "--size",
         str(spec.msg_size),
     )
+    return _samples_run(ctx, index, argv)
+
+
+def _samples_run(
+    ctx: RunContext, index: int, argv: list[str]
+) -> tuple[Run, HdrHistogram, str | None]:
+    """A built-in driver's client: one JSON line with every sample after the warm-up."""
+    spec = ctx.spec
     text, usage = ctx.measure(argv, timeout=spec.duration + spec.warmup + 30)
     out = json.loads(text.strip().splitlines()[-1])
     hist = histogram_of(out["samples_ns"])
@@ -262,13 +343,18 @@ def _iperf3_run(ctx: RunContext, index: int) -> tuple[Run, None, str | None]:
         retransmits=summary.retransmits,
         lost_percent=summary.lost_percent,
         cpu=usage.to_dict(),
-        cpu_s_per_gb=usage.net_s / gigabytes if gigabytes else None,
+        cpu_s_per_gb=usage.net_s / gigabytes if gigabytes and usage.net_s is not None else None,
         tool_report=summary.to_dict(),
     )
     return run_, None, summary.version
 
 
-DRIVERS = {"sockperf": _sockperf_run, "pyrr": _pyrr_run, "iperf3": _iperf3_run}
+DRIVERS = {
+    "sockperf": _sockperf_run,
+    "native": _native_run,
+    "pyrr": _pyrr_run,
+    "iperf3": _iperf3_run,
+}
 
 
 def run(
@@ -280,7 +366,16 @@ def run(
 ) -> BenchResult:
     tool, fallback = tool_for(spec, dst.kind)
     lab = live.lab
-    ctx = RunContext(lab, src, dst, spec, Servers(live.ledger), CpuMeter())
+    placement = spec.placement
+    if dst.kind == "service" and placement.client is not None:
+        placement = dataclasses.replace(
+            placement, server=None, note="the Service's backends are not pinned"
+        )
+    cgroup = cgroups.create(live.name, live.ledger.record_cgroup)
+    servers = Servers(live.ledger, placement.server, cgroup)
+    pinned = placement.client | placement.server if placement.server is not None else None
+    meter = CpuMeter(cgroup, pinned if placement.client is not None else None)
+    ctx = RunContext(lab, src, dst, spec, servers, meter, placement)
     runs: list[Run] = []
     pooled = new_histogram()
     version: str | None = None
@@ -295,7 +390,7 @@ def run(
         except KnlError:
             ctx.servers.stop(dst)
             raise
-        if run_.transactions:
+        if run_.transactions and run_.cpu.get("net_s") is not None:
             run_.cpu_us_per_txn = run_.cpu["net_s"] / run_.transactions * 1e6
         if hist is not None:
             pooled.add(hist)
@@ -306,11 +401,12 @@ def run(
         "sockperf": f"sockperf {version or ''}".strip(),
         "iperf3": f"iperf3 {(version or '').replace('iperf ', '')}".strip(),
         "pyrr": PYRR,
+        "native": NATIVE,
     }[tool]
     result = BenchResult(
         test=spec.test,
         tool=label,
-        fallback=fallback,
+        fallback=fallback is not None,
         lab=lab.name,
         profile=lab.profile,
         src=src.name,
@@ -321,6 +417,7 @@ def run(
         duration_s=spec.duration,
         runs=runs,
         notes=_notes(tool, fallback, spec, runs),
+        placement=placement.to_dict(),
     )
     if spec.test in LATENCY_TESTS:
         result.histogram = pooled
@@ -356,7 +453,7 @@ def merge(results: list[BenchResult]) -> BenchResult:
     return merged
 
 
-def _notes(tool: str, fallback: bool, spec: BenchSpec, runs: list[Run]) -> list[str]:
+def _notes(tool: str, fallback: str | None, spec: BenchSpec, runs: list[Run]) -> list[str]:
     notes = []
     steal = max(r.cpu.get("steal_percent", 0.0) for r in runs)
     if steal > 10:
@@ -365,10 +462,7 @@ def _notes(tool: str, fallback: bool, spec: BenchSpec, runs: list[Run]) -> list[
             "figures are noisier and slower than on an idle host"
         )
     if fallback:
-        notes.append(
-            "sockperf is not installed (apt-get install -y sockperf): the built-in "
-            "Python driver stood in; its latency includes Python's own cost"
-        )
+        notes.append(fallback)
     if tool == "sockperf" and spec.msg_size < sockperf.MIN_MSG_SIZE:
         notes.append(
             f"sockperf's smallest message is {sockperf.MIN_MSG_SIZE} bytes "

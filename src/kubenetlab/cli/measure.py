@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from kubenetlab.bench.placement import POLICIES
 from kubenetlab.cli.common import Parser, Subparsers, add_output, print_json
 from kubenetlab.scenarios import SCENARIOS
 from kubenetlab.scenarios.base import Scenario
@@ -37,6 +38,13 @@ def register(commands: Subparsers) -> None:
     bench.add_argument("--report", metavar="DIR", help="write bench.json and bench.csv there")
     bench.add_argument("--msg-size", type=int, default=1, help="request/response bytes")
     bench.add_argument("--builtin", action="store_true", help="RR with the built-in driver")
+    bench.add_argument(
+        "--cpus",
+        choices=POLICIES,
+        default="auto",
+        help="CPU placement of client and server: same (one CPU), split (one each), none; "
+        "auto: same for rr/crr/udp_rr, split for streams",
+    )
     add_output(bench, OUTPUTS)
     bench.set_defaults(handler=bench_cmd)
     _add_scenario(commands, SCENARIOS["compare"])
@@ -80,7 +88,12 @@ def bench_cmd(args: argparse.Namespace) -> int:
     from kubenetlab.report.progress import log, progress
 
     spec = runner.BenchSpec(
-        args.test, args.duration, args.repeats, args.msg_size, force_builtin=args.builtin
+        args.test,
+        args.duration,
+        args.repeats,
+        args.msg_size,
+        force_builtin=args.builtin,
+        cpus=args.cpus,
     )
     runner.tool_for(spec)  # a missing tool is exit 3 before anything starts
     live = attach(args.name)

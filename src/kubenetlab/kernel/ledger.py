@@ -116,6 +116,7 @@ class Ledger:
     links: list[dict[str, str]] = field(default_factory=list)
     processes: list[ProcessRecord] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # state files the lab's processes read
+    cgroups: list[str] = field(default_factory=list)  # cgroup directories the lab made
     created_at: float = field(default_factory=time.time)
     extra: dict[str, Any] = field(default_factory=dict)  # per-feature state (e.g. timings)
 
@@ -153,6 +154,7 @@ class Ledger:
             links=list(data.get("links", [])),
             processes=[ProcessRecord.from_dict(p) for p in data.get("processes", [])],
             files=list(data.get("files", [])),
+            cgroups=list(data.get("cgroups", [])),
             created_at=float(data.get("created_at", 0.0)),
             extra=dict(data.get("extra", {})),
         )
@@ -168,6 +170,7 @@ class Ledger:
             "links": self.links,
             "processes": [p.to_dict() for p in self.processes],
             "files": self.files,
+            "cgroups": self.cgroups,
             "extra": self.extra,
         }
 
@@ -199,6 +202,10 @@ class Ledger:
             self.save()
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def record_cgroup(self, path: str) -> None:
+        self.cgroups.append(path)
+        self.save()
 
     def remove(self) -> None:
         for name in self.files:

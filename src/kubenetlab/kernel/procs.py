@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 from kubenetlab.kernel import netns
@@ -26,9 +27,14 @@ def start_time(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
-def _enter(name: str) -> Any:
+def _enter(name: str, cpus: frozenset[int] | None = None, cgroup: Path | None = None) -> Any:
     def preexec() -> None:
         netns.enter_for_exec(name)
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)  # before exec: the tool never runs elsewhere
+        if cgroup is not None:
+            with open(cgroup, "w") as procs_file:  # its CPU time is counted from the start
+                procs_file.write(str(os.getpid()))
 
     return preexec
 
@@ -40,6 +46,8 @@ def spawn(
     role: str,
     stdout: Any = subprocess.DEVNULL,
     stderr: Any = subprocess.DEVNULL,
+    cpus: frozenset[int] | None = None,
+    cgroup: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a long-running process in namespace `ns`, recorded in the ledger."""
     entry = ProcessRecord(ns, list(argv), role)
@@ -50,7 +58,7 @@ def spawn(
         stdin=subprocess.DEVNULL,
         stdout=stdout,
         stderr=stderr,
-        preexec_fn=_enter(ns),
+        preexec_fn=_enter(ns, cpus, cgroup),
         start_new_session=True,  # outlives the command that started it, immune to its ^C
     )
     entry.pid = proc.pid
@@ -59,9 +67,23 @@ def spawn(
     return proc
 
 
-def run_in(ns: str, argv: list[str], timeout: float | None = None, **kwargs: Any) -> Any:
+def run_in(
+    ns: str,
+    argv: list[str],
+    timeout: float | None = None,
+    cpus: frozenset[int] | None = None,
+    cgroup: Path | None = None,
+    **kwargs: Any,
+) -> Any:
     """Run a short command in namespace `ns` and wait for it (subprocess.run semantics)."""
-    return subprocess.run(argv, preexec_fn=_enter(ns), timeout=timeout, **kwargs)
+    return subprocess.run(argv, preexec_fn=_enter(ns, cpus, cgroup), timeout=timeout, **kwargs)
+
+
+def affinity(pid: int) -> frozenset[int] | None:
+    try:
+        return frozenset(os.sched_getaffinity(pid))
+    except OSError:
+        return None
 
 
 def end_recorded(entry: ProcessRecord) -> bool:

@@ -42,8 +42,23 @@ def print_bench(result: BenchResult) -> None:
         stdout.print(_latency_table(result, level))
     else:
         stdout.print(_stream_table(result, level))
+    if result.placement:
+        stdout.print(placement_line(result.placement), highlight=False)
     for note in result.notes:
         stdout.print(f"note: {note}", highlight=False)
+
+
+def placement_line(placement: dict[str, Any]) -> str:
+    """Under every table: where client and server ran, which decides what latency means."""
+    policy, client, server = (placement.get(k) for k in ("policy", "client_cpus", "server_cpus"))
+    if not client:
+        where = "client and server unpinned"
+    elif client == server:
+        where = f"client and server both on CPU {client[0]}"
+    else:
+        where = f"client on CPU {client[0]}, server on CPU {server[0] if server else 'any'}"
+    note = f"; {placement['note']}" if placement.get("note") else ""
+    return f"CPU placement: {policy} ({where}{note})"
 
 
 def _latency_table(result: BenchResult, level: float) -> Table:

@@ -9,7 +9,7 @@ from typing import Any
 from rich.table import Table
 
 from kubenetlab.bench.stats import Estimate
-from kubenetlab.report.bench_table import fmt_cv, to_csv
+from kubenetlab.report.bench_table import fmt_cv, placement_line, to_csv
 from kubenetlab.report.tables import stdout
 from kubenetlab.scenarios.compare import CompareReport, Row
 
@@ -143,6 +143,14 @@ def print_compare(report: CompareReport) -> None:
     )
     for note in notes:
         stdout.print(f"note: {note}", highlight=False)
+    placements = {
+        res.test_name: placement_line(res.placement)
+        for row in measured
+        for res in row.results.values()
+        if res.placement
+    }
+    for test, line in placements.items():
+        stdout.print(f"{test}: {line}", highlight=False)
 
 
 CSV_FIELDS = [

@@ -19,6 +19,7 @@ from typing import Any
 
 from kubenetlab import stacks
 from kubenetlab.bench import runner
+from kubenetlab.bench.placement import POLICIES
 from kubenetlab.bench.result import LATENCY_TESTS, TEST_NAMES, BenchResult
 from kubenetlab.errors import EnvironmentProblem, UsageError
 from kubenetlab.inputs import csv_list
@@ -40,6 +41,7 @@ class CompareSettings:
     repeats: int = 5
     duration: float = 2.0
     msg_size: int = 1
+    cpus: str = "auto"  # CPU placement policy (bench/placement.py)
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.tests if t not in TEST_NAMES]
@@ -47,7 +49,12 @@ class CompareSettings:
             known = ", ".join(TEST_NAMES)
             raise UsageError(f"unknown test {(unknown or [''])[0]!r} (known: {known})")
         resolve_all(self.profiles)
-        runner.BenchSpec(self.tests[0], self.duration, self.repeats, self.msg_size)
+        self.spec(self.tests[0], repeats=self.repeats)
+
+    def spec(self, test: str, repeats: int = 1, builtin: bool = False) -> runner.BenchSpec:
+        return runner.BenchSpec(
+            test, self.duration, repeats, self.msg_size, force_builtin=builtin, cpus=self.cpus
+        )
 
 
 @dataclass
@@ -107,6 +114,7 @@ class CompareReport(ScenarioReport):
                 "repeats": self.settings.repeats,
                 "duration_s": self.settings.duration,
                 "msg_size": self.settings.msg_size,
+                "cpus": self.settings.cpus,
                 "interleaved": True,
             },
             "rows": [row.to_dict() for row in self.rows],
@@ -210,12 +218,10 @@ def _measure(
     """Run 1 of everything, then run 2, …: (row, test) → one single-run result per repeat."""
     collected: dict[tuple[str, str], list[BenchResult]] = {}
     jobs = [
-        (t, t.row.name, runner.BenchSpec(test, settings.duration, 1, settings.msg_size))
-        for t in [base, *targets]
-        for test in settings.tests
+        (t, t.row.name, settings.spec(test)) for t in [base, *targets] for test in settings.tests
     ]
     if "rr" in settings.tests:
-        spec = runner.BenchSpec("rr", settings.duration, 1, settings.msg_size, force_builtin=True)
+        spec = settings.spec("rr", builtin=True)
         jobs.append((base, "driver-check", spec))
     via_service = [t for t in targets if t.live.lab.services] if "crr" in settings.tests else []
     for _ in range(settings.repeats):
@@ -226,7 +232,7 @@ def _measure(
                 on_step(f"{key} {res.test_name}")
         for target in via_service:
             dst = Member.of_service(target.live.service(SERVICE), 80)
-            spec = runner.BenchSpec("crr", settings.duration, 1, settings.msg_size)
+            spec = settings.spec("crr")
             res = runner.run(target.live, target.src, dst, spec)
             collected.setdefault((target.row.name, CRR_VIA_SERVICE), []).append(res)
             if on_step:
@@ -276,7 +282,7 @@ def driver_check(builtin: BenchResult, sockperf_rr: BenchResult) -> dict[str, An
         "builtin_rr_p99_us": b["p99"].median,
         "reference_rr_p99_us": s["p99"].median,
         "builtin_overhead_p50_us": round(b["p50"].median - s["p50"].median, 1),
-        "meaning": "what the built-in Python driver adds per transaction; "
+        "meaning": "what the built-in driver adds per transaction; "
         "TCP_CRR figures are measured by that driver",
     }
 
@@ -291,12 +297,18 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="interleaved runs per test")
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per run")
     parser.add_argument("--msg-size", type=int, default=1, help="request/response bytes (RR)")
+    parser.add_argument(
+        "--cpus",
+        choices=POLICIES,
+        default="auto",
+        help="CPU placement: same, split, none; auto: same for rr/crr, split for streams",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> CompareSettings:
     names = csv_list(args.profiles, "profiles") if args.profiles else stacks.DEFAULT_COMPARE
     tests = csv_list(args.tests, "tests")
-    return CompareSettings(names, tests, args.repeats, args.duration, args.msg_size)
+    return CompareSettings(names, tests, args.repeats, args.duration, args.msg_size, args.cpus)
 
 
 def _run(settings: CompareSettings, on_step: OnStep | None) -> CompareReport:

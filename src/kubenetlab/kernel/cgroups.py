@@ -1,0 +1,95 @@
+"""A cgroup the lab owns for its measuring processes, so CPU time is theirs alone.
+
+This host mounts cgroup v1 with `cpuacct` (cpuacct.usage, ns) and a cgroup v2 hierarchy
+without the cpu controller (cpu.stat usage_usec is always there in v2): both are read.
+The directory is named `knl-<lab>-measure`, written to the ledger before it is made, and
+removed (rmdir) with the lab; `lab down --all` removes any `knl-` cgroup left by a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubenetlab.model import NAME_PREFIX
+
+CGROUP_ROOT = Path(os.environ.get("KUBENETLAB_CGROUP_ROOT", "/sys/fs/cgroup"))
+
+
+@dataclass(frozen=True)
+class Cgroup:
+    path: Path
+    version: int  # 1 (cpuacct) or 2
+
+    def usage_s(self) -> float:
+        """CPU seconds its processes used so far (user + system)."""
+        if self.version == 1:
+            return int((self.path / "cpuacct.usage").read_text()) / 1e9
+        for line in (self.path / "cpu.stat").read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "usage_usec":
+                return int(value) / 1e6
+        raise OSError(f"{self.path}/cpu.stat has no usage_usec")
+
+    @property
+    def procs_file(self) -> Path:
+        return self.path / "cgroup.procs"
+
+
+def hierarchy() -> tuple[Path, int] | None:
+    """Where CPU accounting is available: cgroup v1 cpuacct first, then v2."""
+    v1 = CGROUP_ROOT / "cpuacct"
+    if (v1 / "cpuacct.usage").exists():
+        return v1, 1
+    for v2 in (CGROUP_ROOT / "unified", CGROUP_ROOT):
+        if (v2 / "cgroup.controllers").exists():
+            return v2, 2
+    return None
+
+
+def name_for(lab: str) -> str:
+    return f"{NAME_PREFIX}{lab}-measure"
+
+
+def create(lab: str, record: object) -> Cgroup | None:
+    """The lab's measuring cgroup, made after `record(path)` wrote it down; None when this
+    host has no CPU accounting to read."""
+    found = hierarchy()
+    if found is None:
+        return None
+    root, version = found
+    path = root / name_for(lab)
+    if not path.exists():
+        record(str(path))  # type: ignore[operator]
+        path.mkdir()
+    return Cgroup(path, version)
+
+
+def remove(path: str, wait: float = 2.0) -> bool:
+    """rmdir once its processes are gone (an exiting process may linger a moment)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            os.rmdir(path)
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+
+
+def leftovers() -> list[str]:
+    """`knl-` cgroups in any hierarchy (after a crash)."""
+    if not CGROUP_ROOT.exists():
+        return []
+    found = []
+    for root in [CGROUP_ROOT, *(p for p in CGROUP_ROOT.iterdir() if p.is_dir())]:
+        try:
+            found += [str(d) for d in root.iterdir() if d.name.startswith(NAME_PREFIX)]
+        except OSError:
+            continue
+    return sorted(set(found))
