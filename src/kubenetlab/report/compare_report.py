@@ -144,7 +144,9 @@ def print_compare(report: CompareReport) -> None:
     for note in notes:
         stdout.print(f"note: {note}", highlight=False)
     placements = {
-        res.test_name: placement_line(res.placement)
+        res.test_name + (" via ClusterIP" if "ClusterIP" in res.path else ""): placement_line(
+            res.placement
+        )
         for row in measured
         for res in row.results.values()
         if res.placement
