@@ -76,6 +76,11 @@ def test_bench_rr_is_schema_valid_ordered_and_agrees_with_sockperf_by_hand() -> 
             assert run["cpu"]["process_s"] > 0 and run["cpu"]["net_s"] >= run["cpu"]["process_s"]
             assert run["transactions"] > 100 and run["cpu_us_per_txn"] > 0
         _assert_ordered(doc["pooled_latency_us"])
+        # Both ends on one CPU: that CPU is busy for the whole round trip, so the CPU per
+        # transaction and the time per transaction must agree (sockperf's log write aside).
+        per_txn_us = 1e6 / doc["estimates"]["tps"]["median"]
+        cpu_us = doc["estimates"]["cpu_us_per_txn"]["median"]
+        assert 0.7 < cpu_us / per_txn_us < 1.5, (cpu_us, per_txn_us)
         e = doc["estimates"]["p50"]
         assert e["ci_low"] <= e["median"] <= e["ci_high"]
         # The same path by hand, against the server bench left running in node2-pod1,

@@ -1,8 +1,13 @@
 """CPU a measurement itself spent: its processes' time from the lab's cgroup, plus the
-softirq time of the CPUs they were pinned to (packet processing the kernel does outside
-any process: on veth and VXLAN paths most of the data path runs there).
+packet processing the kernel does outside them, on the CPUs they were pinned to.
 
-    net_s = Δ cgroup usage (client + server, user + system) + Δ softirq of those CPUs
+    net_s = Δ cgroup usage (client + server, user + system) + Δ softirq outside them
+
+Which softirq is "outside" depends on the kernel. With CONFIG_IRQ_TIME_ACCOUNTING, task
+time excludes irq/softirq, so the pinned CPUs' softirq column of /proc/stat is added.
+Without it (this host's kernel), softirq run on the way out of a syscall is already in
+the task's time, and only what the ksoftirqd/N threads of those CPUs ran is missing: that
+is added instead (their utime + stime), so nothing is counted twice.
 
 Like netperf's service demand, it includes the measuring tools. When the host has no
 CPU accounting (no cgroup to read), net_s is None with the reason, never 0. Host-wide
@@ -11,9 +16,11 @@ busy time and the CPU stolen by a hypervisor (/proc/stat) are reported beside it
 
 from __future__ import annotations
 
+import gzip
 import os
 import time
 from dataclasses import dataclass
+from functools import cache
 
 from kubenetlab.kernel.cgroups import Cgroup
 
@@ -71,28 +78,73 @@ class CpuUsage:
             "busy_s": round(self.host_busy_s, 4),
             "steal_percent": round(self.steal_percent, 1),
             "seconds": round(self.seconds, 3),
-            "source": "cgroup CPU usage of client and server + /proc/stat softirq of their CPUs",
+            "source": "cgroup CPU usage of client and server + softirq outside them on their "
+            "CPUs (" + ("/proc/stat softirq" if irq_time_accounting() else "ksoftirqd") + ")",
             "reason": self.reason,
         }
+
+
+@cache
+def irq_time_accounting() -> bool:
+    try:
+        with gzip.open("/proc/config.gz", "rt") as config:
+            return any(line.strip() == "CONFIG_IRQ_TIME_ACCOUNTING=y" for line in config)
+    except OSError:
+        return False  # unknown: count ksoftirqd, the conservative choice (no double count)
+
+
+@cache
+def _ksoftirqd() -> dict[int, int]:
+    """CPU → PID of its ksoftirqd thread."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as comm:
+                    name = comm.read().strip()
+            except OSError:
+                continue
+            if name.startswith("ksoftirqd/"):
+                found[int(name.split("/", 1)[1])] = int(entry)
+    return found
+
+
+def ksoftirqd_ticks(cpus: set[int] | frozenset[int]) -> int:
+    total = 0
+    for cpu, pid in _ksoftirqd().items():
+        if cpu in cpus:
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+            except OSError:
+                continue
+    return total
 
 
 class CpuMeter:
     def __init__(self, cgroup: Cgroup | None, cpus: frozenset[int] | None) -> None:
         self.cgroup = cgroup
         self.cpus = cpus  # None: unpinned, so softirq is counted on every CPU
-        self._start: tuple[Ticks, float | None] | None = None
+        self._start: tuple[Ticks, float | None, int] | None = None
 
     def _usage(self) -> float | None:
         return self.cgroup.usage_s() if self.cgroup is not None else None
 
+    def _outside_ticks(self, ticks: Ticks) -> int:
+        cpus = self.cpus if self.cpus is not None else set(ticks.softirq)
+        if irq_time_accounting():
+            return sum(ticks.softirq.get(c, 0) for c in cpus)
+        return ksoftirqd_ticks(cpus)
+
     def start(self) -> None:
-        self._start = (Ticks.now(), self._usage())
+        now = Ticks.now()
+        self._start = (now, self._usage(), self._outside_ticks(now))
 
     def stop(self) -> CpuUsage:
         assert self._start is not None, "start() first"
-        (a, used_a), b, used_b = self._start, Ticks.now(), self._usage()
-        cpus = self.cpus if self.cpus is not None else set(b.softirq)
-        softirq = sum(b.softirq.get(c, 0) - a.softirq.get(c, 0) for c in cpus) * TICK
+        (a, used_a, outside_a), b, used_b = self._start, Ticks.now(), self._usage()
+        softirq = (self._outside_ticks(b) - outside_a) * TICK
         process = used_b - used_a if used_a is not None and used_b is not None else None
         return CpuUsage(
             process_s=process,
