@@ -36,6 +36,7 @@ class Run:
     cpu_us_per_txn: float | None = None
     cpu_s_per_gb: float | None = None
     tool_report: dict[str, Any] = field(default_factory=dict)  # the tool's own figures
+    flags: list[str] = field(default_factory=list)  # why to read this run with care
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -26,3 +26,11 @@ def listening(ns: str, port: int, udp: bool = False) -> bool:
         if local_port == port and (udp or fields[3] == TCP_LISTEN):
             return True
     return False
+
+
+def time_wait(ns: str) -> int:
+    """TCP sockets in TIME_WAIT in namespace `ns`: the ephemeral-port pressure a
+    connection-per-transaction test leaves behind."""
+    with netns.inside(ns), open("/proc/thread-self/net/tcp") as f:
+        rows = f.read().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[3] == "06")  # TCP_TIME_WAIT
