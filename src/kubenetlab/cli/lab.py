@@ -36,6 +36,10 @@ def register(commands: Subparsers) -> None:
     )
     add_output(up, ("table", "json", "yaml"))
     up.set_defaults(handler=lab_up)
+    _register_down_status_exec(sub)
+
+
+def _register_down_status_exec(sub: Subparsers) -> None:
     down = sub.add_parser(
         "down",
         help="remove a lab (or every lab and leftover)",

@@ -44,6 +44,11 @@ def register(commands: Subparsers) -> None:
     )
     add_output(audit, ("text", "json", "sarif"))
     audit.set_defaults(handler=audit_cmd)
+    _register_proxy(commands)
+    _register_mtu(commands)
+
+
+def _register_proxy(commands: Subparsers) -> None:
     proxy_cmd = commands.add_parser("proxy", help="service-proxy rules, without a lab")
     sub = proxy_cmd.add_subparsers(dest="proxy_command", required=True, parser_class=Parser)
     render = sub.add_parser(
@@ -58,6 +63,9 @@ def register(commands: Subparsers) -> None:
     render.add_argument("--cluster-cidr", default="10.244.0.0/16", help="kube-proxy --cluster-cidr")
     render.add_argument("--service-cidr", default="10.96.0.0/12", help="the Service CIDR")
     render.set_defaults(handler=proxy_render_cmd)
+
+
+def _register_mtu(commands: Subparsers) -> None:
     mtu = commands.add_parser(
         "mtu",
         help="encapsulation overhead and the pod MTU it leaves",

@@ -117,6 +117,11 @@ def print_compare(report: CompareReport) -> None:
             f"≈ {d['builtin_overhead_p50_us']:.0f} µs per transaction",
             highlight=False,
         )
+    _print_footer(report, measured)
+
+
+def _print_footer(report: CompareReport, measured: list[Row]) -> None:
+    """Steal, the rows' notes and each test's CPU placement, under the table."""
     steal = max(
         (
             r.cpu.get("steal_percent", 0.0)
