@@ -23,10 +23,6 @@ MAX_NODES = 2_000_000  # YAML nodes with aliases expanded: a 10,000-Service List
 STDIN = "-"
 
 
-class InputTooLarge(ValueError):
-    pass
-
-
 def read_text(path: str | Path, limit: int = MAX_BYTES) -> str:
     """The file's text, at most `limit` bytes, which must be UTF-8; `-` is standard input."""
     try:

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
 from jsonschema import Draft202012Validator, FormatChecker
+
+from kubenetlab.audit.yamlsrc import load_documents
+from kubenetlab.errors import UsageError
+from kubenetlab.inputs import read_text, yaml_error
 
 PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
 NODE_PORT = {"type": "integer", "minimum": 30000, "maximum": 32767}  # the default range
@@ -219,12 +224,6 @@ def describe(path: Any, message: str) -> str:
 def load_checked(path: str) -> list[Any]:
     """Kubernetes objects from a YAML file (bounded, `kind: List` unwrapped), each checked;
     the first unusable one is a UsageError naming file:line, the object and the field."""
-    import yaml
-
-    from kubenetlab.audit.yamlsrc import load_documents
-    from kubenetlab.errors import UsageError
-    from kubenetlab.inputs import read_text, yaml_error
-
     try:
         docs = load_documents(read_text(path))
     except yaml.YAMLError as exc:

@@ -38,6 +38,7 @@ from kubenetlab.routing import profile_class
 from kubenetlab.routing.base import RoutingProfile
 
 BENCHMARK_RANGE = IPv4Network("198.18.0.0/15")
+LOOPBACK = IPv4Network("127.0.0.0/8")
 LAB_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 NODE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 MTU_RANGE = (576, 9216)
@@ -256,13 +257,13 @@ def _cidr(value: Any, key: str) -> IPv4Network:
     except ValueError as exc:
         raise UsageError(f"{key} {value!r} is not an IPv4 CIDR: {exc}") from None
     for bad, what in (
-        (cidr.is_loopback, "loopback"),
+        (cidr.overlaps(LOOPBACK), "loopback"),
         (cidr.is_link_local, "link-local"),
         (cidr.is_multicast, "multicast"),
         (cidr.is_reserved, "reserved (240.0.0.0/4)"),
         (cidr.is_unspecified or cidr.prefixlen == 0, "unspecified"),
     ):
-        if bad or (what == "loopback" and cidr.overlaps(IPv4Network("127.0.0.0/8"))):
+        if bad:
             raise UsageError(f"{key} {cidr} is {what}: pods and Services need unicast addresses")
     return cidr
 

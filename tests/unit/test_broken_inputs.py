@@ -267,7 +267,8 @@ def test_broken_input_is_one_line_and_an_exit_code(
     lines = err.splitlines()
     assert code in codes, err
     assert "Traceback" not in err, err
-    assert len(lines) == (1 if code == 2 else 0) or (code == 1 and len(lines) <= 1), err
+    # Bad input: exactly one line. Findings (exit 1): at most one (they go to stdout).
+    assert len(lines) == 1 if code == 2 else len(lines) <= 1, err
     assert says in err, err
     assert seconds < 5, f"{seconds:.1f} s"
     assert rss_mb < 300, f"{rss_mb:.0f} MB"

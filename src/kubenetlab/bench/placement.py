@@ -46,15 +46,12 @@ class Placement:
             "note": self.note,
         }
 
-    def describe(self) -> str:
-        if self.client is None:
-            return "CPU placement: none (client and server unpinned)"
-        where = (
-            f"both on CPU {min(self.client)}"
-            if self.client == self.server
-            else f"client on CPU {min(self.client)}, server on CPU {min(self.server or {0})}"
-        )
-        return f"CPU placement: {self.policy} ({where}){f'; {self.note}' if self.note else ''}"
+    @property
+    def cpus(self) -> frozenset[int] | None:
+        """Every CPU the measurement runs on; None when either end may run anywhere."""
+        if self.client is None or self.server is None:
+            return None
+        return self.client | self.server
 
 
 def available_cpus() -> list[int]:

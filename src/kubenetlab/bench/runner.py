@@ -378,8 +378,7 @@ def run(
         )
     cgroup = cgroups.create(live.name, live.ledger.record_cgroup)
     servers = Servers(live.ledger, placement.server, cgroup)
-    pinned = placement.client | placement.server if placement.server is not None else None
-    meter = CpuMeter(cgroup, pinned if placement.client is not None else None)
+    meter = CpuMeter(cgroup, placement.cpus)
     ctx = RunContext(lab, src, dst, spec, servers, meter, placement)
     runs: list[Run] = []
     pooled = new_histogram()

@@ -13,9 +13,8 @@ class Parser(argparse.ArgumentParser):
     help shows every default."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
-        self.formatter_class = _Formatter
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"kubenetlab: error: {message} (see {self.prog} --help)\n")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def name_for(lab: str) -> str:
     return f"{NAME_PREFIX}{lab}-measure"
 
 
-def create(lab: str, record: object) -> Cgroup | None:
+def create(lab: str, record: Callable[[str], None]) -> Cgroup | None:
     """The lab's measuring cgroup, made after `record(path)` wrote it down; None when this
     host has no CPU accounting to read."""
     found = hierarchy()
@@ -62,7 +63,7 @@ def create(lab: str, record: object) -> Cgroup | None:
     root, version = found
     path = root / name_for(lab)
     if not path.exists():
-        record(str(path))  # type: ignore[operator]
+        record(str(path))
         path.mkdir()
     return Cgroup(path, version)
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from kubenetlab.bench.stats import Estimate
-from kubenetlab.report.bench_table import fmt_cv, placement_line, to_csv
+from kubenetlab.report.bench_table import fmt_cv, placement_line
 from kubenetlab.report.tables import stdout
 from kubenetlab.scenarios.compare import CompareReport, Row
 
@@ -210,15 +208,3 @@ def csv_rows(report: CompareReport) -> list[dict[str, Any]]:
                     }
                 )
     return out
-
-
-def write_report_dir(report: CompareReport, directory: str) -> list[Path]:
-    from kubenetlab.report import plot
-
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [out / "compare.json", out / "compare.csv"]
-    written[0].write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-    written[1].write_text(to_csv(csv_rows(report), CSV_FIELDS))
-    written += plot.compare_charts(report, out)
-    return written
