@@ -10,6 +10,7 @@ DEBIAN_PACKAGES=(
   iperf3 sockperf fio
   bird2 nginx-light
   python3 python3-venv python3-pip make gcc libc6-dev
+  clang llvm libbpf-dev bpftool
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -51,6 +52,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x .venv/bin/kub
   .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
   echo "$want" > "$stamp"
 fi
+# The eBPF proxy's programs, compiled against this kernel's BTF (cached; rebuilt on change).
+.venv/bin/python -m kubenetlab.bpf >/dev/null
 # The native TCP_RR/CRR driver, rebuilt when its source changes.
 src=src/kubenetlab/bench/knl_rr.c
 if [ ! -x .venv/bin/knl-rr ] || [ "$src" -nt .venv/bin/knl-rr ]; then

@@ -10,12 +10,13 @@ from typing import Any
 from kubenetlab import interrupt
 from kubenetlab.components import components_of
 from kubenetlab.errors import EnvironmentProblem, KnlError, UsageError
-from kubenetlab.kernel import cgroups, netns, preflight, procs
+from kubenetlab.kernel import bpf, cgroups, netns, preflight, procs
 from kubenetlab.kernel.apply import ApplyError, apply
 from kubenetlab.kernel.ledger import (
     Ledger,
     exclusive,
     known_labs,
+    orphan_bpf_mounts,
     orphan_state_dirs,
     remove_torn_ledger_writes,
 )
@@ -132,6 +133,8 @@ def _teardown(ledger: Ledger) -> tuple[int, int]:
     removed = sum(netns.remove(name) for name in reversed(ledger.netns))
     for path in ledger.cgroups:
         cgroups.remove(path)
+    for path in ledger.mounts:  # pinned programs and maps go with their file system
+        bpf.unmount_bpffs(path)
     ledger.remove()
     return removed, ended
 
@@ -174,6 +177,8 @@ def down_all() -> DownResult:
         for path in cgroups.leftovers():
             cgroups.remove(path)
         remove_torn_ledger_writes()
+        for mount in orphan_bpf_mounts():
+            bpf.unmount_bpffs(mount)
         for state in orphan_state_dirs():
             shutil.rmtree(state, ignore_errors=True)
     return DownResult(labs, removed, ended, time.monotonic() - started)
@@ -212,6 +217,7 @@ def status_document(ledger: Ledger) -> dict[str, Any]:
         ],
         "pods": [{k: p[k] for k in ("name", "node", "ip", "netns")} for p in lab.get("pods", [])],
         "proxy": lab.get("proxy"),
+        "proxy_options": lab.get("proxy_options", {}),
         "services": lab.get("services", []),
         "client": lab.get("client"),
         "gateway": lab.get("gateway"),
@@ -224,6 +230,7 @@ def status_document(ledger: Ledger) -> dict[str, Any]:
         "processes": processes,
         "converged_seconds": ledger.extra.get("converged_seconds"),
         "routing": _component_status(ledger, "routing") if health == "ok" else {},
+        "ebpf": _component_status(ledger, "ebpf-datapath") if health == "ok" else {},
         "created_at": ledger.created_at,
     }
 

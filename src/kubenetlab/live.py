@@ -18,7 +18,7 @@ from kubenetlab.components.backends import Backends
 from kubenetlab.components.proxy import ServiceProxyComponent
 from kubenetlab.errors import UsageError
 from kubenetlab.kernel.ledger import Ledger, known_labs
-from kubenetlab.model import Lab
+from kubenetlab.model import Lab, Node
 from kubenetlab.proxy import SyncResult
 from kubenetlab.services import Endpoint, Service
 
@@ -39,6 +39,12 @@ class Member:
     @classmethod
     def of_service(cls, svc: Service, port: int | None = None) -> Member:
         return cls(svc.key, "", svc.cluster_ip, "", "service", port or svc.ports[0].port)
+
+    @classmethod
+    def of_node_port(cls, svc: Service, node: Node, node_port: int) -> Member:
+        """A Service as an external client reaches it: a node's address and NodePort."""
+        name = f"{svc.key} via {node.name}:{node_port}"
+        return cls(name, "", str(node.underlay_ip), node.name, "service", node_port)
 
 
 @dataclass

@@ -55,7 +55,10 @@ class Lab:
     service_cidr: IPv4Network
     nodes: tuple[Node, ...]
     pods: tuple[Pod, ...] = field(default=())
-    proxy: str | None = None  # service proxy on every node (iptables, iptables-legacy, nftables)
+    proxy: str | None = (
+        None  # service proxy on every node (iptables, iptables-legacy, nftables, ebpf)
+    )
+    proxy_options: dict[str, str] = field(default_factory=dict)  # ebpf: lb_mode, lb_algorithm
     services: tuple[Service, ...] = field(default=())
     client_ip: IPv4Address | None = None  # an external client on the fabric (labs with Services)
     routes: tuple[dict[str, Any], ...] = ()  # Gateway API objects as given (gateway/model.py)
@@ -131,6 +134,7 @@ class Lab:
                 for p in self.pods
             ],
             "proxy": self.proxy,
+            "proxy_options": dict(self.proxy_options),
             "services": [svc.to_dict() for svc in self.services],
             "client": {"ip": str(self.client_ip), "netns": self.client_netns}
             if self.client_ip
@@ -174,6 +178,7 @@ class Lab:
                 for p in data["pods"]
             ),
             proxy=data.get("proxy"),
+            proxy_options=dict(data.get("proxy_options", {})),
             services=tuple(Service.from_dict(d) for d in data.get("services", [])),
             client_ip=IPv4Address(data["client"]["ip"]) if data.get("client") else None,
             routes=tuple(data.get("routes", [])),

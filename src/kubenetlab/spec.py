@@ -11,7 +11,8 @@
     pod_cidr: 10.244.0.0/16
     node_cidr_mask: 24           # kube-controller-manager --node-cidr-mask-size
     service_cidr: 10.96.0.0/12
-    proxy: iptables              # iptables | iptables-legacy | nftables (default iptables with services)
+    proxy: iptables              # iptables | iptables-legacy | nftables | ebpf (default: iptables)
+    proxy_options: {lb_mode: dsr, lb_algorithm: maglev}  # ebpf only (Cilium's loadBalancer.*)
     services:                    # backends are lab pods running a real server
       - {name: web, type: NodePort, port: 80, target_port: 8080, replicas: 2,
          external_traffic_policy: Local}
@@ -56,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "node_cidr_mask": 24,
     "service_cidr": "10.96.0.0/12",
     "proxy": None,
+    "proxy_options": None,
     "services": None,
     "routes": None,
     "allow_mtu_mismatch": False,
@@ -121,6 +123,7 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
     if routes is not None and not isinstance(routes, list):
         raise UsageError("routes must be a file name or a list of Gateway API objects")
     routes = tuple(routes or ())
+    proxy = _proxy(values["proxy"], bool(svcs))
     lab = Lab(
         name=name,
         profile=cls.name,
@@ -133,7 +136,8 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
         service_cidr=service_cidr,
         nodes=nodes,
         pods=pods,
-        proxy=_proxy(values["proxy"], bool(svcs)),
+        proxy=proxy,
+        proxy_options=_proxy_options(values["proxy_options"], proxy, cls),
         services=svcs,
         client_ip=addressing.reserved_underlay_ip(underlay, 1) if svcs or routes else None,
         routes=routes,
@@ -188,6 +192,36 @@ def _proxy(value: Any, has_services: bool) -> str | None:
     from kubenetlab.proxy import proxy as proxy_named
 
     return proxy_named(_str(value, "proxy")).name
+
+
+def _proxy_options(value: Any, proxy: str | None, cls: type[RoutingProfile]) -> dict[str, str]:
+    """Cilium's loadBalancer.mode and .algorithm, for the eBPF proxy only."""
+    from kubenetlab.proxy.ebpf import LB_ALGORITHMS, LB_MODES
+
+    if value is None or value == {}:
+        return {}
+    if not isinstance(value, dict):
+        raise UsageError("proxy_options must be a mapping (lb_mode, lb_algorithm)")
+    if proxy != "ebpf":
+        raise UsageError(f"proxy_options apply to proxy ebpf only, not {proxy or 'none'}")
+    allowed = {"lb_mode": LB_MODES, "lb_algorithm": LB_ALGORITHMS}
+    out = {}
+    for key, choice in value.items():
+        if key not in allowed:
+            raise UsageError(
+                f"unknown key {key!r} in proxy_options (allowed: lb_mode, lb_algorithm)"
+            )
+        if choice not in allowed[key]:
+            raise UsageError(
+                f"proxy_options.{key} must be one of {', '.join(allowed[key])}, not {choice!r}"
+            )
+        out[key] = str(choice)
+    if out.get("lb_mode", "snat") != "snat" and cls.encap_overhead:
+        raise UsageError(
+            f"lb_mode {out['lb_mode']} carries the service in an IPv4 option, which Cilium "
+            f"supports with native routing only: use profile native or bgp, not {cls.name}"
+        )
+    return out
 
 
 def _members(

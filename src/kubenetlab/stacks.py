@@ -27,6 +27,7 @@ class NamedStack:
     routing: str
     proxy: str | None
     models: str
+    proxy_options: tuple[tuple[str, str], ...] = ()
 
 
 NAMED_STACKS = {
@@ -38,6 +39,13 @@ NAMED_STACKS = {
             "calico-bgp", "bgp", "iptables", "Calico BGP (no overlay) + kube-proxy iptables"
         ),
         NamedStack("cilium", "native", "ebpf", "Cilium eBPF, native routing, no kube-proxy"),
+        NamedStack(
+            "cilium-dsr",
+            "native",
+            "ebpf",
+            "Cilium eBPF, native routing, no kube-proxy, loadBalancer.mode=dsr",
+            (("lb_mode", "dsr"),),
+        ),
     )
 }
 # The article's table (Flannel VXLAN, Calico IPIP, Cilium eBPF native) plus direct routing;
@@ -52,6 +60,7 @@ class Stack:
     routing: str
     proxy: str | None
     reason: str | None  # None: runnable here
+    proxy_options: tuple[tuple[str, str], ...] = ()
 
     @property
     def available(self) -> bool:
@@ -76,7 +85,7 @@ def resolve(name: str) -> Stack:
     reason = _routing_reason(named.routing)
     if reason is None and named.proxy not in service_proxies():
         reason = f"service proxy {named.proxy!r} is not built yet"
-    return Stack(name, named.models, named.routing, named.proxy, reason)
+    return Stack(name, named.models, named.routing, named.proxy, reason, named.proxy_options)
 
 
 def known_names() -> list[str]:

@@ -28,6 +28,9 @@ ROOT_STATE_COMMANDS = [
     ["ip6tables-save"],
     ["iptables-legacy-save"],
     ["nft", "list", "ruleset"],
+    # BPF: nothing attached to the root namespace's links or to any cgroup outside the lab's.
+    ["bpftool", "net", "show"],
+    ["bpftool", "cgroup", "tree"],
 ]
 ROOT_SYSCTLS = [
     "net/ipv4/ip_forward",
@@ -81,6 +84,8 @@ def lab_leftovers() -> list[str]:
         left += [f"ledger {p.name}" for p in LEDGER_DIR.iterdir()]
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     left += [f"root link {m}" for m in re.findall(r"knl-[^:@ ]*", links)]
+    mounts = Path("/proc/self/mounts").read_text().splitlines()
+    left += [f"mount {m.split()[1]}" for m in mounts if "kubenetlab" in m.split()[1]]
     cgroup_root = Path("/sys/fs/cgroup")
     for hierarchy in [cgroup_root, *(p for p in cgroup_root.iterdir() if p.is_dir())]:
         left += [f"cgroup {d}" for d in hierarchy.glob("knl-*")]

@@ -174,7 +174,7 @@ def test_compare_small_run_is_schema_valid_lists_unavailable_and_writes_a_report
     out = _cli(
         "compare",
         "--profiles",
-        "native,ipip,cilium,flannel",
+        "native,ipip,cilium-dsr,flannel",
         "--tests",
         "rr,crr",
         "--repeats",
@@ -190,14 +190,13 @@ def test_compare_small_run_is_schema_valid_lists_unavailable_and_writes_a_report
     doc = json.loads(out.stdout)
     _validator("compare.schema.json").validate(doc)
     rows = {row["profile"]: row for row in doc["rows"]}
-    assert list(rows) == ["underlay", "native", "ipip", "cilium", "flannel"]
+    assert list(rows) == ["underlay", "native", "ipip", "cilium-dsr", "flannel"]
     assert rows["underlay"]["measured"] and rows["native"]["measured"]
     if missing_kernel_options(["CONFIG_NET_IPIP"]):  # this kernel: listed with the reason
         assert not rows["ipip"]["measured"]
         assert "lacks CONFIG_NET_IPIP" in rows["ipip"]["reason"]
     else:
         assert rows["ipip"]["measured"]
-    assert "'ebpf' is not built yet" in rows["cilium"]["reason"]
     assert rows["native"]["results"]["rr"]["estimates"]["p50"]["median"] > 0
     assert "rr.p50" in rows["native"]["overhead_percent"]
     # flannel = vxlan + kube-proxy iptables: also TCP_CRR to a ClusterIP through the proxy.
@@ -206,8 +205,15 @@ def test_compare_small_run_is_schema_valid_lists_unavailable_and_writes_a_report
     via = flannel["results"]["crr_service"]
     assert via["path"].startswith("pod → ClusterIP") and via["estimates"]["p50"]["median"] > 0
     assert "crr_service.p50" in flannel["overhead_percent"]
+    # ... and TCP_RR from the external client to node1's NodePort, backend on node2.
+    for name in ("flannel", "cilium-dsr"):
+        nodeport = rows[name]["results"]["rr_nodeport"]
+        assert nodeport["path"].startswith("client → NodePort 198.18.0.1:30080")
+        assert nodeport["estimates"]["p50"]["median"] > 0
+    assert rows["cilium-dsr"]["results"]["crr_service"]["estimates"]["p50"]["median"] > 0
     assert doc["driver_check"]["builtin_rr_p50_us"] > 0
     for name in ("compare.json", "compare.csv", "latency.png", "cpu.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert "TCP_CRR via ClusterIP" in (tmp_path / "compare.csv").read_text()
+    assert "TCP_RR via NodePort" in (tmp_path / "compare.csv").read_text()
     assert (tmp_path / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

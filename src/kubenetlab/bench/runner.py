@@ -71,6 +71,8 @@ def _builtin() -> tuple[str, str | None]:
 
 
 def describe_path(src: Member, dst: Member) -> str:
+    if dst.kind == "service" and dst.node:
+        return f"{src.kind} → NodePort {dst.ip}:{dst.port} ({dst.name}), through the service proxy"
     if dst.kind == "service":
         return f"{src.kind} → ClusterIP {dst.ip}:{dst.port} ({dst.name}), through the service proxy"
     where = "same node" if src.node == dst.node else "other node"

@@ -29,7 +29,15 @@ def register(commands: Subparsers) -> None:
         ("--pod-mtu", "pod MTU (default: underlay MTU − the profile's overhead)"),
     ):
         up.add_argument(flag, type=int, help=what)
-    up.add_argument("--proxy", help="service proxy: iptables, iptables-legacy, nftables")
+    up.add_argument("--proxy", help="service proxy: iptables, iptables-legacy, nftables, ebpf")
+    up.add_argument(
+        "--lb-mode", choices=("snat", "dsr", "hybrid"),
+        help="ebpf: NodePort forwarding, as Cilium's loadBalancer.mode (default snat)",
+    )  # fmt: skip
+    up.add_argument(
+        "--lb-algorithm", choices=("random", "maglev"),
+        help="ebpf: backend choice, as Cilium's loadBalancer.algorithm (default random)",
+    )  # fmt: skip
     up.add_argument("--routes", help="Gateway API Gateways and HTTPRoutes (YAML) for a gateway")
     up.add_argument(
         "--dry-run", action="store_true", help="print the kernel objects, create nothing"
@@ -68,6 +76,15 @@ def _register_down_status_exec(sub: Subparsers) -> None:
     exec_.set_defaults(handler=lab_exec)
 
 
+def _proxy_options(raw: dict[str, object], args: argparse.Namespace) -> dict[str, str] | None:
+    """--lb-mode/--lb-algorithm over the spec's proxy_options."""
+    flags = {k: v for k, v in (("lb_mode", args.lb_mode), ("lb_algorithm", args.lb_algorithm)) if v}
+    if not flags:
+        return None
+    base = raw.get("proxy_options")
+    return {**(base if isinstance(base, dict) else {}), **flags}
+
+
 def lab_up(args: argparse.Namespace) -> int:
     from kubenetlab import lab as labmod
     from kubenetlab.inputs import load_yaml_documents
@@ -80,6 +97,7 @@ def lab_up(args: argparse.Namespace) -> int:
         "pods_per_node": args.pods_per_node, "underlay_mtu": args.underlay_mtu,
         "pod_mtu": args.pod_mtu, "proxy": args.proxy,
         "routes": load_yaml_documents(args.routes) if args.routes else None,
+        "proxy_options": _proxy_options(raw, args),
     }  # fmt: skip
     lab = build_lab(raw, overrides)
     if args.dry_run:
@@ -144,7 +162,7 @@ def lab_status(args: argparse.Namespace) -> int:
 
 
 def lab_exec(args: argparse.Namespace) -> int:
-    from kubenetlab.kernel import netns, preflight
+    from kubenetlab.kernel import cgroups, netns, preflight
     from kubenetlab.live import attach
 
     cmd = args.cmd[1:] if args.cmd and args.cmd[0] == "--" else args.cmd
@@ -153,6 +171,9 @@ def lab_exec(args: argparse.Namespace) -> int:
     target = attach(args.name).netns(args.member)
     preflight.require_root("lab exec")
     netns.enter_for_exec(target)
+    member = cgroups.member_cgroup(target)
+    if member is not None:  # the eBPF proxy's socket LB applies to it, as to every pod process
+        member.write_text(str(os.getpid()))
     try:
         os.execvp(cmd[0], cmd)
     except FileNotFoundError:

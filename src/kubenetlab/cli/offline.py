@@ -57,9 +57,19 @@ def _register_proxy(commands: Subparsers) -> None:
         epilog="example:\n  kubenetlab proxy render -f examples/cluster-dump.yaml --node worker-1",
     )
     render.add_argument("-f", "--file", required=True, help="v1 Services and EndpointSlices (YAML)")
-    render.add_argument("--proxy", default="iptables", help="iptables, iptables-legacy, nftables")
+    render.add_argument(
+        "--proxy",
+        default="iptables",
+        help="iptables, iptables-legacy, nftables, ebpf (map entries)",
+    )
     render.add_argument("--node", required=True, help="node name (for Local policies)")
-    render.add_argument("--node-ip", action="append", default=[], help="the node's IPs (nftables)")
+    render.add_argument(
+        "--node-ip", action="append", default=[], help="the node's IPs (nftables, ebpf NodePorts)"
+    )
+    render.add_argument("--lb-mode", default="snat", choices=("snat", "dsr", "hybrid"), help="ebpf")
+    render.add_argument(
+        "--lb-algorithm", default="random", choices=("random", "maglev"), help="ebpf"
+    )
     render.add_argument("--cluster-cidr", default="10.244.0.0/16", help="kube-proxy --cluster-cidr")
     render.add_argument("--service-cidr", default="10.96.0.0/12", help="the Service CIDR")
     render.set_defaults(handler=proxy_render_cmd)
@@ -113,7 +123,10 @@ def proxy_render_cmd(args: argparse.Namespace) -> int:
     services = from_kubernetes(docs)
     if not services:
         raise UsageError(f"{args.file}: no v1 Service with a clusterIP")
-    ctx = NodeContext(args.node, "", tuple(args.node_ip), args.cluster_cidr, args.service_cidr)
+    ctx = NodeContext(
+        args.node, "", tuple(args.node_ip), args.cluster_cidr, args.service_cidr,
+        lb_mode=args.lb_mode, lb_algorithm=args.lb_algorithm,
+    )  # fmt: skip
     sys.stdout.write(proxy(args.proxy).render_services(services, ctx))
     return 0
 

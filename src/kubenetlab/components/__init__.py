@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kubenetlab.components.backends import Backends
 from kubenetlab.components.base import Component
+from kubenetlab.components.ebpf import EbpfDatapath
 from kubenetlab.components.gateway import Gateway
 from kubenetlab.components.proxy import ServiceProxyComponent
 from kubenetlab.components.routing import RoutingDaemons
@@ -12,6 +13,7 @@ from kubenetlab.model import Lab
 
 COMPONENTS: tuple[Component, ...] = (
     RoutingDaemons(),
+    EbpfDatapath(),
     ServiceProxyComponent(),
     Backends(),
     Gateway(),

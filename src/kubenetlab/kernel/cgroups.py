@@ -68,8 +68,42 @@ def create(lab: str, record: Callable[[str], None]) -> Cgroup | None:
     return Cgroup(path, version)
 
 
+def v2_root() -> Path | None:
+    """The cgroup v2 hierarchy (hybrid hosts mount it at unified/), None without one."""
+    for v2 in (CGROUP_ROOT / "unified", CGROUP_ROOT):
+        if (v2 / "cgroup.procs").exists() and (v2 / "cgroup.controllers").exists():
+            return v2
+    return None
+
+
+def socket_lb_name(lab: str) -> str:
+    """The eBPF proxy's cgroup tree: <v2>/knl-<lab>-socklb/<node netns>/<member netns>."""
+    return f"{NAME_PREFIX}{lab}-socklb"
+
+
+def member_cgroup(ns: str) -> Path | None:
+    """The socket-LB cgroup of a lab namespace's processes, if its lab runs the eBPF proxy:
+    every process kubenetlab starts in a pod or node joins it, as Cilium's socket LB
+    covers every process on a node. Namespace names are unique, so the match is exact."""
+    root = v2_root()
+    if root is None or not ns.startswith(NAME_PREFIX):
+        return None
+    for found in root.glob(f"{NAME_PREFIX}*-socklb/*/{ns}"):
+        return found / "cgroup.procs"
+    return None
+
+
 def remove(path: str, wait: float = 2.0) -> bool:
-    """rmdir once its processes are gone (an exiting process may linger a moment)."""
+    """rmdir once its processes are gone (an exiting process may linger a moment);
+    child cgroups first."""
+    top = Path(path)
+    if top.is_dir():
+        for child in sorted((d for d in top.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts)):
+            _rmdir(str(child), wait)
+    return _rmdir(path, wait)
+
+
+def _rmdir(path: str, wait: float) -> bool:
     deadline = time.monotonic() + wait
     while True:
         try:

@@ -57,6 +57,19 @@ def remove_torn_ledger_writes() -> None:
         tmp.unlink(missing_ok=True)
 
 
+def bpf_dir(lab_name: str) -> Path:
+    """Where a lab's own bpf file system is mounted (its pinned programs and maps). No dot
+    in the name: libbpf turns every '.' of a pin path into '_'."""
+    return LEDGER_DIR / f"bpf-{lab_name}"
+
+
+def orphan_bpf_mounts() -> list[Path]:
+    """bpf file systems whose ledger is gone."""
+    if not LEDGER_DIR.exists():
+        return []
+    return [d for d in LEDGER_DIR.glob("bpf-*") if not (LEDGER_DIR / f"{d.name[4:]}.json").exists()]
+
+
 def orphan_state_dirs() -> list[Path]:
     """State directories whose ledger is gone (a crash between the two removals)."""
     if not LEDGER_DIR.exists():
@@ -117,6 +130,8 @@ class Ledger:
     processes: list[ProcessRecord] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # state files the lab's processes read
     cgroups: list[str] = field(default_factory=list)  # cgroup directories the lab made
+    mounts: list[str] = field(default_factory=list)  # bpf file systems (its pinned maps)
+    bpf_links: list[dict[str, str]] = field(default_factory=list)  # program attachments
     created_at: float = field(default_factory=time.time)
     extra: dict[str, Any] = field(default_factory=dict)  # per-feature state (e.g. timings)
 
@@ -155,6 +170,8 @@ class Ledger:
             processes=[ProcessRecord.from_dict(p) for p in data.get("processes", [])],
             files=list(data.get("files", [])),
             cgroups=list(data.get("cgroups", [])),
+            mounts=list(data.get("mounts", [])),
+            bpf_links=list(data.get("bpf_links", [])),
             created_at=float(data.get("created_at", 0.0)),
             extra=dict(data.get("extra", {})),
         )
@@ -171,6 +188,8 @@ class Ledger:
             "processes": [p.to_dict() for p in self.processes],
             "files": self.files,
             "cgroups": self.cgroups,
+            "mounts": self.mounts,
+            "bpf_links": self.bpf_links,
             "extra": self.extra,
         }
 
@@ -205,6 +224,10 @@ class Ledger:
 
     def record_cgroup(self, path: str) -> None:
         self.cgroups.append(path)
+        self.save()
+
+    def record_mount(self, path: str) -> None:
+        self.mounts.append(path)
         self.save()
 
     def remove(self) -> None:

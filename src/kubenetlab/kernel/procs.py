@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kubenetlab.kernel import netns
+from kubenetlab.kernel import cgroups, netns
 from kubenetlab.kernel.ledger import Ledger, ProcessRecord
 
 
@@ -28,8 +28,13 @@ def start_time(pid: int) -> int | None:
 
 
 def _enter(name: str, cpus: frozenset[int] | None = None, cgroup: Path | None = None) -> Any:
+    member = cgroups.member_cgroup(name)  # looked up before the fork
+
     def preexec() -> None:
         netns.enter_for_exec(name)
+        if member is not None:
+            with open(member, "w") as procs_file:  # the eBPF proxy's socket LB applies
+                procs_file.write(str(os.getpid()))
         if cpus is not None:
             os.sched_setaffinity(0, cpus)  # before exec: the tool never runs elsewhere
         if cgroup is not None:

@@ -2,7 +2,7 @@
 
 The Services are categorised per node once (`categorize`); each proxy turns that into its
 desired state as data and syncs the difference to the node through the kernel layer.
-Adding one (e.g. eBPF) is a new module and one line in PROXIES.
+Adding one is a new module and one line in PROXIES.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from kubenetlab.errors import UsageError
 from kubenetlab.kernel import rules as kernel_rules
-from kubenetlab.proxy import iptables, nftables
+from kubenetlab.proxy import ebpf, iptables, nftables
 from kubenetlab.proxy.categorize import categorize
 from kubenetlab.services import Service
 
@@ -26,6 +26,9 @@ class NodeContext:
     node_ips: tuple[str, ...]
     cluster_cidr: str
     service_cidr: str
+    lb_mode: str = "snat"  # ebpf: Cilium's loadBalancer.mode (snat | dsr | hybrid)
+    lb_algorithm: str = "random"  # ebpf: loadBalancer.algorithm (random | maglev)
+    pin_dir: str = ""  # ebpf: where the node's maps are pinned (empty: not live)
 
 
 @dataclass(frozen=True)
@@ -135,8 +138,40 @@ class NftablesProxy(ServiceProxy):
         kernel_rules.nft_apply(ctx.netns, f"add table {nftables.T}\ndelete table {nftables.T}\n")
 
 
+class EbpfProxy(ServiceProxy):
+    """Cilium's kube-proxy replacement: socket LB for ClusterIP, tc for NodePort (snat,
+    dsr or hybrid). The programs (bpf/lb.bpf.c) are loaded by the ebpf-datapath
+    component; a sync only writes the difference into the node's maps, in batches."""
+
+    name = "ebpf"
+    models = "Cilium eBPF kube-proxy replacement (socket LB + tc NodePort)"
+    tools = (("clang", "clang"), ("bpftool", "bpftool"))
+
+    def desired(self, services: Sequence[Service], ctx: NodeContext) -> ebpf.LbMaps:
+        return ebpf.lb_maps(services, ctx.node, ctx.node_ips, ctx.lb_mode, ctx.lb_algorithm)
+
+    def render(self, desired: ebpf.LbMaps, ctx: NodeContext) -> str:
+        return ebpf.render(desired, ctx.node)
+
+    def sync(
+        self, ctx: NodeContext, desired: ebpf.LbMaps, current: ebpf.LbMaps | None = None
+    ) -> SyncResult:
+        from kubenetlab.kernel import lbmaps
+
+        change = ebpf.delta(current, desired)
+        if current is not None and not change.size:
+            return SyncResult(0, 0.0, "none")
+        seconds = lbmaps.write(ctx.pin_dir, desired.config(), change, full=current is None)
+        return SyncResult(change.size, seconds, "full" if current is None else "delta")
+
+    def clear(self, ctx: NodeContext) -> None:
+        from kubenetlab.kernel import lbmaps
+
+        lbmaps.clear(ctx.pin_dir)
+
+
 PROXIES: dict[str, ServiceProxy] = {
-    p.name: p for p in (IptablesProxy("nft"), IptablesProxy("legacy"), NftablesProxy())
+    p.name: p for p in (IptablesProxy("nft"), IptablesProxy("legacy"), NftablesProxy(), EbpfProxy())
 }
 
 

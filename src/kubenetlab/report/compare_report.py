@@ -48,6 +48,11 @@ def _columns(tests: tuple[str, ...]) -> list[tuple[str, str, str, str]]:
             ("CRR via ClusterIP p50 µs", "crr_service", "p50", "ci"),
             ("via ClusterIP vs underlay CRR", "crr_service", "p50", "pct"),
         ]
+    if "rr" in tests:
+        cols += [
+            ("RR client→NodePort p50 µs", "rr_nodeport", "p50", "ci"),
+            ("RR client→NodePort p99 µs", "rr_nodeport", "p99", "ci"),
+        ]
     if "stream" in tests:
         cols += [
             ("Gbit/s", "stream", "gbps", "ci"),
@@ -176,6 +181,9 @@ CSV_FIELDS = [
 ]
 
 
+VIA_LABELS = {"crr_service": "TCP_CRR via ClusterIP", "rr_nodeport": "TCP_RR via NodePort"}
+
+
 def csv_rows(report: CompareReport) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for row in report.rows:
@@ -185,7 +193,7 @@ def csv_rows(report: CompareReport) -> list[dict[str, Any]]:
             )
             continue
         for test, result in row.results.items():
-            label = "TCP_CRR via ClusterIP" if test == "crr_service" else result.test_name
+            label = VIA_LABELS.get(test, result.test_name)
             for metric, e in result.estimates.items():
                 out.append(
                     {

@@ -31,6 +31,8 @@ from kubenetlab.spec import build_lab
 
 BASELINE = "underlay"
 CRR_VIA_SERVICE = "crr_service"  # TCP_CRR pod → ClusterIP, for profiles with a service proxy
+RR_VIA_NODEPORT = "rr_nodeport"  # TCP_RR client → node1's NodePort → the backend on node2
+VIA_SERVICE = {CRR_VIA_SERVICE: "crr", RR_VIA_NODEPORT: "rr"}  # → the underlay test it is held to
 DEFAULT_TESTS = ("rr", "crr", "stream")
 
 
@@ -134,7 +136,8 @@ def resolve_all(names: tuple[str, ...]) -> list[stacks.Stack]:
     return out
 
 
-SERVICE = "bench"  # a ClusterIP Service whose one backend is node2-pod1
+SERVICE = "bench"  # a NodePort Service whose one backend is node2-pod1
+NODE_PORT = 30080
 
 
 def _lab_for(resolved: stacks.Stack) -> Lab:
@@ -146,7 +149,11 @@ def _lab_for(resolved: stacks.Stack) -> Lab:
     }
     if resolved.proxy:
         spec["proxy"] = resolved.proxy
-        spec["services"] = [{"name": SERVICE, "port": 80, "pods": ["node2-pod1"]}]
+        spec["proxy_options"] = dict(resolved.proxy_options)
+        spec["services"] = [
+            {"name": SERVICE, "type": "NodePort", "port": 80, "node_port": NODE_PORT,
+             "pods": ["node2-pod1"]}
+        ]  # fmt: skip
     return build_lab(spec)
 
 
@@ -178,7 +185,7 @@ def run_compare(
 
     all_rows = [base.row, *rows]
     for row in all_rows:
-        for test in (*settings.tests, CRR_VIA_SERVICE):
+        for test in (*settings.tests, *VIA_SERVICE):
             if (row.name, test) in collected:
                 row.results[test] = runner.merge(collected[(row.name, test)])
     for row in all_rows:
@@ -223,21 +230,34 @@ def _measure(
     if "rr" in settings.tests:
         spec = settings.spec("rr", builtin=True)
         jobs.append((base, "driver-check", spec))
-    via_service = [t for t in targets if t.live.lab.services] if "crr" in settings.tests else []
+    jobs += [job for t in targets if t.live.lab.services for job in _service_jobs(t, settings)]
     for _ in range(settings.repeats):
-        for target, key, spec in jobs:
-            res = runner.run(target.live, target.src, target.dst, spec)
-            collected.setdefault((key, spec.test), []).append(res)
-            if on_step:
-                on_step(f"{key} {res.test_name}")
-        for target in via_service:
-            dst = Member.of_service(target.live.service(SERVICE), 80)
-            spec = settings.spec("crr")
-            res = runner.run(target.live, target.src, dst, spec)
-            collected.setdefault((target.row.name, CRR_VIA_SERVICE), []).append(res)
+        for target, key, spec, *route in jobs:
+            src, dst, test = route if route else (target.src, target.dst, spec.test)
+            res = runner.run(target.live, src, dst, spec)
+            collected.setdefault((key, test), []).append(res)
             if on_step:
                 on_step(f"{key} {res.test_name}")
     return collected
+
+
+def _service_jobs(target: _Target, settings: CompareSettings) -> list[tuple[Any, ...]]:
+    """Through the service proxy: TCP_CRR pod → ClusterIP, and TCP_RR from the external
+    client to node1's NodePort, whose one backend is on node2 (SNAT or DSR decides the
+    way back)."""
+    svc = target.live.service(SERVICE)
+    jobs: list[tuple[Any, ...]] = []
+    if "crr" in settings.tests:
+        dst = Member.of_service(svc, 80)
+        jobs.append(
+            (target, target.row.name, settings.spec("crr"), target.src, dst, CRR_VIA_SERVICE)
+        )
+    if "rr" in settings.tests:
+        node1 = target.live.lab.nodes[0]
+        dst = Member.of_node_port(svc, node1, NODE_PORT)
+        client = target.live.member("client")
+        jobs.append((target, target.row.name, settings.spec("rr"), client, dst, RR_VIA_NODEPORT))
+    return jobs
 
 
 def steps(settings: CompareSettings) -> int:
@@ -246,7 +266,8 @@ def steps(settings: CompareSettings) -> int:
 
 
 def jobs_per_repeat(settings: CompareSettings, runnable: list[stacks.Stack]) -> int:
-    with_proxy = sum(1 for r in runnable if r.proxy) if "crr" in settings.tests else 0
+    per_proxy = sum(1 for t in ("crr", "rr") if t in settings.tests)
+    with_proxy = sum(1 for r in runnable if r.proxy) * per_proxy
     return (
         (len(runnable) + 1) * len(settings.tests)
         + (1 if "rr" in settings.tests else 0)
@@ -258,11 +279,11 @@ def overhead(row: Row, base: Row) -> dict[str, float]:
     """Percent change of each headline figure versus the underlay (+ = slower / more)."""
     out: dict[str, float] = {}
     for test, result in row.results.items():
-        # Through a ClusterIP is compared with the underlay's plain TCP_CRR.
-        ref = base.results.get("crr" if test == CRR_VIA_SERVICE else test)
+        # Through a Service is compared with the underlay's plain test of the same kind.
+        ref = base.results.get(VIA_SERVICE.get(test, test))
         if ref is None:
             continue
-        latency = test in LATENCY_TESTS or test == CRR_VIA_SERVICE
+        latency = test in LATENCY_TESTS or test in VIA_SERVICE
         keys = ("p50", "p99", "cpu_us_per_txn") if latency else ("gbps", "cpu_s_per_gb")
         for key in keys:
             if key in result.estimates and key in ref.estimates and ref.estimates[key].median:

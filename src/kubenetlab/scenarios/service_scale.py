@@ -40,7 +40,7 @@ BACKEND_PODS = ("node1-pod2", "node2-pod1", "node2-pod2")
 @dataclass(frozen=True)
 class ScaleSettings:
     sizes: tuple[int, ...] = (100, 1000, 5000, 10000)
-    proxies: tuple[str, ...] = ("iptables", "iptables-legacy", "nftables")
+    proxies: tuple[str, ...] = ("iptables", "iptables-legacy", "nftables", "ebpf")
     duration: float = 2.0
     repeats: int = 3
     profile: str = "native"
@@ -128,40 +128,51 @@ def run(settings: ScaleSettings, on_step: Callable[[str], None] | None = None) -
     for name in settings.proxies:
         preflight.require_tools(PROXIES[name].tools)
     started = time.monotonic()
-    lab = build_lab({"name": LAB, "nodes": 2, "pods_per_node": 2, "profile": settings.profile})
     report = ScaleReport(settings)
+    for name in settings.proxies:
+        report.rows += _rows_for(name, settings, on_step)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _rows_for(
+    name: str, settings: ScaleSettings, on_step: Callable[[str], None] | None
+) -> list[ScaleRow]:
+    """One lab per proxy, so no proxy's programs or rules sit on another's path (the eBPF
+    proxy's hooks see every packet and socket of the node)."""
+    spec = {"name": LAB, "nodes": 2, "pods_per_node": 2, "profile": settings.profile}
+    lab = build_lab({**spec, "proxy": name} if name == "ebpf" else spec)
+    rows = []
     with running(lab) as live:
         pods = {p.name: p for p in lab.pods}
         eps = [Endpoint(str(pods[n].ip), pods[n].node, pod=n) for n in BACKEND_PODS]
         start_backends_for(lab, live.ledger, {n: [8080] for n in BACKEND_PODS})
         client = live.member("node1-pod1")
-        spec = runner.BenchSpec("crr", settings.duration, settings.repeats)
-        for name in settings.proxies:
-            impl = PROXIES[name]
-            contexts = [node_context(lab, lab.nodes[0])]  # node1: the client's node
-            for n in sorted(settings.sizes):
+        bench = runner.BenchSpec("crr", settings.duration, settings.repeats)
+        impl = PROXIES[name]
+        ctx = node_context(lab, lab.nodes[0])  # node1: the client's node
+        for n in sorted(settings.sizes):
+            if on_step:
+                on_step(f"{name}: programming {n} Services")
+            services = synthetic_services(n, eps, lab.service_cidr)
+            seconds = impl.program(services, ctx).seconds
+            lines = impl.render_services(services, ctx).count("\n")
+            results = []
+            for svc in (services[0], services[-1]):
                 if on_step:
-                    on_step(f"{name}: programming {n} Services")
-                services = synthetic_services(n, eps, lab.service_cidr)
-                seconds = impl.program(services, contexts[0]).seconds
-                lines = impl.render_services(services, contexts[0]).count("\n")
-                results = []
-                for svc in (services[0], services[-1]):
-                    if on_step:
-                        on_step(f"{name}: {n} Services, TCP_CRR to {svc.name}")
-                    dst = Member.of_service(svc, 80)
-                    results.append(runner.run(live, client, dst, spec))
-                report.rows.append(ScaleRow(name, n, seconds, lines, *results))
-            for ctx in contexts:
-                impl.clear(ctx)
-    report.seconds = time.monotonic() - started
-    return report
+                    on_step(f"{name}: {n} Services, TCP_CRR to {svc.name}")
+                results.append(runner.run(live, client, Member.of_service(svc, 80), bench))
+            rows.append(ScaleRow(name, n, seconds, lines, *results))
+        impl.clear(ctx)
+    return rows
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--services", default="100,1000,5000,10000", help="sizes, comma-separated")
     parser.add_argument(
-        "--proxy", default="iptables,iptables-legacy,nftables", help="service proxies to compare"
+        "--proxy",
+        default="iptables,iptables-legacy,nftables,ebpf",
+        help="service proxies to compare",
     )
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per run")
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement")
