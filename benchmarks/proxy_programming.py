@@ -34,6 +34,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, default=10000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--proxies", default=",".join(TARGETS), help="comma-separated")
     parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
     args = parser.parse_args()
     lab = build_lab(
@@ -46,7 +47,8 @@ def main() -> int:
         ctx = node_context(lab, lab.nodes[0])
         eps = [Endpoint(str(p.ip), p.node, pod=p.name) for p in lab.pods]
         services = synthetic_services(args.services, eps, lab.service_cidr)
-        for name, impl in PROXIES.items():
+        for name in args.proxies.split(","):
+            impl = PROXIES[name]
             times = []
             for _ in range(args.runs):
                 times.append(impl.program(services, ctx).seconds)
@@ -56,10 +58,10 @@ def main() -> int:
                 deltas = []
                 for i in range(args.runs):
                     moved = dataclasses.replace(services[-1], endpoints=(eps[i % 3],))
-                    before = impl.desired(services, ctx)
-                    after = impl.desired((*services[:-1], moved), ctx)
-                    deltas.append(impl.sync(ctx, after, before).seconds)
-                    impl.sync(ctx, before, after)
+                    old = impl.desired(services, ctx)
+                    new = impl.desired((*services[:-1], moved), ctx)
+                    deltas.append(impl.sync(ctx, new, old).seconds)
+                    impl.sync(ctx, old, new)
                 results[name]["one_endpoint_change_ms"] = 1000 * statistics.median(deltas)
             impl.clear(ctx)
     after = Ticks.now()
@@ -91,14 +93,19 @@ def main() -> int:
                 f"target ≤ {target} s: {verdict}"
             )
         for name, target in DELTA_TARGET_MS.items():
+            if name not in results:
+                continue
             delta = results[name]["one_endpoint_change_ms"]
             print(
                 f"  one endpoint change, {name} (incremental): {delta:.1f} ms  target ≤ {target} "
                 f"ms: {'met' if delta <= target else 'MISSED'}"
             )
-        print(f"  iptables rewrites everything: {1000 * results['iptables']['program_s']:.0f} ms")
+        if "iptables" in results:
+            print(f"  iptables rewrites everything: {1000 * results['iptables']['program_s']:.0f} ms")
     ok = all(r["program_s"] <= TARGETS[n] for n, r in results.items())
-    ok = ok and all(results[n]["one_endpoint_change_ms"] <= t for n, t in DELTA_TARGET_MS.items())
+    ok = ok and all(
+        results[n]["one_endpoint_change_ms"] <= t for n, t in DELTA_TARGET_MS.items() if n in results
+    )
     return 0 if ok else 1
 
 

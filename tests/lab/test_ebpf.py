@@ -6,6 +6,7 @@ test_services.py, parametrised over ebpf too."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -151,3 +152,83 @@ def test_endpoint_change_moves_new_connections_at_once(tmp_path) -> None:
         assert all(r.mode == "delta" and 0 < r.changed <= 4 for r in synced.values()), synced
         replies = ask("t-ebpf-move", "node1-pod1", web, 80, n=20)
         assert {r[0] for r in replies} == {"node2-pod2"}, time.monotonic() - started
+
+
+UDP_ECHO = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+while True:
+    data, peer = s.recvfrom(65535)
+    s.sendto(f"{peer[0]} {len(data)}".encode(), peer)
+"""
+
+# Unconnected sendto()/recvfrom(): the sendmsg4/recvmsg4 hooks, or plain packets.
+UDP_ASK = """
+import json, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1.5)
+out = []
+for size in map(int, sys.argv[3].split(",")):
+    s.sendto(b"x" * size, (sys.argv[1], int(sys.argv[2])))
+    try:
+        data, peer = s.recvfrom(65535)
+        out.append([*data.decode().split(), f"{peer[0]}:{peer[1]}"])
+    except TimeoutError:
+        out.append(["timeout"])
+print(json.dumps(out))
+"""
+
+
+def test_udp_socket_lb_and_dsr_with_a_full_size_datagram(tmp_path) -> None:
+    """UDP through socket LB (sendmsg4 picks, recvmsg4 reports the Service as the sender)
+    and through a DSR NodePort, where every datagram carries the 8-byte option: one that
+    fills the MTU has no room for it and is dropped and counted, not sent fragmented."""
+    from kubenetlab.kernel import procs
+    from kubenetlab.kernel.ledger import Ledger
+
+    extra = (
+        "  - {name: dns, type: NodePort, protocol: UDP, port: 53, target_port: 5353,"
+        " node_port: 30053, pods: [node2-pod1]}\n"
+    )
+    name = "t-ebpf-udp"
+    with lab(
+        "-f", _spec(tmp_path, extra), "--name", name, "--proxy", "ebpf", "--lb-mode", "dsr"
+    ) as doc:
+        ledger = Ledger.load(name)
+        assert ledger is not None
+        pod = next(p for p in doc["pods"] if p["name"] == "node2-pod1")
+        procs.spawn(
+            ledger, pod["netns"], [sys.executable, "-c", UDP_ECHO, "5353"], role="test-echo"
+        )
+        time.sleep(0.5)
+        dns = next(s["cluster_ip"] for s in doc["services"] if s["name"] == "dns")
+        pods = {p["name"]: p["ip"] for p in doc["pods"]}
+        node1 = next(n["underlay_ip"] for n in doc["nodes"] if n["name"] == "node1")
+
+        def udp(member: str, host: str, port: int, sizes: str) -> list[list[str]]:
+            out = lab_exec(name, member, sys.executable, "-c", UDP_ASK, host, str(port), sizes)
+            assert out.returncode == 0, out.stderr
+            return json.loads(out.stdout)
+
+        assert udp("node1-pod2", dns, 53, "100") == [[pods["node1-pod2"], "100", f"{dns}:53"]]
+        client = doc["client"]["ip"]
+        small, full = udp("client", node1, 30053, "100,1472")
+        assert small == [client, "100", f"{node1}:30053"]  # client kept, reply from the Service
+        assert full == ["timeout"]  # 1472 + 28 = 1500: no room for the option
+        assert doc_counters(name)["node1"]["dsr_too_big"] >= 1
+
+
+def test_maglev_spreads_nodeport_connections(tmp_path) -> None:
+    extra = (
+        "  - {name: mg, type: NodePort, port: 83, target_port: 8080, node_port: 30090,"
+        " pods: [node1-pod1, node2-pod1, node2-pod2]}\n"
+    )
+    name = "t-ebpf-maglev"
+    args = ("--proxy", "ebpf", "--lb-algorithm", "maglev")
+    with lab("-f", _spec(tmp_path, extra), "--name", name, *args) as doc:
+        node1 = next(n["underlay_ip"] for n in doc["nodes"] if n["name"] == "node1")
+        answers = ask(name, "client", node1, 30090, n=60)
+        # Each new connection (a new source port) hashes to its own slot of the 16,381.
+        assert {a[0] for a in answers} == {"node1-pod1", "node2-pod1", "node2-pod2"}
+        assert doc["proxy_options"] == {"lb_algorithm": "maglev"}

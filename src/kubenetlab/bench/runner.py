@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -373,41 +375,12 @@ def run(
 ) -> BenchResult:
     tool, fallback = tool_for(spec, dst.kind)
     lab = live.lab
-    placement = spec.placement
-    if dst.kind == "service" and placement.client is not None:
-        placement = dataclasses.replace(
-            placement, server=None, note="the Service's backends are not pinned"
-        )
-    cgroup = cgroups.create(live.name, live.ledger.record_cgroup)
-    servers = Servers(live.ledger, placement.server, cgroup)
-    meter = CpuMeter(cgroup, placement.cpus)
-    ctx = RunContext(lab, src, dst, spec, servers, meter, placement)
-    runs: list[Run] = []
-    pooled = new_histogram()
-    version: str | None = None
-    for index in range(1, spec.repeats + 1):
-        try:
-            run_, hist, version = DRIVERS[tool](ctx, index)
-            if spec.test in LATENCY_TESTS and not (run_.latency_us or {}).get("observations"):
-                raise KnlError(
-                    f"{tool} completed no transaction in {spec.duration:g} s from {src.name} "
-                    f"to {dst.name}: the path loses every request or reply"
-                )
-        except KnlError:
-            ctx.servers.stop(dst)
-            raise
-        if run_.transactions and run_.cpu.get("net_s") is not None:
-            run_.cpu_us_per_txn = run_.cpu["net_s"] / run_.transactions * 1e6
-        if run_.cpu.get("steal_percent", 0.0) > STEAL_FLAG_PERCENT:
-            run_.flags.append(
-                f"steal {run_.cpu['steal_percent']:.0f}% > {STEAL_FLAG_PERCENT}%: kept, but "
-                "the hypervisor took CPU from this run"
-            )
-        if hist is not None:
-            pooled.add(hist)
-        runs.append(run_)
-        if on_run is not None:
-            on_run()
+    with _backends_placed(live, dst, spec.placement) as placement:
+        cgroup = cgroups.create(live.name, live.ledger.record_cgroup)
+        servers = Servers(live.ledger, placement.server, cgroup)
+        meter = CpuMeter(cgroup, placement.cpus)
+        ctx = RunContext(lab, src, dst, spec, servers, meter, placement)
+        runs, pooled, version = _repeat(ctx, tool, on_run)
     label = {
         "sockperf": f"sockperf {version or ''}".strip(),
         "iperf3": f"iperf3 {(version or '').replace('iperf ', '')}".strip(),
@@ -435,6 +408,77 @@ def run(
         result.pooled_latency_us = latency_summary_us(pooled)
     result.estimates = estimates(spec.test, runs)
     return result
+
+
+def _repeat(
+    ctx: RunContext, tool: str, on_run: Callable[[], None] | None
+) -> tuple[list[Run], HdrHistogram, str | None]:
+    """spec.repeats runs of one driver, pooled."""
+    spec, src, dst = ctx.spec, ctx.src, ctx.dst
+    runs: list[Run] = []
+    pooled = new_histogram()
+    version: str | None = None
+    for index in range(1, spec.repeats + 1):
+        try:
+            run_, hist, version = DRIVERS[tool](ctx, index)
+            if spec.test in LATENCY_TESTS and not (run_.latency_us or {}).get("observations"):
+                raise KnlError(
+                    f"{tool} completed no transaction in {spec.duration:g} s from {src.name} "
+                    f"to {dst.name}: the path loses every request or reply"
+                )
+        except KnlError:
+            ctx.servers.stop(dst)
+            raise
+        if run_.transactions and run_.cpu.get("net_s") is not None:
+            run_.cpu_us_per_txn = run_.cpu["net_s"] / run_.transactions * 1e6
+        if run_.cpu.get("steal_percent", 0.0) > STEAL_FLAG_PERCENT:
+            run_.flags.append(
+                f"steal {run_.cpu['steal_percent']:.0f}% > {STEAL_FLAG_PERCENT}%: kept, but "
+                "the hypervisor took CPU from this run"
+            )
+        if hist is not None:
+            pooled.add(hist)
+        runs.append(run_)
+        if on_run is not None:
+            on_run()
+    return runs, pooled, version
+
+
+@contextmanager
+def _backends_placed(live: LiveLab, dst: Member, placement: Placement) -> Iterator[Placement]:
+    """A Service's backends (the lab's own processes, by PID) pinned as a server would be
+    for the run, and let go afterwards; without any, the placement says they are not."""
+    if dst.kind != "service" or placement.client is None:
+        yield placement
+        return
+    pids = _backend_pids(live, dst)
+    if not pids or placement.server is None:
+        yield dataclasses.replace(
+            placement, server=None, note="the Service's backends are not pinned"
+        )
+        return
+    for pid in pids:
+        os.sched_setaffinity(pid, placement.server)
+    try:
+        yield dataclasses.replace(placement, note="the Service's backends pinned as the server")
+    finally:
+        for pid in pids:
+            with suppress(OSError):  # ended meanwhile
+                os.sched_setaffinity(pid, available_cpus())
+
+
+def _backend_pids(live: LiveLab, dst: Member) -> list[int]:
+    """The running backends of the Service `dst` reaches (by ClusterIP or NodePort)."""
+    pods: set[str] = set()
+    for svc in live.lab.services:
+        ports = {p.node_port for p in svc.ports} if dst.node else {p.port for p in svc.ports}
+        if (dst.node or svc.cluster_ip == dst.ip) and dst.port in ports:
+            pods |= {e.pod for e in svc.ready_endpoints() if e.pod}
+    netns = {p.netns for p in live.lab.pods if p.name in pods}
+    return [
+        p.pid for p in live.ledger.processes
+        if p.role == "backend" and p.netns in netns and p.pid and procs.is_running(p)
+    ]  # fmt: skip
 
 
 def _msg_size(tool: str, spec: BenchSpec) -> int:

@@ -51,7 +51,6 @@ def _columns(tests: tuple[str, ...]) -> list[tuple[str, str, str, str]]:
     if "rr" in tests:
         cols += [
             ("RR client→NodePort p50 µs", "rr_nodeport", "p50", "ci"),
-            ("RR client→NodePort p99 µs", "rr_nodeport", "p99", "ci"),
         ]
     if "stream" in tests:
         cols += [
@@ -152,9 +151,10 @@ def _print_footer(report: CompareReport, measured: list[Row]) -> None:
     for note in notes:
         stdout.print(f"note: {note}", highlight=False)
     placements = {
-        res.test_name + (" via ClusterIP" if "ClusterIP" in res.path else ""): placement_line(
-            res.placement
-        )
+        res.test_name
+        + next(
+            (f" via {v}" for v in ("ClusterIP", "NodePort") if v in res.path), ""
+        ): placement_line(res.placement)
         for row in measured
         for res in row.results.values()
         if res.placement

@@ -227,12 +227,13 @@ def _measure(
     jobs = [
         (t, t.row.name, settings.spec(test)) for t in [base, *targets] for test in settings.tests
     ]
-    if "rr" in settings.tests:
-        spec = settings.spec("rr", builtin=True)
-        jobs.append((base, "driver-check", spec))
     jobs += [job for t in targets if t.live.lab.services for job in _service_jobs(t, settings)]
-    for _ in range(settings.repeats):
-        for target, key, spec, *route in jobs:
+    for repeat in range(settings.repeats):
+        # The driver check is a check, not a row: once, on the baseline path.
+        check = [(base, "driver-check", settings.spec("rr", builtin=True))]
+        for target, key, spec, *route in jobs + (
+            check if repeat == 0 and "rr" in settings.tests else []
+        ):
             src, dst, test = route if route else (target.src, target.dst, spec.test)
             res = runner.run(target.live, src, dst, spec)
             collected.setdefault((key, test), []).append(res)
@@ -262,17 +263,14 @@ def _service_jobs(target: _Target, settings: CompareSettings) -> list[tuple[Any,
 
 def steps(settings: CompareSettings) -> int:
     runnable = [r for r in resolve_all(settings.profiles) if r.available]
-    return settings.repeats * jobs_per_repeat(settings, runnable)
+    check = 1 if "rr" in settings.tests else 0  # the driver check, in the first repeat
+    return settings.repeats * jobs_per_repeat(settings, runnable) + check
 
 
 def jobs_per_repeat(settings: CompareSettings, runnable: list[stacks.Stack]) -> int:
     per_proxy = sum(1 for t in ("crr", "rr") if t in settings.tests)
     with_proxy = sum(1 for r in runnable if r.proxy) * per_proxy
-    return (
-        (len(runnable) + 1) * len(settings.tests)
-        + (1 if "rr" in settings.tests else 0)
-        + with_proxy
-    )
+    return (len(runnable) + 1) * len(settings.tests) + with_proxy
 
 
 def overhead(row: Row, base: Row) -> dict[str, float]:
