@@ -24,6 +24,8 @@ NAME = {"type": "string", "minLength": 1, "maxLength": 253}
 STRINGS = {"type": "array", "items": {"type": "string"}}
 LABELS = {"type": "object", "additionalProperties": {"type": ["string", "null"]}}
 IPV4 = {"type": "string", "format": "ipv4"}
+# IPv6 is valid Kubernetes: read, then reported as unsupported (services.read_kubernetes)
+IP = {"anyOf": [IPV4, {"type": "string", "format": "ipv6"}], "x-expect": "an IP address"}
 METADATA = {
     "type": "object",
     "properties": {"name": NAME, "namespace": NAME, "labels": LABELS},
@@ -41,10 +43,20 @@ SERVICE = _obj(
             {
                 "type": {"enum": ["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]},
                 "clusterIP": {
-                    "anyOf": [IPV4, {"enum": ["None", ""]}],
-                    "x-expect": "an IPv4 address (or None for a headless Service)",
+                    "anyOf": [IP, {"enum": ["None", ""]}],
+                    "x-expect": "an IP address (or None for a headless Service)",
                 },
                 "clusterIPs": {"type": "array", "items": {"type": "string"}},
+                "externalIPs": {"type": "array", "items": IP},
+                "loadBalancerSourceRanges": STRINGS,
+                "sessionAffinity": {"enum": ["None", "ClientIP"]},
+                "sessionAffinityConfig": _obj(
+                    {
+                        "clientIP": _obj(
+                            {"timeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 86400}}
+                        )
+                    }
+                ),
                 "ports": {
                     "type": "array",
                     "items": _obj(
@@ -67,6 +79,9 @@ SERVICE = _obj(
                 "healthCheckNodePort": NODE_PORT,
             }
         ),
+        "status": _obj(
+            {"loadBalancer": _obj({"ingress": {"type": "array", "items": _obj({"ip": IP})}})}
+        ),
     }
 )
 ENDPOINT_SLICE = _obj(
@@ -77,7 +92,7 @@ ENDPOINT_SLICE = _obj(
             "type": ["array", "null"],
             "items": _obj(
                 {
-                    "addresses": {"type": "array", "items": IPV4, "minItems": 1},
+                    "addresses": {"type": "array", "items": IP, "minItems": 1},
                     "conditions": _obj({"ready": {"type": ["boolean", "null"]}}),
                     "nodeName": {"type": "string"},
                 },

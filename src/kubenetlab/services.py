@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from kubenetlab.errors import UsageError
@@ -40,10 +40,19 @@ class Service:
     name: str
     cluster_ip: str
     ports: tuple[ServicePort, ...]
-    type: str = "ClusterIP"  # ClusterIP | NodePort
+    type: str = "ClusterIP"  # ClusterIP | NodePort | LoadBalancer
     external_traffic_policy: str = "Cluster"  # Cluster | Local
     health_check_node_port: int | None = None
     endpoints: tuple[Endpoint, ...] = ()
+    external_ips: tuple[str, ...] = ()  # spec.externalIPs
+    load_balancer_ips: tuple[str, ...] = ()  # status.loadBalancer.ingress[].ip
+    source_ranges: tuple[str, ...] = ()  # spec.loadBalancerSourceRanges
+    affinity_timeout: int | None = None  # sessionAffinity ClientIP: its timeoutSeconds
+
+    @property
+    def external_addresses(self) -> tuple[str, ...]:
+        """Where external traffic arrives besides node ports: external IPs, then LB IPs."""
+        return self.external_ips + self.load_balancer_ips
 
     @property
     def key(self) -> str:
@@ -69,6 +78,10 @@ class Service:
             "health_check_node_port": self.health_check_node_port,
             "ports": [p.__dict__ for p in self.ports],
             "endpoints": [e.__dict__ for e in self.endpoints],
+            "external_ips": list(self.external_ips),
+            "load_balancer_ips": list(self.load_balancer_ips),
+            "source_ranges": list(self.source_ranges),
+            "affinity_timeout": self.affinity_timeout,
         }
 
     @classmethod
@@ -82,6 +95,10 @@ class Service:
             health_check_node_port=d.get("health_check_node_port"),
             ports=tuple(ServicePort(**p) for p in d["ports"]),
             endpoints=tuple(Endpoint(**e) for e in d["endpoints"]),
+            external_ips=tuple(d.get("external_ips", ())),
+            load_balancer_ips=tuple(d.get("load_balancer_ips", ())),
+            source_ranges=tuple(d.get("source_ranges", ())),
+            affinity_timeout=d.get("affinity_timeout"),
         )
 
 
@@ -97,7 +114,13 @@ SPEC_KEYS = {
     "health_check_node_port",
     "pods",
     "replicas",
+    "external_ips",
+    "load_balancer_ips",
+    "load_balancer_source_ranges",
+    "session_affinity",
+    "session_affinity_timeout",
 }
+AFFINITY_DEFAULT_TIMEOUT = 10800  # v1.DefaultClientIPServiceAffinitySeconds (3 hours)
 
 
 def from_spec(
@@ -124,20 +147,24 @@ def from_spec(
             if not isinstance(value, str) or not DNS_LABEL.match(value):
                 raise UsageError(f"services[{i}].{label} {value!r} must be a DNS label")
         kind = item.get("type", "ClusterIP")
-        if kind not in ("ClusterIP", "NodePort"):
-            raise UsageError(f"service {name}: type must be ClusterIP or NodePort, not {kind!r}")
+        if kind not in ("ClusterIP", "NodePort", "LoadBalancer"):
+            raise UsageError(
+                f"service {name}: type must be ClusterIP, NodePort or LoadBalancer, not {kind!r}"
+            )
         etp = item.get("external_traffic_policy", "Cluster")
         if etp not in ("Cluster", "Local"):
             raise UsageError(f"service {name}: external_traffic_policy must be Cluster or Local")
-        if etp == "Local" and kind != "NodePort":
-            raise UsageError(f"service {name}: external_traffic_policy Local needs type NodePort")
+        if etp == "Local" and kind == "ClusterIP":
+            raise UsageError(
+                f"service {name}: external_traffic_policy Local needs type NodePort or LoadBalancer"
+            )
         protocol = item.get("protocol", "TCP")
         if protocol not in ("TCP", "UDP"):
             raise UsageError(f"service {name}: protocol must be TCP or UDP")
         port = _port(item.get("port", 80), f"service {name}: port")
         target = _port(item.get("target_port", port), f"service {name}: target_port")
         node_port = None
-        if kind == "NodePort":
+        if kind != "ClusterIP":
             node_port = item.get("node_port") or _free_node_port(taken_node_ports, 30080 + i)
             node_port = _node_port(node_port, name, taken_node_ports)
         hc = None
@@ -150,12 +177,48 @@ def from_spec(
         )
         cluster_ip = str(service_cidr.network_address + 10 + i)
         sport = ServicePort("http", port, target, protocol, node_port)
-        out.append(Service(namespace, name, cluster_ip, (sport,), kind, etp, hc, endpoints))
+        extras = _spec_extras(item, name, kind)
+        out.append(
+            Service(namespace, name, cluster_ip, (sport,), kind, etp, hc, endpoints, **extras)
+        )
     keys = [s.key for s in out]
     dup = next((k for k in keys if keys.count(k) > 1), None)
     if dup:
         raise UsageError(f"duplicate service {dup}")
     return tuple(out)
+
+
+def _addresses(value: Any, what: str, network: bool = False) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{what} must be a list of IPv4 {'CIDRs' if network else 'addresses'}")
+    try:
+        return tuple(str(IPv4Network(v.strip()) if network else IPv4Address(v)) for v in value)
+    except ValueError as exc:
+        raise UsageError(f"{what}: {exc}") from None
+
+
+def _spec_extras(item: dict[str, Any], name: str, kind: str) -> dict[str, Any]:
+    """externalIPs, the LoadBalancer's ingress IPs and source ranges, session affinity."""
+    out: dict[str, Any] = {}
+    if "external_ips" in item:
+        out["external_ips"] = _addresses(item["external_ips"], f"service {name}: external_ips")
+    for key, field_name, network in (
+        ("load_balancer_ips", "load_balancer_ips", False),
+        ("load_balancer_source_ranges", "source_ranges", True),
+    ):
+        if key in item:
+            if kind != "LoadBalancer":
+                raise UsageError(f"service {name}: {key} needs type LoadBalancer")
+            out[field_name] = _addresses(item[key], f"service {name}: {key}", network)
+    affinity = item.get("session_affinity", "None")
+    if affinity not in ("None", "ClientIP"):
+        raise UsageError(f"service {name}: session_affinity must be None or ClientIP")
+    timeout = item.get("session_affinity_timeout", AFFINITY_DEFAULT_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 86400:
+        raise UsageError(f"service {name}: session_affinity_timeout must be 1-86400 seconds")
+    if affinity == "ClientIP":
+        out["affinity_timeout"] = timeout
+    return out
 
 
 def _port(value: Any, what: str) -> int:
@@ -211,8 +274,27 @@ def _zip_longest(lists: list[list[str]]) -> list[list[str]]:
     return [[x[i] for x in lists if i < len(x)] for i in range(depth)]
 
 
+@dataclass(frozen=True)
+class Unsupported:
+    """Something kube-proxy would program that kubenetlab does not: said, never dropped."""
+
+    service: str
+    field: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"service": self.service, "field": self.field, "reason": self.reason}
+
+
 def from_kubernetes(docs: list[dict[str, Any]]) -> tuple[Service, ...]:
-    """v1 Services (ClusterIP/NodePort with a clusterIP) joined with their EndpointSlices."""
+    return read_kubernetes(docs)[0]
+
+
+def read_kubernetes(
+    docs: list[dict[str, Any]],
+) -> tuple[tuple[Service, ...], list[Unsupported]]:
+    """v1 Services (with a clusterIP) joined with their EndpointSlices, and what in them
+    kubenetlab cannot render (IPv6, internalTrafficPolicy, …)."""
     slices: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for d in docs:
         if d.get("kind") == "EndpointSlice":
@@ -220,40 +302,95 @@ def from_kubernetes(docs: list[dict[str, Any]]) -> tuple[Service, ...]:
             owner = (meta.get("labels") or {}).get("kubernetes.io/service-name")
             if owner:
                 slices.setdefault((meta.get("namespace", "default"), owner), []).append(d)
-    out = []
+    out: list[Service] = []
+    unsupported: list[Unsupported] = []
     for d in docs:
-        if d.get("kind") != "Service":
-            continue
-        meta, spec = d.get("metadata") or {}, d.get("spec") or {}
-        ns, name = meta.get("namespace", "default"), meta.get("name")
-        if not spec.get("clusterIP") or spec.get("clusterIP") == "None":
-            raise UsageError(
-                f"Service {ns}/{name}: needs spec.clusterIP (headless Services have no proxy rules)"
-            )
-        endpoints: list[Endpoint] = []
-        port_targets: dict[str, int] = {}
-        for s in slices.get((ns, name), []):
-            for p in s.get("ports") or []:
-                port_targets[p.get("name", "")] = p.get("port")
-            for e in s.get("endpoints") or []:
-                ready = (e.get("conditions") or {}).get("ready", True) is not False
-                endpoints += [
-                    Endpoint(ip, e.get("nodeName"), ready) for ip in e.get("addresses", [])
-                ]
-        ports = tuple(_kube_port(p, port_targets) for p in spec.get("ports") or [])
-        out.append(
-            Service(
-                ns,
-                name,
-                spec["clusterIP"],
-                ports,
-                spec.get("type", "ClusterIP"),
-                spec.get("externalTrafficPolicy", "Cluster"),
-                spec.get("healthCheckNodePort"),
-                tuple(endpoints),
-            )
+        if d.get("kind") == "Service":
+            svc = _kube_service(d, slices, unsupported)
+            if svc is not None:
+                out.append(svc)
+    return tuple(out), unsupported
+
+
+def _kube_service(
+    d: dict[str, Any], slices: dict[tuple[str, str], list[dict[str, Any]]], gaps: list[Unsupported]
+) -> Service | None:
+    meta, spec = d.get("metadata") or {}, d.get("spec") or {}
+    ns, name = meta.get("namespace", "default"), meta.get("name")
+    key = f"{ns}/{name}"
+    cluster_ip = spec.get("clusterIP")
+    if not cluster_ip or cluster_ip == "None":
+        raise UsageError(
+            f"Service {key}: needs spec.clusterIP (headless Services have no proxy rules)"
         )
-    return tuple(out)
+    if ":" in cluster_ip:
+        gaps.append(
+            Unsupported(key, "spec.clusterIP", "IPv6 Service: kubenetlab renders IPv4 only")
+        )
+        return None
+    gaps += _kube_gaps(key, spec)
+    endpoints, port_targets = _kube_endpoints(key, slices.get((ns, name), []), gaps)
+    ports = tuple(_kube_port(p, port_targets) for p in spec.get("ports") or [])
+    affinity = (spec.get("sessionAffinityConfig") or {}).get("clientIP") or {}
+    ingress = ((d.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    return Service(
+        ns, name, cluster_ip, ports,
+        spec.get("type", "ClusterIP"),
+        spec.get("externalTrafficPolicy", "Cluster"),
+        spec.get("healthCheckNodePort"),
+        tuple(endpoints),
+        external_ips=tuple(ip for ip in spec.get("externalIPs") or [] if ":" not in ip),
+        # kube-proxy leaves ingress IPs with ipMode Proxy to the load balancer (KEP-1860)
+        load_balancer_ips=tuple(
+            i["ip"] for i in ingress if i.get("ip") and ":" not in i["ip"] and i.get("ipMode") != "Proxy"
+        ),
+        source_ranges=tuple(
+            r.strip() for r in spec.get("loadBalancerSourceRanges") or [] if ":" not in r
+        ),
+        affinity_timeout=affinity.get("timeoutSeconds", AFFINITY_DEFAULT_TIMEOUT)
+        if spec.get("sessionAffinity") == "ClientIP"
+        else None,
+    )  # fmt: skip
+
+
+def _kube_gaps(key: str, spec: dict[str, Any]) -> list[Unsupported]:
+    gaps = []
+    for i, ip in enumerate(spec.get("clusterIPs") or []):
+        if ":" in ip:
+            gaps.append(Unsupported(key, f"spec.clusterIPs[{i}]", "IPv6 address: not rendered"))
+    for i, ip in enumerate(spec.get("externalIPs") or []):
+        if ":" in ip:
+            gaps.append(Unsupported(key, f"spec.externalIPs[{i}]", "IPv6 address: not rendered"))
+    if spec.get("internalTrafficPolicy") == "Local":
+        gaps.append(Unsupported(
+            key, "spec.internalTrafficPolicy",
+            "Local: kube-proxy sends cluster traffic to node-local endpoints only; rendered as Cluster",
+        ))  # fmt: skip
+    if spec.get("trafficDistribution"):
+        gaps.append(Unsupported(
+            key, "spec.trafficDistribution", "topology-aware routing is not rendered (all endpoints used)"
+        ))  # fmt: skip
+    return gaps
+
+
+def _kube_endpoints(
+    key: str, slices: list[dict[str, Any]], gaps: list[Unsupported]
+) -> tuple[list[Endpoint], dict[str, int]]:
+    endpoints: list[Endpoint] = []
+    port_targets: dict[str, int] = {}
+    for s in slices:
+        if s.get("addressType", "IPv4") != "IPv4":
+            name = (s.get("metadata") or {}).get("name")
+            gaps.append(Unsupported(
+                key, f"EndpointSlice {name}", f"addressType {s.get('addressType')}: not rendered"
+            ))  # fmt: skip
+            continue
+        for p in s.get("ports") or []:
+            port_targets[p.get("name", "")] = p.get("port")
+        for e in s.get("endpoints") or []:
+            ready = (e.get("conditions") or {}).get("ready", True) is not False
+            endpoints += [Endpoint(ip, e.get("nodeName"), ready) for ip in e.get("addresses", [])]
+    return endpoints, port_targets
 
 
 def _kube_port(p: dict[str, Any], slice_ports: dict[str, int]) -> ServicePort:

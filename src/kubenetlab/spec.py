@@ -119,6 +119,7 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
     nodes, pods = _members(name, node_specs, underlay, pod_cidr, mask)
     pod_rows = [(p.name, p.node, str(p.ip)) for p in pods]
     svcs = services.from_spec(values["services"], pod_rows, service_cidr)
+    _check_external_addresses(svcs, underlay, pod_cidr, service_cidr)
     routes = values["routes"]
     if routes is not None and not isinstance(routes, list):
         raise UsageError("routes must be a file name or a list of Gateway API objects")
@@ -192,6 +193,22 @@ def _proxy(value: Any, has_services: bool) -> str | None:
     from kubenetlab.proxy import proxy as proxy_named
 
     return proxy_named(_str(value, "proxy")).name
+
+
+def _check_external_addresses(svcs: tuple[services.Service, ...], *taken: IPv4Network) -> None:
+    """externalIPs and LoadBalancer IPs: lab addresses (inside the benchmarking range) that
+    the client routes to a node, so none may fall inside a subnet the lab already uses."""
+    for svc in svcs:
+        for addr in svc.external_addresses:
+            ip = IPv4Network(f"{addr}/32")
+            if not ip.subnet_of(BENCHMARK_RANGE):
+                raise UsageError(
+                    f"service {svc.name}: {addr} must lie inside {BENCHMARK_RANGE} (the "
+                    "benchmarking range), like every lab address"
+                )
+            inside = next((str(n) for n in taken if ip.subnet_of(n)), None)
+            if inside:
+                raise UsageError(f"service {svc.name}: {addr} lies inside {inside}, already used")
 
 
 def _proxy_options(value: Any, proxy: str | None, cls: type[RoutingProfile]) -> dict[str, str]:

@@ -24,6 +24,7 @@ from kubenetlab.plan import (
     Sysctl,
     Veth,
 )
+from kubenetlab.services import Service
 
 FABRIC_BRIDGE = "knl-br"
 NODE_UPLINK = "knl-up"
@@ -95,8 +96,21 @@ CLIENT_PORT = "knl-c1"
 
 def _client_plan(lab: Lab, ns: str, ip: str) -> list[KernelObject]:
     """A machine outside the cluster on the nodes' L2 (a load balancer, a user): reaches
-    node IPs only, as NodePort clients do."""
-    return _fabric_host(lab, ns, ip, CLIENT_PORT)
+    node IPs, and each Service's external and LoadBalancer IPs through the node that
+    announces it — as MetalLB's L2 mode does: one node answers for the IP, for
+    `externalTrafficPolicy: Local` one that runs an endpoint."""
+    routes = [
+        Route(ns, f"{addr}/32", NODE_UPLINK, via=str(node.underlay_ip))
+        for svc in lab.services
+        for addr, node in _announcers(lab, svc)
+    ]
+    return [*_fabric_host(lab, ns, ip, CLIENT_PORT), *routes]
+
+
+def _announcers(lab: Lab, svc: Service) -> list[tuple[str, Node]]:
+    local = {e.node for e in svc.ready_endpoints()} if svc.local else None
+    eligible = [n for n in lab.nodes if local is None or n.name in local] or list(lab.nodes)
+    return [(addr, eligible[0]) for addr in svc.external_addresses]
 
 
 def _fabric_host(lab: Lab, ns: str, ip: str, port: str) -> list[KernelObject]:
@@ -128,6 +142,13 @@ def _node_plan(lab: Lab, node: Node) -> list[KernelObject]:
         # Real nodes reach the service CIDR by their default route; kube-proxy's REJECT and
         # DROP rules sit in FORWARD, which a packet with no route never reaches.
         *([Route(ns, str(lab.service_cidr), dev=NODE_UPLINK)] if lab.services else []),
+        # ... and so external and LoadBalancer IPs: what kube-proxy does not DNAT (a source
+        # outside loadBalancerSourceRanges) meets KUBE-PROXY-FIREWALL's DROP in FORWARD.
+        *(
+            Route(ns, f"{addr}/32", dev=NODE_UPLINK)
+            for svc in lab.services
+            for addr in svc.external_addresses
+        ),
     ]
 
 

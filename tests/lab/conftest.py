@@ -31,6 +31,7 @@ ROOT_STATE_COMMANDS = [
     # BPF: nothing attached to the root namespace's links or to any cgroup outside the lab's.
     ["bpftool", "net", "show"],
     ["bpftool", "cgroup", "tree"],
+    ["nfacct", "list"],  # kube-proxy's counters live in the node namespaces only
 ]
 ROOT_SYSCTLS = [
     "net/ipv4/ip_forward",

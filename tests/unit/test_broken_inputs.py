@@ -124,7 +124,7 @@ CASES: list[tuple[str, str | bytes | None, list[str], tuple[int, ...], str]] = [
         SLICE + "endpoints: [{addresses: [not-an-ip]}]\n",
         ["audit"],
         (2,),
-        "not an IPv4 address",
+        "not an IP address",
     ),
     ("audit-missing", None, ["audit", "/nonexistent/x.yaml"], (2,), "no such file"),
     ("audit-dot-dir", None, ["audit", "DOTDIR"], (2,), "nothing to audit here"),
@@ -158,7 +158,7 @@ CASES: list[tuple[str, str | bytes | None, list[str], tuple[int, ...], str]] = [
         SVC + "  clusterIP: 999.1.1.1\n  ports: [{port: 80}]\n",
         ["render"],
         (2,),
-        "spec.clusterIP: '999.1.1.1' is not an IPv4",
+        "spec.clusterIP: '999.1.1.1' is not an IP address",
     ),
     ("render-port-text", SVC + SVC_PORT % ("eighty", ""), ["render"], (2,), "spec.ports[0].port"),
     (

@@ -55,7 +55,11 @@ def test_nodeports_and_health_ports_are_allocated_and_unique() -> None:
         ({"name": "x", "external_traffic_policy": "Local"}, "needs type NodePort"),
         ({"name": "x", "type": "NodePort", "node_port": 80}, "node ports must be 30000-32767"),
         ({"name": "X_Y"}, "must be a DNS label"),
-        ({"name": "x", "type": "LoadBalancer"}, "ClusterIP or NodePort"),
+        ({"name": "x", "type": "ExternalName"}, "ClusterIP, NodePort or LoadBalancer"),
+        ({"name": "x", "load_balancer_ips": ["198.18.100.1"]}, "needs type LoadBalancer"),
+        ({"name": "x", "external_ips": ["not-an-ip"]}, "external_ips"),
+        ({"name": "x", "session_affinity": "Cookie"}, "None or ClientIP"),
+        ({"name": "x", "session_affinity": "ClientIP", "session_affinity_timeout": 0}, "1-86400"),
     ],
 )
 def test_bad_service_specs(item: dict, message: str) -> None:
@@ -110,3 +114,28 @@ def test_the_audit_reads_our_own_render_the_way_it_reads_kube_proxys() -> None:
     # PREROUTING 1 + position + masquerade 1 + (3+1)/2 + SEP 2
     assert summary["rules_walked_new_connection"]["last"] == 1 + 1200 + 1 + 2 + 2
     assert any(f.rule == "KNL-IPT-001" for f in findings)
+
+
+def test_ipv6_and_unmodelled_fields_are_reported_not_dropped(tmp_path) -> None:
+    """kube-proxy would program these; kubenetlab says so on stderr and in -o json."""
+    import json
+    import subprocess
+    import sys
+
+    dump = tmp_path / "dump.yaml"
+    dump.write_text(
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- {apiVersion: v1, kind: Service, metadata: {name: web6, namespace: shop},\n"
+        "   spec: {clusterIP: 'fd00::10', ports: [{name: http, port: 80}]}}\n"
+        "- {apiVersion: v1, kind: Service, metadata: {name: web, namespace: shop},\n"
+        "   spec: {clusterIP: 10.96.0.10, clusterIPs: [10.96.0.10, 'fd00::11'],\n"
+        "          sessionAffinity: ClientIP, ports: [{name: http, port: 80}]}}\n"
+    )
+    run = [sys.executable, "-m", "kubenetlab", "proxy", "render", "-f", str(dump), "--node", "n1"]
+    out = subprocess.run([*run, "-o", "json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    fields = {(u["service"], u["field"]) for u in doc["unsupported"]}
+    assert fields == {("shop/web6", "spec.clusterIP"), ("shop/web", "spec.clusterIPs[1]")}
+    assert "Service shop/web6: spec.clusterIP: IPv6 Service" in out.stderr
+    assert '"shop/web:http has no endpoints"' in doc["rules"]  # the IPv4 Service is rendered

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kubenetlab.cli.common import Parser, Subparsers, add_output, print_json
+from kubenetlab.cli.common import Parser, Subparsers, add_output, emit, print_json
 from kubenetlab.errors import UsageError
 
 
@@ -72,6 +72,7 @@ def _register_proxy(commands: Subparsers) -> None:
     )
     render.add_argument("--cluster-cidr", default="10.244.0.0/16", help="kube-proxy --cluster-cidr")
     render.add_argument("--service-cidr", default="10.96.0.0/12", help="the Service CIDR")
+    add_output(render, ("text", "json"))
     render.set_defaults(handler=proxy_render_cmd)
 
 
@@ -117,17 +118,30 @@ def audit_cmd(args: argparse.Namespace) -> int:
 def proxy_render_cmd(args: argparse.Namespace) -> int:
     from kubenetlab.kubeobjects import load_checked
     from kubenetlab.proxy import NodeContext, proxy
-    from kubenetlab.services import from_kubernetes
+    from kubenetlab.services import read_kubernetes
 
     docs = [d for d in load_checked(args.file) if isinstance(d, dict)]
-    services = from_kubernetes(docs)
-    if not services:
+    services, unsupported = read_kubernetes(docs)
+    for gap in unsupported:  # never dropped silently: kube-proxy would program these
+        print(
+            f"kubenetlab: warning: Service {gap.service}: {gap.field}: {gap.reason}",
+            file=sys.stderr,
+        )
+    if not services and not unsupported:
         raise UsageError(f"{args.file}: no v1 Service with a clusterIP")
     ctx = NodeContext(
         args.node, "", tuple(args.node_ip), args.cluster_cidr, args.service_cidr,
         lb_mode=args.lb_mode, lb_algorithm=args.lb_algorithm,
     )  # fmt: skip
-    sys.stdout.write(proxy(args.proxy).render_services(services, ctx))
+    text = proxy(args.proxy).render_services(services, ctx)
+    if args.output == "json":
+        emit(
+            {"schema_version": 1, "proxy": args.proxy, "node": args.node, "rules": text,
+             "services": len(services), "unsupported": [g.to_dict() for g in unsupported]},
+            "json",
+        )  # fmt: skip
+    else:
+        sys.stdout.write(text)
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubenetlab.components.base import Component
+from kubenetlab.kernel import rules as kernel_rules
 from kubenetlab.kernel.ledger import Ledger, bpf_dir
 from kubenetlab.model import Lab, Node
 from kubenetlab.proxy import NodeContext, ServiceProxy, SyncResult, proxy
@@ -17,6 +18,7 @@ def node_context(lab: Lab, node: Node) -> NodeContext:
         lb_mode=lab.proxy_options.get("lb_mode", "snat"),
         lb_algorithm=lab.proxy_options.get("lb_algorithm", "random"),
         pin_dir=str(bpf_dir(lab.name) / node.name),
+        nfacct=kernel_rules.nfacct_available(),
     )  # fmt: skip
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
 
 from kubenetlab.errors import KnlError
-from kubenetlab.kernel import procs
+from kubenetlab.kernel import netns, procs
+from kubenetlab.kernel.preflight import missing_kernel_options
 
 RESTORE = {"nft": "iptables-nft-restore", "legacy": "iptables-legacy-restore"}
 EMPTY_TABLES = (
@@ -36,6 +38,21 @@ def _run(ns: str, argv: list[str], text: str) -> float:
         detail = (result.stderr or result.stdout).strip().splitlines()
         raise KnlError(f"{argv[0]} in {ns} failed: {detail[0] if detail else result.returncode}")
     return elapsed
+
+
+def localhost_nodeports(ns: str, nfacct_counters: list[str]) -> None:
+    """kube-proxy's setup for localhost NodePorts: route_localnet on, so 127.0.0.0/8 can be
+    DNATed, and its nfacct counters (an existing one is fine)."""
+    netns.write_sysctl(ns, "net.ipv4.conf.all.route_localnet", "1")
+    for name in nfacct_counters:
+        procs.run_in(ns, ["nfacct", "add", name], capture_output=True)
+
+
+def nfacct_available() -> bool:
+    """Can a lab node count with nfacct: the kernel's xt_nfacct and the nfacct tool."""
+    return shutil.which("nfacct") is not None and not missing_kernel_options(
+        ["CONFIG_NETFILTER_XT_MATCH_NFACCT"]
+    )
 
 
 def iptables_restore(ns: str, text: str, backend: str) -> float:

@@ -29,6 +29,7 @@ class NodeContext:
     lb_mode: str = "snat"  # ebpf: Cilium's loadBalancer.mode (snat | dsr | hybrid)
     lb_algorithm: str = "random"  # ebpf: loadBalancer.algorithm (random | maglev)
     pin_dir: str = ""  # ebpf: where the node's maps are pinned (empty: not live)
+    nfacct: bool = True  # iptables: the kernel counts with nfacct (xt_nfacct + the tool)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class IptablesProxy(ServiceProxy):
         self.tools = ((kernel_rules.RESTORE[backend], "iptables"),)
 
     def desired(self, services: Sequence[Service], ctx: NodeContext) -> iptables.IptablesTables:
-        return iptables.tables(categorize(services, ctx.node), ctx.cluster_cidr)
+        return iptables.tables(categorize(services, ctx.node), ctx.cluster_cidr, ctx.nfacct)
 
     def render(self, desired: iptables.IptablesTables, ctx: NodeContext) -> str:
         return desired.restore_text()
@@ -98,6 +99,8 @@ class IptablesProxy(ServiceProxy):
         changed = sum(1 for key in want.keys() | have.keys() if want.get(key) != have.get(key))
         if current is not None and not changed:
             return SyncResult(0, 0.0, "none")
+        if current is None:  # what kube-proxy sets up before its first sync
+            kernel_rules.localhost_nodeports(ctx.netns, iptables.counters(desired))
         seconds = kernel_rules.iptables_restore(ctx.netns, desired.restore_text(), self.backend)
         return SyncResult(changed, seconds, "full")
 

@@ -79,6 +79,7 @@ class LbMaps:
     entries: dict[LbKey, LbValue] = field(default_factory=dict)
     maglev: dict[int, tuple[int, ...]] = field(default_factory=dict)  # svc_id → slots
     names: dict[int, str] = field(default_factory=dict)  # svc_id → "ns/name:port"
+    gaps: list[str] = field(default_factory=list)  # Service fields it does not program
 
     def config(self) -> bytes:
         return CONFIG.pack(LB_MODES.index(self.mode), IPv4Address(self.node_ip).packed)
@@ -114,21 +115,23 @@ def _add_port(maps: LbMaps, p: PortOnNode, node: str, node_ips: Sequence[str]) -
         maps, (p.service.cluster_ip, p.port.port, proto, SCOPE_ALL), p.cluster_endpoints,
         target, node, 0, svc_id,
     )  # fmt: skip
-    if p.port.node_port is None:
+    # North-south frontends: the node's addresses at the NodePort, external and LB IPs
+    # at the Service port (Cilium's "surrogate" NodePort and LoadBalancer entries).
+    frontends = [(ip, p.port.node_port) for ip in node_ips if p.port.node_port is not None]
+    frontends += [(ip, p.port.port) for ip in p.service.external_addresses]
+    if not frontends:
         return
-    flags = (SVC_F_LOCAL if p.external_local else 0) | (
-        SVC_F_MAGLEV if maps.algorithm == "maglev" else 0
-    )
-    north_south = p.local_endpoints if p.external_local else p.cluster_endpoints
-    for ip in node_ips:
+    local = p.service.local
+    flags = (SVC_F_LOCAL if local else 0) | (SVC_F_MAGLEV if maps.algorithm == "maglev" else 0)
+    north_south = p.local_endpoints if local else p.cluster_endpoints
+    for ip, port in frontends:
         _add_service(
-            maps, (ip, p.port.node_port, proto, SCOPE_ALL), p.cluster_endpoints, target, node,
-            flags, svc_id,
-        )  # fmt: skip
-        if p.external_local:
+            maps, (ip, port, proto, SCOPE_ALL), p.cluster_endpoints, target, node, flags, svc_id
+        )
+        if local:
             _add_service(
-                maps, (ip, p.port.node_port, proto, SCOPE_LOCAL), p.local_endpoints, target,
-                node, flags, svc_id,
+                maps, (ip, port, proto, SCOPE_LOCAL), p.local_endpoints, target, node, flags,
+                svc_id,
             )  # fmt: skip
     if maps.algorithm == "maglev" and north_south:
         names = [f"{e.ip}:{target}" for e in north_south]
@@ -141,6 +144,11 @@ def lb_maps(
     maps = LbMaps(mode, algorithm, node_ips[0] if node_ips else "0.0.0.0")
     for p in categorize(services, node):
         _add_port(maps, p, node, node_ips)
+    for svc in services:
+        if svc.source_ranges:
+            maps.gaps.append(f"{svc.key} loadBalancerSourceRanges")
+        if svc.affinity_timeout is not None:
+            maps.gaps.append(f"{svc.key} sessionAffinity ClientIP")
     return maps
 
 
@@ -164,6 +172,7 @@ def render(maps: LbMaps, node: str) -> str:
             lines.append(
                 f"lb4_services {key.describe()} backend={value.address}:{value.port}{where}"
             )
+    lines += [f"# not modeled by this eBPF proxy (Cilium has it): {gap}" for gap in maps.gaps]
     for svc_id, slots in maps.maglev.items():
         share = {s: slots.count(s) for s in sorted(set(slots))}
         lines.append(

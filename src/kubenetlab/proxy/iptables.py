@@ -10,7 +10,20 @@ KUBE-SVL-<hash> (local endpoints only); KUBE-MARK-MASQ sets 0x4000 and KUBE-POST
 masquerades marked packets with --random-fully. filter: REJECT for Services without
 endpoints, DROP "has no local endpoints" for Local NodePorts, KUBE-FORWARD accepts
 marked and established traffic, KUBE-NODEPORTS accepts health-check node ports.
-Session affinity is not rendered.
+External IPs and LoadBalancer ingress IPs jump from KUBE-SERVICES to the same KUBE-EXT
+chain as node ports; with loadBalancerSourceRanges, LB traffic goes through KUBE-FW-<hash>
+(each range → KUBE-EXT) and the filter KUBE-PROXY-FIREWALL drops the rest. ClientIP
+session affinity puts `-m recent --rcheck --seconds N --reap` rules before the random
+ones and `-m recent --set` in each KUBE-SEP. (proxier.go syncProxyRules: "Capture
+externalIPs", "Capture load-balancer ingress", writeServiceToEndpointRules; expected
+text: proxier_test.go TestOverallIPTablesRules.)
+MASQUERADE keeps --random-fully, as kube-proxy writes it when iptables ≥ 1.6.2 has it
+(every iptables a lab node runs has).
+Localhost NodePorts (kube-proxy's default `localhostNodePorts: true`, IPv4): each node
+port also answers on 127.0.0.0/8 (`-d 127.0.0.0/8` rules before the others, with
+route_localnet on), and filter KUBE-FIREWALL drops "incoming localnet connections" that
+were not DNATed. Where the kernel has nfacct, kube-proxy counts those accepted
+(localhost_nps_accepted_pkts) and the INVALID drops (ct_state_invalid_dropped_pkts).
 """
 
 from __future__ import annotations
@@ -33,12 +46,19 @@ def _q(text: str) -> str:
     return f'"{text}"' if " " in text else text
 
 
+LOCALNET = "127.0.0.0/8"
+NFACCT_LOCALHOST = "localhost_nps_accepted_pkts"
+NFACCT_INVALID = "ct_state_invalid_dropped_pkts"
+
+
 @dataclass
 class IptablesTables:
     """A node's desired kube-proxy state in iptables mode: chains and rules per table."""
 
     chains: dict[str, list[str]] = field(default_factory=lambda: {"filter": [], "nat": []})
     rules: dict[str, list[str]] = field(default_factory=lambda: {"filter": [], "nat": []})
+    nfacct: bool = True  # count with nfacct (the node must hold the counters first)
+    localhost_nodeports: bool = True
 
     def chain(self, table: str, name: str) -> str:
         if name not in self.chains[table]:
@@ -93,6 +113,10 @@ BASE_NAT_RULES = (
     f"-A KUBE-POSTROUTING -j MARK --xor-mark {MASQ_MARK}",
     '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully',
 )
+LOCALNET_DROP = (
+    '-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" '
+    f"-d {LOCALNET} ! -s {LOCALNET} -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP"
+)
 FORWARD_TAIL = (
     "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
     f'-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark {MASQ_MARK}/{MASQ_MARK} -j ACCEPT',
@@ -100,11 +124,17 @@ FORWARD_TAIL = (
 )
 
 
-def tables(ports: Sequence[PortOnNode], cluster_cidr: str) -> IptablesTables:
+def tables(
+    ports: Sequence[PortOnNode],
+    cluster_cidr: str,
+    nfacct: bool = True,
+    localhost_nodeports: bool = True,
+) -> IptablesTables:
     """The desired state for one node, from its categorised Service ports."""
-    t = IptablesTables()
+    t = IptablesTables(nfacct=nfacct, localhost_nodeports=localhost_nodeports)
     for name in (
         "KUBE-EXTERNAL-SERVICES",
+        *(("KUBE-FIREWALL",) if localhost_nodeports else ()),
         "KUBE-FORWARD",
         "KUBE-NODEPORTS",
         "KUBE-PROXY-FIREWALL",
@@ -113,18 +143,31 @@ def tables(ports: Sequence[PortOnNode], cluster_cidr: str) -> IptablesTables:
         t.chain("filter", name)
     for name in ("KUBE-MARK-MASQ", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-SERVICES"):
         t.chain("nat", name)
+    if localhost_nodeports:  # kube-proxy's kubelet-firewall jumps
+        t.rules["filter"] += ["-A INPUT -j KUBE-FIREWALL", "-A OUTPUT -j KUBE-FIREWALL"]
     t.rules["filter"] += BASE_FILTER_RULES
     t.rules["nat"] += BASE_NAT_RULES
     for port in ports:
         _port(t, port, cluster_cidr)
     t.add("nat", NODEPORTS_LAST)
-    t.rules["filter"] += FORWARD_TAIL
+    if localhost_nodeports:
+        t.add("filter", LOCALNET_DROP)
+    invalid = f" -m nfacct --nfacct-name {NFACCT_INVALID}" if nfacct else ""
+    t.rules["filter"] += [
+        FORWARD_TAIL[0].replace(" -j DROP", f"{invalid} -j DROP"),
+        *FORWARD_TAIL[1:],
+    ]
     return t
 
 
-def render(services: Sequence[Service], node: str, cluster_cidr: str) -> str:
+def counters(t: IptablesTables) -> list[str]:
+    """nfacct counters the rules name: the node needs them before the restore."""
+    return [NFACCT_LOCALHOST, NFACCT_INVALID] if t.nfacct else []
+
+
+def render(services: Sequence[Service], node: str, cluster_cidr: str, nfacct: bool = True) -> str:
     """iptables-restore input (filter and nat) for kube-proxy on `node`."""
-    return tables(categorize(services, node), cluster_cidr).restore_text()
+    return tables(categorize(services, node), cluster_cidr, nfacct).restore_text()
 
 
 def _chain(kind: str, p: PortOnNode) -> str:
@@ -159,7 +202,7 @@ def _port(t: IptablesTables, p: PortOnNode, cluster_cidr: str) -> None:
         f"! -s {cluster_cidr} -j KUBE-MARK-MASQ",
     )
     _endpoint_rules(t, p, svc_chain, p.cluster_endpoints)
-    if p.port.node_port:
+    if p.port.node_port or p.service.external_addresses:
         _external(t, p, svc_chain, cluster_cidr)
     _sep_chains(t, p)
 
@@ -170,23 +213,83 @@ def _no_endpoints(t: IptablesTables, p: PortOnNode) -> None:
         "filter",
         f'-A KUBE-SERVICES -m comment --comment "{p.name} has no endpoints" {match} -j REJECT',
     )
+    _external_filter(t, p, "has no endpoints", "REJECT")
+
+
+def _external_filter(t: IptablesTables, p: PortOnNode, why: str, target: str) -> None:
+    """No (local) endpoint for external traffic: DROP or REJECT it at every external
+    address, then at the node port."""
+    proto = p.protocol
+    for ip in p.service.external_addresses:
+        t.add(
+            "filter",
+            f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{p.name} {why}" '
+            f"-m {proto} -p {proto} -d {ip} --dport {p.port.port} -j {target}",
+        )
     if p.port.node_port:
         t.add(
             "filter",
-            f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{p.name} has no endpoints" '
-            f"-m addrtype --dst-type LOCAL -m {p.protocol} -p {p.protocol} --dport {p.port.node_port} "
-            "-j REJECT",
+            f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{p.name} {why}" '
+            f"-m addrtype --dst-type LOCAL -m {proto} -p {proto} --dport {p.port.node_port} "
+            f"-j {target}",
+        )
+
+
+def _external_entries(t: IptablesTables, p: PortOnNode, ext: str) -> None:
+    """KUBE-SERVICES → KUBE-EXT for external IPs and LB IPs (through KUBE-FW with source
+    ranges), KUBE-NODEPORTS → KUBE-EXT for the node port."""
+    svc, proto, port = p.service, p.protocol, p.port.port
+    for ip in svc.external_ips:
+        t.add(
+            "nat",
+            f'-A KUBE-SERVICES -m comment --comment "{p.name} external IP" '
+            f"-m {proto} -p {proto} -d {ip} --dport {port} -j {ext}",
+        )
+    lb_target = ext
+    if svc.load_balancer_ips and svc.source_ranges:
+        lb_target = t.chain("nat", _chain("KUBE-FW", p))
+        for src in svc.source_ranges:
+            t.add(
+                "nat",
+                f'-A {lb_target} -m comment --comment "{p.name} loadbalancer IP" -s {src} -j {ext}',
+            )
+        t.add(
+            "nat",
+            f'-A {lb_target} -m comment --comment "other traffic to {p.name} will be dropped by '
+            'KUBE-PROXY-FIREWALL"',
+        )
+    for ip in svc.load_balancer_ips:
+        t.add(
+            "nat",
+            f'-A KUBE-SERVICES -m comment --comment "{p.name} loadbalancer IP" '
+            f"-m {proto} -p {proto} -d {ip} --dport {port} -j {lb_target}",
+        )
+        if lb_target != ext:
+            t.add(
+                "filter",
+                f'-A KUBE-PROXY-FIREWALL -m comment --comment "{p.name} traffic not accepted by '
+                f'{lb_target}" -m {proto} -p {proto} -d {ip} --dport {port} -j DROP',
+            )
+    if p.port.node_port:
+        if t.localhost_nodeports:
+            count = f" -m nfacct --nfacct-name {NFACCT_LOCALHOST}" if t.nfacct else ""
+            t.add(
+                "nat",
+                f"-A KUBE-NODEPORTS -m comment --comment {p.name} -m {proto} -p {proto} "
+                f"-d {LOCALNET} --dport {p.port.node_port}{count} -j {ext}",
+            )
+        t.add(
+            "nat",
+            f"-A KUBE-NODEPORTS -m comment --comment {p.name} -m {proto} -p {proto} "
+            f"--dport {p.port.node_port} -j {ext}",
         )
 
 
 def _external(t: IptablesTables, p: PortOnNode, svc_chain: str, cluster_cidr: str) -> None:
     """KUBE-NODEPORTS → KUBE-EXT: masquerade (Cluster), or Local's short-circuits + KUBE-SVL."""
-    name, proto = p.name, p.protocol
+    name = p.name
     ext = t.chain("nat", _chain("KUBE-EXT", p))
-    t.add(
-        "nat",
-        f"-A KUBE-NODEPORTS -m comment --comment {name} -m {proto} -p {proto} --dport {p.port.node_port} -j {ext}",
-    )
+    _external_entries(t, p, ext)
     if not p.service.local:
         t.add(
             "nat",
@@ -211,17 +314,22 @@ def _external(t: IptablesTables, p: PortOnNode, svc_chain: str, cluster_cidr: st
         t.add("nat", f"-A {ext} -j {svl}")
         _endpoint_rules(t, p, svl, p.local_endpoints)
     else:
-        t.add(
-            "filter",
-            f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{name} has no local endpoints" '
-            f"-m addrtype --dst-type LOCAL -m {proto} -p {proto} --dport {p.port.node_port} -j DROP",
-        )
+        _external_filter(t, p, "has no local endpoints", "DROP")
 
 
 def _endpoint_rules(
     t: IptablesTables, p: PortOnNode, chain: str, endpoints: Sequence[Endpoint]
 ) -> None:
-    """One rule per endpoint, `-m statistic --probability 1/(n−i)`, the last one without."""
+    """ClientIP affinity first (one `-m recent --rcheck` per endpoint), then one rule per
+    endpoint, `-m statistic --probability 1/(n−i)`, the last one without."""
+    if p.service.affinity_timeout is not None:
+        for ep in endpoints:
+            sep, target = _sep(p, ep)
+            t.add(
+                "nat",
+                f'-A {chain} -m comment --comment "{p.name} -> {target}" -m recent --name {sep} '
+                f"--rcheck --seconds {p.service.affinity_timeout} --reap -j {sep}",
+            )
     for i, ep in enumerate(endpoints):
         sep, target = _sep(p, ep)
         t.chain("nat", sep)
@@ -237,9 +345,10 @@ def _sep_chains(t: IptablesTables, p: PortOnNode) -> None:
     proto, comment = p.protocol, _q(p.name)
     for ep in p.cluster_endpoints:
         sep, target = _sep(p, ep)
+        recent = f" -m recent --name {sep} --set" if p.service.affinity_timeout is not None else ""
         t.add("nat", f"-A {sep} -m comment --comment {comment} -s {ep.ip} -j KUBE-MARK-MASQ")
         t.add(
             "nat",
-            f"-A {sep} -m comment --comment {comment} -m {proto} -p {proto} "
+            f"-A {sep} -m comment --comment {comment}{recent} -m {proto} -p {proto} "
             f"-j DNAT --to-destination {target}",
         )

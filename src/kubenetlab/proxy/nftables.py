@@ -8,6 +8,11 @@ then `numgen random mod N vmap { i : goto endpoint-… }`), `external-…` for N
 (Local: short-circuit pod and local traffic, the rest to `local-…`), `endpoint-…`
 chains (hairpin masquerade, dnat); no-endpoint maps reject (or drop, for Local
 NodePorts without local endpoints); masquerading by mark 0x4000, `fully-random`.
+External IPs and LoadBalancer IPs are `service-ips` elements that go to `external-…`;
+loadBalancerSourceRanges become a `firewall-ips` element → `firewall-…` chain
+(`ip saddr != { ranges } drop`, checked before DNAT); ClientIP affinity is one
+`affinity-…` set per endpoint (dynamic, with the timeout) that the service chain checks
+first and the endpoint chain updates. (Expected text: TestOverallNFTablesRules.)
 
 A rule set is a `RuleSet` of chains and map/set elements, so an update is the diff of
 two: only chains whose rules changed are flushed and refilled, only changed elements
@@ -26,9 +31,12 @@ from kubenetlab.services import Endpoint, Service
 T = "ip kube-proxy"
 BASE_CHAINS = {  # chain → its declaration suffix
     "cluster-ips-check": "",
+    "filter-prerouting-pre-dnat": " { type filter hook prerouting priority -110 ; }",
+    "filter-output-pre-dnat": " { type filter hook output priority -110 ; }",
     "filter-forward": " { type filter hook forward priority 0 ; }",
     "filter-input": " { type filter hook input priority 0 ; }",
     "filter-output": " { type filter hook output priority 0 ; }",
+    "firewall-check": "",
     "mark-for-masquerade": "",
     "masquerading": "",
     "nat-output": " { type nat hook output priority -100 ; }",
@@ -42,6 +50,8 @@ BASE_CHAINS = {  # chain → its declaration suffix
 SETS = [
     'add set ip kube-proxy cluster-ips { type ipv4_addr ; comment "Active ClusterIPs" ; }',
     'add set ip kube-proxy nodeport-ips { type ipv4_addr ; comment "IPs that accept NodePort traffic" ; }',
+    "add map ip kube-proxy firewall-ips { type ipv4_addr . inet_proto . inet_service : verdict ; "
+    'comment "destinations that are subject to LoadBalancerSourceRanges" ; }',
     "add map ip kube-proxy no-endpoint-nodeports { type inet_proto . inet_service : verdict ; "
     'comment "vmap to drop or reject packets to service nodeports with no endpoints" ; }',
     "add map ip kube-proxy no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict ; "
@@ -73,6 +83,7 @@ class Element:
 class RuleSet:
     chains: dict[str, list[str]] = field(default_factory=dict)  # per-Service chains → rule bodies
     elements: set[Element] = field(default_factory=set)
+    sets: dict[str, str] = field(default_factory=dict)  # affinity sets → their declaration
 
 
 def _base_rules(cluster_cidr: str, service_cidr: str) -> list[tuple[str, str]]:
@@ -85,12 +96,15 @@ def _base_rules(cluster_cidr: str, service_cidr: str) -> list[tuple[str, str]]:
             "cluster-ips-check",
             f'ip daddr {{ {service_cidr} }} drop comment "Drop traffic to unallocated ClusterIPs"',
         ),
+        ("filter-prerouting-pre-dnat", "ct state new jump firewall-check"),
         ("filter-forward", "ct state new jump service-endpoints-check"),
         ("filter-forward", "ct state new jump cluster-ips-check"),
         ("filter-input", "ct state new jump nodeport-endpoints-check"),
         ("filter-input", "ct state new jump service-endpoints-check"),
         ("filter-output", "ct state new jump service-endpoints-check"),
+        ("filter-output-pre-dnat", "ct state new jump firewall-check"),
         ("filter-output", "ct state new jump cluster-ips-check"),
+        ("firewall-check", "ip daddr . meta l4proto . th dport vmap @firewall-ips"),
         ("mark-for-masquerade", "mark set mark or 0x4000"),
         ("masquerading", "mark and 0x4000 == 0 return"),
         ("masquerading", "mark set mark xor 0x4000"),
@@ -112,19 +126,26 @@ def _base_rules(cluster_cidr: str, service_cidr: str) -> list[tuple[str, str]]:
     ]
 
 
-def _dispatch(chains: dict[str, list[str]], p: PortOnNode, endpoints: Sequence[Endpoint]) -> str:
-    """endpoint-… chains (hairpin masquerade, dnat) and the `numgen` vmap that picks one."""
+def _dispatch(rs: RuleSet, p: PortOnNode, endpoints: Sequence[Endpoint]) -> list[str]:
+    """endpoint-… chains (hairpin masquerade, affinity update, dnat) and the rules that
+    pick one: affinity checks first, then the `numgen` vmap."""
     svc, proto, target_port = p.service, p.protocol, p.port.target_port
-    targets = []
+    targets, sticky = [], []
     for ep in endpoints:
         chain = nft_endpoint_chain(svc.namespace, svc.name, p.port.name, proto, ep.ip, target_port)
-        chains[chain] = [
-            f"ip saddr {ep.ip} jump mark-for-masquerade",
-            f"meta l4proto {proto} dnat to {ep.ip}:{target_port}",
-        ]
+        rules = [f"ip saddr {ep.ip} jump mark-for-masquerade"]
+        if svc.affinity_timeout is not None:
+            affinity = "affinity-" + chain.removeprefix("endpoint-")
+            rs.sets[affinity] = (
+                f"{{ type ipv4_addr ; flags dynamic,timeout ; timeout {svc.affinity_timeout}s ; }}"
+            )
+            rules.append(f"update @{affinity} {{ ip saddr }}")
+            sticky.append(f"ip saddr @{affinity} goto {chain}")
+        rules.append(f"meta l4proto {proto} dnat to {ep.ip}:{target_port}")
+        rs.chains[chain] = rules
         targets.append(chain)
     vmap = " , ".join(f"{i} : goto {c}" for i, c in enumerate(targets))
-    return f"numgen random mod {len(targets)} vmap {{ {vmap} }}"
+    return [*sticky, f"numgen random mod {len(targets)} vmap {{ {vmap} }}"]
 
 
 def rule_set(
@@ -148,27 +169,49 @@ def _service_port(rs: RuleSet, p: PortOnNode, cluster_cidr: str) -> None:
     rs.elements.add(Element("cluster-ips", svc.cluster_ip))
     if not p.has_endpoints:
         rs.elements.add(Element("no-endpoint-services", key, "goto reject-chain", p.name))
-        if node_port:
-            nodeport_key = f"{proto} . {node_port}"
-            rs.elements.add(
-                Element("no-endpoint-nodeports", nodeport_key, "goto reject-chain", p.name)
-            )
+        _no_external_endpoints(rs, p, "goto reject-chain")
         return
     chain = _chain("service", p)
+    dispatch = _dispatch(rs, p, p.cluster_endpoints)  # endpoint chains first, as before
     rs.chains[chain] = [
         f"ip daddr {svc.cluster_ip} ip saddr != {cluster_cidr} jump mark-for-masquerade",
-        _dispatch(rs.chains, p, p.cluster_endpoints),
+        *dispatch,
     ]
     rs.elements.add(Element("service-ips", key, f"goto {chain}"))
-    if node_port:
+    if node_port or svc.external_addresses:
         _external(rs, p, chain, cluster_cidr)
+
+
+def _no_external_endpoints(rs: RuleSet, p: PortOnNode, verdict: str) -> None:
+    """Drop (Local without a local endpoint) or reject (none at all) external traffic."""
+    for ip in p.service.external_addresses:
+        key = f"{ip} . {p.protocol} . {p.port.port}"
+        rs.elements.add(Element("no-endpoint-services", key, verdict, p.name))
+    if p.port.node_port:
+        key = f"{p.protocol} . {p.port.node_port}"
+        rs.elements.add(Element("no-endpoint-nodeports", key, verdict, p.name))
+
+
+def _external_entries(rs: RuleSet, p: PortOnNode, ext: str) -> None:
+    """service-ips for external and LB IPs, service-nodeports, and the firewall."""
+    svc, proto, port = p.service, p.protocol, p.port.port
+    for ip in svc.external_addresses:
+        rs.elements.add(Element("service-ips", f"{ip} . {proto} . {port}", f"goto {ext}"))
+    if p.port.node_port:
+        rs.elements.add(
+            Element("service-nodeports", f"{proto} . {p.port.node_port}", f"goto {ext}")
+        )
+    if svc.load_balancer_ips and svc.source_ranges:
+        fw = _chain("firewall", p)
+        rs.chains[fw] = [f"ip saddr != {{ {', '.join(svc.source_ranges)} }} drop"]
+        for ip in svc.load_balancer_ips:
+            rs.elements.add(Element("firewall-ips", f"{ip} . {proto} . {port}", f"goto {fw}"))
 
 
 def _external(rs: RuleSet, p: PortOnNode, chain: str, cluster_cidr: str) -> None:
     """external-… for a NodePort: masquerade (Cluster), or Local's short-circuits + local-…"""
     ext = _chain("external", p)
-    nodeport_key = f"{p.protocol} . {p.port.node_port}"
-    rs.elements.add(Element("service-nodeports", nodeport_key, f"goto {ext}"))
+    _external_entries(rs, p, ext)
     if not p.service.local:
         rs.chains[ext] = ["jump mark-for-masquerade", f"goto {chain}"]
         return
@@ -179,10 +222,10 @@ def _external(rs: RuleSet, p: PortOnNode, chain: str, cluster_cidr: str) -> None
     ]
     if p.local_endpoints:
         local_chain = _chain("local", p)
-        rs.chains[local_chain] = [_dispatch(rs.chains, p, p.local_endpoints)]
+        rs.chains[local_chain] = _dispatch(rs, p, p.local_endpoints)
         rules.append(f"goto {local_chain}")
     else:
-        rs.elements.add(Element("no-endpoint-nodeports", nodeport_key, "drop", p.name))
+        _no_external_endpoints(rs, p, "drop")
     rs.chains[ext] = rules
 
 
@@ -198,6 +241,7 @@ def render_full(rs: RuleSet, cluster_cidr: str, service_cidr: str) -> str:
     lines += [
         f"add rule {T} {chain} {rule}" for chain, rule in _base_rules(cluster_cidr, service_cidr)
     ]
+    lines += [f"add set {T} {name} {decl}" for name, decl in rs.sets.items()]
     lines += [f"add chain {T} {name}" for name in rs.chains]
     lines += [f"add rule {T} {name} {rule}" for name, rules in rs.chains.items() for rule in rules]
     lines += [e.add() for e in sorted(rs.elements, key=_element_order)]
@@ -205,8 +249,10 @@ def render_full(rs: RuleSet, cluster_cidr: str, service_cidr: str) -> str:
 
 
 def render_delta(old: RuleSet, new: RuleSet) -> str:
-    """Only what changed: new chains, refilled chains, element changes, then dropped chains."""
-    lines = [f"add chain {T} {name}" for name in new.chains if name not in old.chains]
+    """Only what changed: new sets and chains, refilled chains, element changes, then
+    dropped chains and the sets only they used."""
+    lines = [f"add set {T} {n} {d}" for n, d in new.sets.items() if old.sets.get(n) != d]
+    lines += [f"add chain {T} {name}" for name in new.chains if name not in old.chains]
     for name, rules in new.chains.items():
         if old.chains.get(name) != rules:
             if name in old.chains:
@@ -215,6 +261,7 @@ def render_delta(old: RuleSet, new: RuleSet) -> str:
     lines += [e.delete() for e in sorted(old.elements - new.elements, key=_element_order)]
     lines += [e.add() for e in sorted(new.elements - old.elements, key=_element_order)]
     lines += [f"delete chain {T} {name}" for name in old.chains if name not in new.chains]
+    lines += [f"delete set {T} {name}" for name in old.sets if name not in new.sets]
     return "\n".join(lines) + ("\n" if lines else "")
 
 
