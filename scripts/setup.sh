@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
   iproute2 iptables nftables nfacct kmod procps util-linux iputils-ping
   iperf3 sockperf fio
-  bird2 nginx-light
+  bird2 nginx-light etcd-server
   python3 python3-venv python3-pip make gcc libc6-dev
   clang llvm libbpf-dev bpftool
 )
@@ -34,6 +34,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
       case "$pkg" in
         bird2) systemctl disable --now bird.service >/dev/null 2>&1 || true ;;
         nginx-light) systemctl disable --now nginx.service >/dev/null 2>&1 || true ;;
+        etcd-server) systemctl disable --now etcd.service >/dev/null 2>&1 || true ;;
       esac
     done
   fi

@@ -231,6 +231,12 @@ def status_document(ledger: Ledger) -> dict[str, Any]:
         "converged_seconds": ledger.extra.get("converged_seconds"),
         "routing": _component_status(ledger, "routing") if health == "ok" else {},
         "ebpf": _component_status(ledger, "ebpf-datapath") if health == "ok" else {},
+        "control_plane": {
+            **_component_status(ledger, "etcd"),
+            **_component_status(ledger, "agents"),
+        }
+        if health == "ok"
+        else {},
         "created_at": ledger.created_at,
     }
 

@@ -103,11 +103,35 @@ class LiveLab:
         new_svc = dataclasses.replace(old_svc, endpoints=endpoints)
         services = tuple(new_svc if s.key == old_svc.key else s for s in self.lab.services)
         old, self.lab = self.lab, dataclasses.replace(self.lab, services=services)
-        synced = ServiceProxyComponent().update(old, self.lab)
+        if self.lab.control_plane == "etcd":  # written to etcd; the node agents follow
+            synced = _through_etcd(self.lab, self.ledger, new_svc)
+        else:
+            synced = ServiceProxyComponent().update(old, self.lab)
         self.ledger.lab = self.lab.to_dict()
         self.ledger.save()
         Backends().update(self.lab, self.ledger)
         return synced
+
+
+def _through_etcd(lab: Lab, ledger: Ledger, svc: Service) -> dict[str, SyncResult]:
+    """Write the EndpointSlice as the controller would and wait for every agent."""
+    from kubenetlab.components.agents import read_status, wait_applied
+    from kubenetlab.components.etcd import CLIENT_URL
+    from kubenetlab.kernel import netns
+    from kubenetlab.store import Etcd, write_endpoints
+
+    assert lab.control_netns is not None
+    with netns.inside(lab.control_netns):
+        revision = write_endpoints(Etcd(CLIENT_URL), svc)
+    nodes = [n.name for n in lab.nodes]
+    wait_applied(ledger, nodes, revision)
+    out = {}
+    for node in nodes:
+        last = read_status(ledger, node).get("last_sync", {})
+        out[node] = SyncResult(
+            last.get("changed", 0), last.get("seconds", 0.0), last.get("mode", "none")
+        )
+    return out
 
 
 def attach(name: str) -> LiveLab:

@@ -63,6 +63,13 @@ class Lab:
     client_ip: IPv4Address | None = None  # an external client on the fabric (labs with Services)
     routes: tuple[dict[str, Any], ...] = ()  # Gateway API objects as given (gateway/model.py)
     gateway_ip: IPv4Address | None = None  # the gateway's address on the fabric (labs with routes)
+    control_plane: str | None = None  # "etcd": Services live in etcd, node agents follow it
+    etcd_data_dir: str | None = None  # where etcd keeps its data (None: the lab's state dir)
+
+    @property
+    def control_netns(self) -> str | None:
+        """etcd and the node agents, talking over this namespace's loopback."""
+        return f"{netns_prefix(self.name)}control" if self.control_plane else None
 
     @property
     def fabric_netns(self) -> str:
@@ -81,12 +88,14 @@ class Lab:
         """Fabric first, then nodes, pods, the client and the gateway: creation order."""
         client = [self.client_netns] if self.client_netns else []
         gateway = [self.gateway_netns] if self.gateway_netns else []
+        control = [self.control_netns] if self.control_netns else []
         return [
             self.fabric_netns,
             *(n.netns for n in self.nodes),
             *(p.netns for p in self.pods),
             *client,
             *gateway,
+            *control,
         ]
 
     def service(self, key: str) -> Service:
@@ -143,6 +152,8 @@ class Lab:
             "gateway": {"ip": str(self.gateway_ip), "netns": self.gateway_netns}
             if self.gateway_ip
             else None,
+            "control_plane": self.control_plane,
+            "etcd_data_dir": self.etcd_data_dir,
         }
 
     @classmethod
@@ -183,4 +194,6 @@ class Lab:
             client_ip=IPv4Address(data["client"]["ip"]) if data.get("client") else None,
             routes=tuple(data.get("routes", [])),
             gateway_ip=IPv4Address(data["gateway"]["ip"]) if data.get("gateway") else None,
+            control_plane=data.get("control_plane"),
+            etcd_data_dir=data.get("etcd_data_dir"),
         )

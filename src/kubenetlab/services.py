@@ -389,7 +389,11 @@ def _kube_endpoints(
             port_targets[p.get("name", "")] = p.get("port")
         for e in s.get("endpoints") or []:
             ready = (e.get("conditions") or {}).get("ready", True) is not False
-            endpoints += [Endpoint(ip, e.get("nodeName"), ready) for ip in e.get("addresses", [])]
+            ref = e.get("targetRef") or {}
+            pod = ref.get("name") if ref.get("kind") == "Pod" else None
+            endpoints += [
+                Endpoint(ip, e.get("nodeName"), ready, pod) for ip in e.get("addresses", [])
+            ]
     return endpoints, port_targets
 
 

@@ -18,6 +18,8 @@
          external_traffic_policy: Local}
     routes: routes.yaml          # Gateway API Gateways/HTTPRoutes (a file, or a list of
                                  # objects): served by nginx in a gateway namespace
+    control_plane: etcd          # Services stored in a real etcd; per-node agents follow it
+    etcd_data_dir: /var/lib/x    # where etcd writes (default: the lab's state dir, tmpfs)
 
 Every check happens here, before the kernel is touched: a spec that fails leaves
 nothing behind because nothing was started.
@@ -61,6 +63,8 @@ DEFAULTS: dict[str, Any] = {
     "services": None,
     "routes": None,
     "allow_mtu_mismatch": False,
+    "control_plane": None,
+    "etcd_data_dir": None,
 }
 # Measured on a 2-vCPU VM: 100 nodes × 100 pods (10,101 namespaces, 141,005 kernel objects)
 # come up in about 107 s and go down in about 6 s; more is refused before anything is built.
@@ -143,6 +147,7 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
         client_ip=addressing.reserved_underlay_ip(underlay, 1) if svcs or routes else None,
         routes=routes,
         gateway_ip=addressing.reserved_underlay_ip(underlay, 2) if routes else None,
+        **_control_plane(values["control_plane"], values["etcd_data_dir"], bool(svcs)),
     )
     _unique_netns(lab)
     if routes:
@@ -209,6 +214,23 @@ def _check_external_addresses(svcs: tuple[services.Service, ...], *taken: IPv4Ne
             inside = next((str(n) for n in taken if ip.subnet_of(n)), None)
             if inside:
                 raise UsageError(f"service {svc.name}: {addr} lies inside {inside}, already used")
+
+
+def _control_plane(value: Any, data_dir: Any, has_services: bool) -> dict[str, Any]:
+    """`control_plane: etcd` keeps the Services in a real etcd that node agents watch."""
+    if value is None:
+        if data_dir is not None:
+            raise UsageError("etcd_data_dir needs control_plane: etcd")
+        return {}
+    if value != "etcd":
+        raise UsageError(f"control_plane must be etcd, not {value!r}")
+    if not has_services:
+        raise UsageError("control_plane: etcd needs services: it stores them")
+    if data_dir is not None:
+        path = Path(_str(data_dir, "etcd_data_dir"))
+        if not path.is_absolute() or not path.is_dir():
+            raise UsageError(f"etcd_data_dir {data_dir!r} must be an existing absolute directory")
+    return {"control_plane": "etcd", "etcd_data_dir": str(data_dir) if data_dir else None}
 
 
 def _proxy_options(value: Any, proxy: str | None, cls: type[RoutingProfile]) -> dict[str, str]:

@@ -73,6 +73,8 @@ def topology_plan(lab: Lab) -> list[KernelObject]:
         objects += _client_plan(lab, lab.client_netns, str(lab.client_ip))
     if lab.gateway_netns and lab.gateway_ip:
         objects += _gateway_plan(lab, lab.gateway_netns, str(lab.gateway_ip))
+    if lab.control_netns:  # etcd and the node agents: loopback only, no link to the fabric
+        objects += [*_quiet_namespace(lab.control_netns), LinkUp(lab.control_netns, "lo")]
     return objects
 
 

@@ -40,6 +40,11 @@ def register(commands: Subparsers) -> None:
     )  # fmt: skip
     up.add_argument("--routes", help="Gateway API Gateways and HTTPRoutes (YAML) for a gateway")
     up.add_argument(
+        "--control-plane", choices=("etcd",),
+        help="keep the Services in a real etcd that per-node agents watch (kube-proxy's loop)",
+    )  # fmt: skip
+    up.add_argument("--etcd-data-dir", help="etcd's data directory (default: the lab's, tmpfs)")
+    up.add_argument(
         "--dry-run", action="store_true", help="print the kernel objects, create nothing"
     )
     add_output(up, ("table", "json", "yaml"))
@@ -98,6 +103,7 @@ def lab_up(args: argparse.Namespace) -> int:
         "pod_mtu": args.pod_mtu, "proxy": args.proxy,
         "routes": load_yaml_documents(args.routes) if args.routes else None,
         "proxy_options": _proxy_options(raw, args),
+        "control_plane": args.control_plane, "etcd_data_dir": args.etcd_data_dir,
     }  # fmt: skip
     lab = build_lab(raw, overrides)
     if args.dry_run:

@@ -3,9 +3,11 @@ reverse). Adding a component is one module here and one line in COMPONENTS."""
 
 from __future__ import annotations
 
+from kubenetlab.components.agents import NodeAgents
 from kubenetlab.components.backends import Backends
 from kubenetlab.components.base import Component
 from kubenetlab.components.ebpf import EbpfDatapath
+from kubenetlab.components.etcd import EtcdStore
 from kubenetlab.components.gateway import Gateway
 from kubenetlab.components.proxy import ServiceProxyComponent
 from kubenetlab.components.routing import RoutingDaemons
@@ -14,7 +16,9 @@ from kubenetlab.model import Lab
 COMPONENTS: tuple[Component, ...] = (
     RoutingDaemons(),
     EbpfDatapath(),
+    EtcdStore(),
     ServiceProxyComponent(),
+    NodeAgents(),
     Backends(),
     Gateway(),
 )

@@ -30,7 +30,7 @@ class ServiceProxyComponent(Component):
     name = "service-proxy"
 
     def wanted(self, lab: Lab) -> bool:
-        return bool(lab.services)
+        return bool(lab.services) and lab.control_plane is None  # else: the node agents
 
     def tools(self, lab: Lab) -> tuple[tuple[str, str], ...]:
         return proxy_of(lab).tools
