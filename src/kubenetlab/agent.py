@@ -67,6 +67,7 @@ class Agent:
                 else:
                     self.docs[event.key] = json.loads(event.value)
                 self.revision = max(self.revision, event.revision)
+            self.write_status(received_revision=self.revision, received_at=time.time())
             self.sync()
 
     def run(self) -> None:

@@ -8,11 +8,15 @@ from kubenetlab.services import Endpoint, Service, ServicePort
 
 
 def synthetic_services(
-    n: int, endpoints: list[Endpoint], service_cidr: IPv4Network, target_port: int = 8080
+    n: int,
+    endpoints: list[Endpoint],
+    service_cidr: IPv4Network,
+    target_port: int = 8080,
+    first: int = 10,
 ) -> tuple[Service, ...]:
-    """`scale/svc-1 … svc-n`, ClusterIPs from .10 up, every one backed by `endpoints`."""
-    base = service_cidr.network_address + 10
-    if n + 10 >= service_cidr.num_addresses:
+    """`scale/svc-1 … svc-n`, ClusterIPs from .`first` up, every one backed by `endpoints`."""
+    base = service_cidr.network_address + first
+    if n + first >= service_cidr.num_addresses:
         raise ValueError(f"{n} Services do not fit {service_cidr}")
     return tuple(
         Service(

@@ -6,7 +6,7 @@ Adding one: a module here defining `SCENARIO` (see `base.py`), its report module
 
 from __future__ import annotations
 
-from kubenetlab.scenarios import canary, compare, mtu, service_scale
+from kubenetlab.scenarios import canary, compare, convergence, mtu, service_scale
 from kubenetlab.scenarios.base import Scenario
 
 SCENARIOS: dict[str, Scenario] = {
@@ -16,5 +16,6 @@ SCENARIOS: dict[str, Scenario] = {
         mtu.SCENARIO,
         canary.SCENARIO,
         compare.SCENARIO,
+        convergence.SCENARIO,
     )
 }
