@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from kubenetlab.bench.placement import POLICIES
-from kubenetlab.cli.common import Parser, Subparsers, add_output, print_json
+from kubenetlab.cli.common import Parser, Subparsers, add_output, emit, print_json
 from kubenetlab.scenarios import SCENARIOS
 from kubenetlab.scenarios.base import Scenario
 
@@ -48,11 +48,44 @@ def register(commands: Subparsers) -> None:
     add_output(bench, OUTPUTS)
     bench.set_defaults(handler=bench_cmd)
     _add_scenario(commands, SCENARIOS["compare"])
+    _register_trace(commands)
     scenario = commands.add_parser("scenario", help="multi-step experiments")
     sub = scenario.add_subparsers(dest="scenario", required=True, parser_class=Parser)
     for entry in SCENARIOS.values():
         if entry.name != "compare":  # its own command, as netperf users expect
             _add_scenario(sub, entry)
+
+
+def _register_trace(commands: Subparsers) -> None:
+    trace = commands.add_parser(
+        "trace",
+        help="per-hop latency of a path, timed in the kernel (eBPF at every interface)",
+        epilog="example:\n  kubenetlab trace demo --from node1-pod1 --to node2-pod1 --packets 2000",
+    )
+    trace.add_argument("name", help="lab name (up)")
+    trace.add_argument("--from", dest="src", required=True, help="pod")
+    trace.add_argument("--to", dest="dst", required=True, help="pod or node")
+    trace.add_argument("--packets", type=int, default=2000, help="UDP request/response probes")
+    trace.add_argument("--size", type=int, default=64, help="probe payload bytes")
+    add_output(trace, ("table", "json"))
+    trace.set_defaults(handler=trace_cmd)
+
+
+def trace_cmd(args: argparse.Namespace) -> int:
+    from kubenetlab.kernel import preflight
+    from kubenetlab.live import attach
+    from kubenetlab.report.trace_report import print_trace
+    from kubenetlab.trace import trace
+
+    live = attach(args.name)
+    src, dst = live.member(args.src), live.member(args.dst)
+    preflight.require_root("trace")
+    result = trace(live, src, dst, args.packets, args.size)
+    if args.output == "json":
+        emit(result.to_dict(), "json")
+    else:
+        print_trace(result)
+    return 0
 
 
 def _add_scenario(commands: Subparsers, entry: Scenario) -> None:
