@@ -19,9 +19,9 @@ REQUEST_PATH = [
 ]  # fmt: skip
 
 
-def _trace(name: str) -> dict:
+def _trace(name: str, *extra: str) -> dict:
     out = run_cli("trace", name, "--from", "node1-pod1", "--to", "node2-pod1",
-                  "--packets", "300", "-o", "json", timeout=300)  # fmt: skip
+                  "--packets", "300", "-o", "json", *extra, timeout=300)  # fmt: skip
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -43,9 +43,12 @@ def test_native_path_is_every_crossing_in_order() -> None:
         assert "trace" not in links.stdout  # detached after the run
 
 
-def test_vxlan_adds_its_50_bytes_between_the_nodes() -> None:
+def test_vxlan_adds_its_50_bytes_between_the_nodes(tmp_path) -> None:
     with lab("--name", "t-trace-vx", "--profile", "vxlan", "--nodes", "2", "--pods-per-node", "1"):
-        request = {h["hop"]: h for h in _trace("t-trace-vx")["directions"]["request"]}
+        doc = _trace("t-trace-vx", "--report", str(tmp_path))
+        request = {h["hop"]: h for h in doc["directions"]["request"]}
         assert request["node1-pod1:knl-eth0 out"]["wire_bytes"] == 106
         assert request["node1:knl-up out"]["wire_bytes"] == 106 + 50
         assert request["node2-pod1:knl-eth0 in"]["wire_bytes"] == 106
+        assert (tmp_path / "trace.png").read_bytes()[:4] == b"\x89PNG"
+        assert json.loads((tmp_path / "trace.json").read_text())["answered"] == doc["answered"]

@@ -67,6 +67,9 @@ def _register_trace(commands: Subparsers) -> None:
     trace.add_argument("--to", dest="dst", required=True, help="pod or node")
     trace.add_argument("--packets", type=int, default=2000, help="UDP request/response probes")
     trace.add_argument("--size", type=int, default=64, help="probe payload bytes")
+    trace.add_argument(
+        "--report", metavar="DIR", help="write trace.json and the waterfall trace.png"
+    )
     add_output(trace, ("table", "json"))
     trace.set_defaults(handler=trace_cmd)
 
@@ -74,13 +77,16 @@ def _register_trace(commands: Subparsers) -> None:
 def trace_cmd(args: argparse.Namespace) -> int:
     from kubenetlab.kernel import preflight
     from kubenetlab.live import attach
-    from kubenetlab.report.trace_report import print_trace
+    from kubenetlab.report.trace_report import print_trace, write_waterfall
     from kubenetlab.trace import trace
 
     live = attach(args.name)
     src, dst = live.member(args.src), live.member(args.dst)
     preflight.require_root("trace")
     result = trace(live, src, dst, args.packets, args.size)
+    if args.report:
+        for path in write_waterfall(result, Path(args.report)):
+            print(f"wrote {path}", file=sys.stderr)
     if args.output == "json":
         emit(result.to_dict(), "json")
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.table import Table
 
 from kubenetlab.report.tables import stdout
@@ -25,3 +27,38 @@ def print_trace(result: Trace) -> None:
                 *(("-",) * 3 if first else (f"{hop[k]:.2f}" for k in ("p50_us", "p90_us", "p99_us"))),
             )  # fmt: skip
         stdout.print(table)
+
+
+def write_waterfall(result: Trace, directory: Path) -> list[Path]:
+    """trace.json and trace.png: one panel per direction, one bar per crossing, starting
+    where the previous one ended (p50), with the p90 marked."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory.mkdir(parents=True, exist_ok=True)
+    doc = result.to_dict()
+    (directory / "trace.json").write_text(json.dumps(doc, indent=2) + "\n")
+    panels = list(doc["directions"].items())
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 0.45 * sum(len(h) for _, h in panels) + 2))
+    for ax, (direction, hops) in zip(axes if len(panels) > 1 else [axes], panels, strict=True):
+        start = 0.0
+        for i, hop in enumerate(hops[1:], start=1):
+            ax.barh(i, hop["p50_us"], left=start, color="tab:blue")
+            ax.plot([start + hop["p90_us"]], [i], "|", color="tab:red", markersize=10)
+            start += hop["p50_us"]
+        ax.set_yticks(
+            range(len(hops)), [f"{h['hop']} ({h['wire_bytes']} B)" for h in hops], fontsize=8
+        )
+        ax.invert_yaxis()
+        ax.set_xlabel("µs since the probe left (p50 per hop; | = that hop's p90)")
+        ax.set_title(f"{result.src} → {result.dst}: {direction}", fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    png = directory / "trace.png"
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return [directory / "trace.json", png]
