@@ -101,10 +101,14 @@ def main() -> int:
                 f"ms: {'met' if delta <= target else 'MISSED'}"
             )
         if "iptables" in results:
-            print(f"  iptables rewrites everything: {1000 * results['iptables']['program_s']:.0f} ms")
+            print(
+                f"  iptables rewrites everything: {1000 * results['iptables']['program_s']:.0f} ms"
+            )
     ok = all(r["program_s"] <= TARGETS[n] for n, r in results.items())
     ok = ok and all(
-        results[n]["one_endpoint_change_ms"] <= t for n, t in DELTA_TARGET_MS.items() if n in results
+        results[n]["one_endpoint_change_ms"] <= t
+        for n, t in DELTA_TARGET_MS.items()
+        if n in results
     )
     return 0 if ok else 1
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from kubenetlab import bpf as bpf_build
 from kubenetlab import interrupt
+from kubenetlab.bench.stats import histogram_of, latency_summary_us
 from kubenetlab.errors import KnlError, UsageError
 from kubenetlab.kernel import bpf, netns, procs
 from kubenetlab.kernel.ledger import bpf_dir
@@ -61,12 +62,8 @@ class Hop:
     wire_bytes: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        ordered = sorted(self.deltas_us) or [0.0]
-
-        def q(p: float) -> float:
-            return round(ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))], 2)
-
-        return {"hop": self.label, "p50_us": q(0.5), "p90_us": q(0.9), "p99_us": q(0.99),
+        q = latency_summary_us(histogram_of(round(d * 1000) for d in self.deltas_us))
+        return {"hop": self.label, **{f"{k}_us": round(q.get(k, 0.0), 2) for k in ("p50", "p90", "p99")},
                 "wire_bytes": statistics.median_low(self.wire_bytes) if self.wire_bytes else None,
                 "samples": len(self.deltas_us)}  # fmt: skip
 
@@ -101,7 +98,7 @@ def _interfaces(ns: str) -> list[tuple[int, str]]:
         return [(i, n) for i, n in socket.if_nameindex() if n != "lo"]
 
 
-def _cookie(ns: str) -> int:
+def _netns_inode(ns: str) -> int:
     """The namespace's inode number: what the program reads from the device."""
     return os.stat(netns.netns_path(ns)).st_ino
 
@@ -195,8 +192,8 @@ def _paths(
 ) -> dict[str, list[Hop]]:
     """Per direction: the most common ordered path, and each hop's delta over probes."""
     by_probe: dict[tuple[int, int], list[tuple[int, str, int]]] = {}
-    for (seq, ifindex, cookie, egress, reply), (ns_time, length) in records:
-        label = f"{names.get((cookie, ifindex), f'?:{ifindex}')} {'out' if egress else 'in'}"
+    for (seq, ifindex, inode, egress, reply), (ns_time, length) in records:
+        label = f"{names.get((inode, ifindex), f'?:{ifindex}')} {'out' if egress else 'in'}"
         by_probe.setdefault((reply, seq), []).append((ns_time, label, length))
     out: dict[str, list[Hop]] = {}
     for reply, direction in ((0, "request"), (1, "reply")):
@@ -224,8 +221,8 @@ def trace(live: LiveLab, src: Member, dst: Member, packets: int = 2000, size: in
     spaces = _namespaces(live, src, dst)
     names = {}
     for label, ns in spaces.items():
-        cookie = _cookie(ns)
-        names.update({(cookie, i): f"{label}:{n}" for i, n in _interfaces(ns)})
+        inode = _netns_inode(ns)
+        names.update({(inode, i): f"{label}:{n}" for i, n in _interfaces(ns)})
     attached = Attached(live, spaces)
     try:
         answered = _probe(live, src, dst, packets, size)

@@ -76,7 +76,7 @@ def _nft_view(text: str) -> tuple[set[str], dict[str, list[str]]]:
     objects: set[str] = set()
     rules: dict[str, list[str]] = {}
     for line in text.splitlines():
-        if not line or line.startswith("#") or " table " in f" {line.split(' ', 2)[1]} ":
+        if not line or line.startswith("#") or line.split()[1] == "table":
             continue
         if line.startswith("add rule "):
             chain = line.split()[4]

@@ -198,14 +198,6 @@ static __always_inline struct lb_config *lb_config_get(void)
 	return bpf_map_lookup_elem(&lb4_config, &zero);
 }
 
-static __always_inline struct lb4_entry *lookup_service(__be32 addr, __be16 port, __u8 proto,
-							__u8 scope)
-{
-	struct lb4_key key = {.address = addr, .dport = port, .proto = proto, .scope = scope};
-
-	return bpf_map_lookup_elem(&lb4_services, &key);
-}
-
 static __always_inline struct lb4_entry *lookup_slot(__be32 addr, __be16 port, __u8 proto,
 						     __u8 scope, __u16 slot)
 {
@@ -213,6 +205,13 @@ static __always_inline struct lb4_entry *lookup_slot(__be32 addr, __be16 port, _
 		.address = addr, .dport = port, .slot = slot, .proto = proto, .scope = scope};
 
 	return bpf_map_lookup_elem(&lb4_services, &key);
+}
+
+/* A service's master entry: slot 0 (count, flags, id). */
+static __always_inline struct lb4_entry *lookup_service(__be32 addr, __be16 port, __u8 proto,
+							__u8 scope)
+{
+	return lookup_slot(addr, port, proto, scope, 0);
 }
 
 /* ---- socket LB (east-west) ---------------------------------------------------- */

@@ -16,7 +16,7 @@ from typing import Any
 
 from kubenetlab.components.base import Component
 from kubenetlab.errors import KnlError
-from kubenetlab.kernel import procs
+from kubenetlab.kernel import netns, procs
 from kubenetlab.kernel.ledger import Ledger
 from kubenetlab.model import Lab, netns_prefix
 from kubenetlab.store import Etcd, EtcdError, write_services
@@ -75,7 +75,7 @@ class EtcdStore(Component):
                     stdout=log, stderr=log)  # fmt: skip
         log.close()
         store = Etcd(CLIENT_URL)
-        with _in(lab.control_netns):
+        with netns.inside(lab.control_netns):
             wait_healthy(store)
             revision = write_services(store, lab.services)
         return {"etcd_revision": revision, "etcd_data_dir": str(path)}
@@ -84,14 +84,8 @@ class EtcdStore(Component):
         assert lab.control_netns is not None
         store = Etcd(CLIENT_URL, timeout=1.0)
         try:
-            with _in(lab.control_netns):
+            with netns.inside(lab.control_netns):
                 healthy, revision = store.health(), store.revision()
         except EtcdError as exc:
             return {"etcd": {"health": f"unreachable: {exc}"}}
         return {"etcd": {"health": "ok" if healthy else "unhealthy", "revision": revision}}
-
-
-def _in(ns: str) -> Any:
-    from kubenetlab.kernel import netns
-
-    return netns.inside(ns)

@@ -76,8 +76,8 @@ def print_compare(report: CompareReport) -> None:
     measured = [row for row in report.rows if row.results]
     tools = {}
     for row in measured:
-        for r in row.results.values():
-            tools.setdefault(r.test_name, r.tool)
+        for test, r in row.results.items():
+            tools.setdefault(VIA_LABELS.get(test, r.test_name), r.tool)
     stdout.print(
         f"[bold]kubenetlab compare[/]: pod → pod on different nodes, {s.repeats} interleaved runs "
         f"× {s.duration:g} s; median [{100 * level:.1f}% order-statistic CI] of runs; "

@@ -14,7 +14,8 @@ def print_convergence(report: ConvergenceReport) -> None:
         f"[bold]convergence[/]: {s.changes} endpoint changes written to etcd per row, "
         f"{s.services} other Services in the store; ms from the write to: etcd commit, "
         f"node1's agent receiving the event, node1 programmed, first reply from the new "
-        f"backend (p50 / p99); fdatasync measured where etcd writes ({report.seconds:.0f} s)",
+        f"backend (p50 / p99; wall clock of the writer, agent and client processes); fdatasync "
+        f"p99 by `etcd disk`'s builtin engine where etcd writes ({report.seconds:.0f} s)",
         highlight=False,
     )
     table = Table(box=None, pad_edge=False)

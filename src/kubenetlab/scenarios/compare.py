@@ -165,6 +165,18 @@ class _Target:
     dst: Member
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One measurement of a repeat: `key` is its row, `test` the column it fills."""
+
+    target: _Target
+    key: str
+    spec: runner.BenchSpec
+    src: Member
+    dst: Member
+    test: str
+
+
 def run_compare(
     settings: CompareSettings, on_step: Callable[[str], None] | None = None
 ) -> CompareReport:
@@ -225,39 +237,36 @@ def _measure(
     """Run 1 of everything, then run 2, …: (row, test) → one single-run result per repeat."""
     collected: dict[tuple[str, str], list[BenchResult]] = {}
     jobs = [
-        (t, t.row.name, settings.spec(test)) for t in [base, *targets] for test in settings.tests
+        _Job(t, t.row.name, settings.spec(test), t.src, t.dst, test)
+        for t in [base, *targets]
+        for test in settings.tests
     ]
     jobs += [job for t in targets if t.live.lab.services for job in _service_jobs(t, settings)]
+    # The driver check is a check, not a row: once, on the baseline path.
+    check = _Job(base, "driver-check", settings.spec("rr", builtin=True), base.src, base.dst, "rr")
     for repeat in range(settings.repeats):
-        # The driver check is a check, not a row: once, on the baseline path.
-        check = [(base, "driver-check", settings.spec("rr", builtin=True))]
-        for target, key, spec, *route in jobs + (
-            check if repeat == 0 and "rr" in settings.tests else []
-        ):
-            src, dst, test = route if route else (target.src, target.dst, spec.test)
-            res = runner.run(target.live, src, dst, spec)
-            collected.setdefault((key, test), []).append(res)
+        extra = [check] if repeat == 0 and "rr" in settings.tests else []
+        for job in jobs + extra:
+            res = runner.run(job.target.live, job.src, job.dst, job.spec)
+            collected.setdefault((job.key, job.test), []).append(res)
             if on_step:
-                on_step(f"{key} {res.test_name}")
+                on_step(f"{job.key} {res.test_name}")
     return collected
 
 
-def _service_jobs(target: _Target, settings: CompareSettings) -> list[tuple[Any, ...]]:
+def _service_jobs(target: _Target, settings: CompareSettings) -> list[_Job]:
     """Through the service proxy: TCP_CRR pod → ClusterIP, and TCP_RR from the external
     client to node1's NodePort, whose one backend is on node2 (SNAT or DSR decides the
     way back)."""
     svc = target.live.service(SERVICE)
-    jobs: list[tuple[Any, ...]] = []
+    name, jobs = target.row.name, []
     if "crr" in settings.tests:
         dst = Member.of_service(svc, 80)
-        jobs.append(
-            (target, target.row.name, settings.spec("crr"), target.src, dst, CRR_VIA_SERVICE)
-        )
+        jobs.append(_Job(target, name, settings.spec("crr"), target.src, dst, CRR_VIA_SERVICE))
     if "rr" in settings.tests:
-        node1 = target.live.lab.nodes[0]
-        dst = Member.of_node_port(svc, node1, NODE_PORT)
+        dst = Member.of_node_port(svc, target.live.lab.nodes[0], NODE_PORT)
         client = target.live.member("client")
-        jobs.append((target, target.row.name, settings.spec("rr"), client, dst, RR_VIA_NODEPORT))
+        jobs.append(_Job(target, name, settings.spec("rr"), client, dst, RR_VIA_NODEPORT))
     return jobs
 
 

@@ -24,7 +24,6 @@ import argparse
 import dataclasses
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -33,9 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubenetlab.bench.stats import histogram_of, latency_summary_us
 from kubenetlab.components.agents import read_status, wait_applied
+from kubenetlab.components.backends import start_backends_for
 from kubenetlab.components.etcd import CLIENT_URL
-from kubenetlab.errors import UsageError
+from kubenetlab.errors import EnvironmentProblem, UsageError
 from kubenetlab.inputs import csv_list
 from kubenetlab.kernel import cgroups, netns, preflight, procs
 from kubenetlab.live import LiveLab, running
@@ -108,9 +109,8 @@ class Row:
     def summary(self) -> dict[str, dict[str, float]]:
         out = {}
         for stage, values in self.stages_ms.items():
-            ordered = sorted(values)
-            p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-            out[stage] = {"p50": round(statistics.median(ordered), 3), "p99": round(p99, 3)}
+            q = latency_summary_us(histogram_of(round(ms * 1e6) for ms in values))
+            out[stage] = {k: round(q[k] / 1000, 3) for k in ("p50", "p99")}
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -170,8 +170,6 @@ def _throttle(live: LiveLab, data_dir: str, iops: int) -> Path:
     """A blkio cgroup the lab owns, throttling writes to the data dir's disk; etcd in it."""
     root = cgroups.CGROUP_ROOT / "blkio"
     if not (root / "blkio.throttle.write_iops_device").exists():
-        from kubenetlab.errors import EnvironmentProblem
-
         raise EnvironmentProblem("the slow placement needs the cgroup v1 blkio controller mounted")
     dev = os.stat(data_dir).st_dev
     group = root / f"knl-{live.name}-etcd-io"
@@ -254,8 +252,6 @@ def _row(proxy: str, placement: str, settings: ConvergenceSettings, on_step: Any
             revision = write_services(store, extra)
         # Every agent works through those writes first, so no change queues behind them.
         wait_applied(live.ledger, [n.name for n in live.lab.nodes], revision, seconds=600)
-        from kubenetlab.components.backends import start_backends_for
-
         start_backends_for(live.lab, live.ledger, {n: [8080] for n in TARGETS})
         for k in range(settings.changes):
             timings = _one_change(live, store, TARGETS[(k + 1) % 2])
