@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: the kernel tools the lab drives and the standard measuring tools.
 DEBIAN_PACKAGES=(
-  iproute2 iptables nftables nfacct kmod procps util-linux iputils-ping
+  iproute2 iptables nftables nfacct kmod procps util-linux iputils-ping ethtool
   iperf3 sockperf fio
   bird2 nginx-light etcd-server
   python3 python3-venv python3-pip make gcc libc6-dev

@@ -84,3 +84,14 @@ def print_lab_list(docs: list[dict[str, Any]]) -> None:
             str(d["pod_mtu"]),
         )
     stdout.print(table)
+
+
+def print_host_check(doc: dict[str, Any]) -> None:
+    colours = {"pass": "green", "warn": "yellow", "fail": "bold red"}
+    table = Table("", "check", "value", "why it matters / fix", box=None, pad_edge=False)
+    for c in doc["checks"]:
+        why = c["detail"] + (f"\n[dim]fix:[/] {c['fix']}" if c["fix"] else "")
+        table.add_row(f"[{colours[c['status']]}]{c['status']}[/]", c["item"], c["value"], why)
+    stdout.print(table)
+    s = doc["summary"]
+    stdout.print(f"{s['pass']} pass, {s['warn']} warn, {s['fail']} fail", highlight=False)
