@@ -11,6 +11,7 @@ DEBIAN_PACKAGES=(
   bird2 nginx-light etcd-server
   python3 python3-venv python3-pip make gcc libc6-dev
   clang llvm libbpf-dev bpftool
+  chromium chromium-driver dnsmasq-base
 )
 
 if [ "$(id -u)" -ne 0 ]; then

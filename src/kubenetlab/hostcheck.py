@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from kubenetlab.environment import environment
+
 CILIUM_KERNEL_OPTIONS = (
     "CONFIG_BPF", "CONFIG_BPF_SYSCALL", "CONFIG_NET_CLS_BPF", "CONFIG_BPF_JIT",
     "CONFIG_NET_CLS_ACT", "CONFIG_NET_SCH_INGRESS", "CONFIG_CRYPTO_SHA1",
@@ -265,4 +267,5 @@ def to_dict(checks: list[Check], window: float) -> dict[str, Any]:
         "window_s": window,
         "summary": counts,
         "checks": [asdict(c) for c in checks],
+        "environment": environment(),
     }

@@ -24,6 +24,7 @@ from typing import Any
 from kubenetlab import bpf as bpf_build
 from kubenetlab import interrupt
 from kubenetlab.bench.stats import histogram_of, latency_summary_us
+from kubenetlab.environment import environment
 from kubenetlab.errors import KnlError, UsageError
 from kubenetlab.kernel import bpf, netns, procs
 from kubenetlab.kernel.ledger import bpf_dir
@@ -78,9 +79,10 @@ class Trace:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema_version": 1, "from": self.src, "to": self.dst, "probes": self.sent,
+            "schema_version": 1, "kind": "trace", "from": self.src, "to": self.dst, "probes": self.sent,
             "answered": self.answered, "clock": "bpf_ktime_get_ns at tcx ingress/egress",
             "directions": {d: [h.to_dict() for h in hops] for d, hops in self.directions.items()},
+            "environment": environment(),
         }  # fmt: skip
 
 

@@ -67,6 +67,7 @@ class AuditReport:
         }
         return {
             "schema_version": 1,
+            "kind": "audit",
             "inputs": [
                 {"path": s.path, "kind": s.kind, "documents": len(s.docs)} for s in self.sources
             ],

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kubenetlab.bench.stats import histogram_of, latency_summary_us
+from kubenetlab.environment import environment
 from kubenetlab.errors import EnvironmentProblem, KnlError, UsageError
 
 # Whose thresholds, in ms of fdatasync p99 (the rule is always "below").
@@ -73,6 +74,7 @@ class DiskResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": 1,
+            "kind": "etcd-disk",
             "engine": self.engine,
             "directory": self.directory,
             "filesystem": self.filesystem,
@@ -84,6 +86,7 @@ class DiskResult:
             "fdatasync_us": self.latency_us,
             "verdicts": self.verdicts(),
             "warnings": self.warnings,
+            "environment": environment(),
         }
 
 

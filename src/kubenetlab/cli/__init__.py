@@ -12,7 +12,7 @@ import signal
 import sys
 
 from kubenetlab import __version__, interrupt
-from kubenetlab.cli import etcd, host, lab, measure, offline
+from kubenetlab.cli import etcd, host, lab, measure, offline, report
 from kubenetlab.cli.common import Parser
 from kubenetlab.errors import KnlError
 
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     version = commands.add_parser("version", help="print kubenetlab's version")
     version.set_defaults(handler=lambda _args: print(f"kubenetlab {__version__}") or 0)
-    for group in (lab, measure, offline, etcd, host):
+    for group in (lab, measure, offline, etcd, host, report):
         group.register(commands)
     return parser
 

@@ -95,3 +95,21 @@ def print_host_check(doc: dict[str, Any]) -> None:
     stdout.print(table)
     s = doc["summary"]
     stdout.print(f"{s['pass']} pass, {s['warn']} warn, {s['fail']} fail", highlight=False)
+
+
+def print_locality(doc: dict[str, Any]) -> None:
+    table = Table("", "host", "address", "country", "RTT ms", "note", box=None, pad_edge=False)
+    for a in doc["addresses"]:
+        mark = "[green]pass[/]" if a["status"] == "pass" else f"[bold red]{a['status']}[/]"
+        where = f"{a['country']} {a['country_name']}" if a["country"] else a["country_name"]
+        rtt = f"{a['rtt_ms']:.2f}" if a["rtt_ms"] is not None else "-"
+        table.add_row(mark, a["host"], a["address"] or "-", where or "-", rtt, a["note"])
+    stdout.print(table)
+    db = doc["database"]
+    allowed = "EEA" if len(doc["allowed"]) == 30 else ", ".join(doc["allowed"])
+    stdout.print(
+        f"{doc['flagged']} flagged; allowed: {allowed}; countries from {db['tool']}: "
+        f"{db['source']} (built {db['built']}); resolver: {doc['resolver']}"
+        + (f"; RTT: {doc['rtt']}" if doc["rtt"] else ""),
+        highlight=False,
+    )

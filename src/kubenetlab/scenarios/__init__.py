@@ -6,7 +6,7 @@ Adding one: a module here defining `SCENARIO` (see `base.py`), its report module
 
 from __future__ import annotations
 
-from kubenetlab.scenarios import canary, compare, convergence, mtu, service_scale
+from kubenetlab.scenarios import canary, compare, convergence, etp, mtu, service_scale
 from kubenetlab.scenarios.base import Scenario
 
 SCENARIOS: dict[str, Scenario] = {
@@ -17,5 +17,6 @@ SCENARIOS: dict[str, Scenario] = {
         canary.SCENARIO,
         compare.SCENARIO,
         convergence.SCENARIO,
+        etp.SCENARIO,
     )
 }

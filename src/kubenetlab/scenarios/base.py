@@ -43,8 +43,15 @@ class ScenarioReport(ABC):
         """1 when a check the scenario makes failed."""
         return 0
 
+    def document(self) -> dict[str, Any]:
+        """What -o json prints and --report writes: the kind (for `kubenetlab report`), the
+        scenario's own document, and where it was measured."""
+        from kubenetlab.environment import environment
+
+        return {"kind": self.file_stem, **self.to_dict(), "environment": environment()}
+
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2) + "\n"
+        return json.dumps(self.document(), indent=2) + "\n"
 
     def write(self, directory: str | Path) -> list[Path]:
         """`--report DIR`: the JSON, the CSV and the charts, the directory made if missing."""

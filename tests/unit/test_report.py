@@ -1,0 +1,133 @@
+"""kubenetlab report: result files recognised, each claim judged from real results
+(captured from this project's own runs into tests/fixtures/results), verdicts that follow
+the evidence when it changes, and bad input as one line and exit 2."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubenetlab.claims import MODULES, VERDICTS, Evidence, claims
+from kubenetlab.cli import main
+from kubenetlab.report.html_report import judge_all, render
+from kubenetlab.report.results import kind_of, load
+
+RESULTS = Path(__file__).parents[1] / "fixtures" / "results"
+KINDS = {"compare", "mtu", "service-scale", "canary", "convergence", "etp", "trace",
+         "etcd-disk", "host-check", "audit"}  # fmt: skip
+
+
+def docs() -> dict[str, dict[str, Any]]:
+    evidence, _ = load([str(p) for p in sorted(RESULTS.glob("*.json"))])
+    return copy.deepcopy(evidence.docs)
+
+
+def verdict(docs_: dict[str, dict[str, Any]], claim_id: str) -> str:
+    return {c.id: v for c, v in judge_all(Evidence(docs_))}[claim_id].status
+
+
+def test_every_fixture_is_recognised_with_and_without_its_kind_field() -> None:
+    seen = set()
+    for path in RESULTS.glob("*.json"):
+        doc = json.loads(path.read_text())
+        kind = kind_of(doc)
+        doc.pop("kind", None)
+        assert kind_of(doc) == kind, path  # older files, without `kind`, by their shape
+        seen.add(kind)
+    assert seen == KINDS
+
+
+def test_all_claims_are_judged_from_the_full_set() -> None:
+    judged = judge_all(Evidence(docs()))
+    assert [c.id for c, _ in judged] == [c.id for c in claims()] and len(judged) == len(MODULES)
+    for claim, v in judged:
+        assert v.status in VERDICTS and v.status != "not measured", (claim.id, v.reasoning)
+        assert v.reasoning and v.figures, claim.id
+        assert all(f.tool for f in v.figures), claim.id  # every figure names its tool
+    assert {c.id: v.status for c, v in judged}["helm-command"] == "not reproduced"
+
+
+def test_no_result_means_not_measured_and_names_the_command() -> None:
+    for claim, v in judge_all(Evidence({})):
+        assert v.status == "not measured"
+        assert "kubenetlab " in v.reasoning, claim.id
+
+
+def test_verdicts_follow_the_evidence() -> None:
+    d = docs()
+    rows = {r["profile"]: r for r in d["compare"]["rows"]}
+    # Overlay faster than direct routing, beyond the CIs: the claim is not reproduced.
+    vx, bgp = rows["flannel"]["results"]["stream"], rows["calico-bgp"]["results"]["stream"]
+    vx["estimates"]["gbps"], bgp["estimates"]["gbps"] = (
+        {**bgp["estimates"]["gbps"], "median": 99.0, "ci_low": 98.0, "ci_high": 100.0},
+        {**vx["estimates"]["gbps"], "median": 1.0, "ci_low": 0.5, "ci_high": 1.5},
+    )
+    assert verdict(d, "overlay-throughput") == "not reproduced"
+    # DSR's NodePort latency the same as SNAT's: not reproduced.
+    dsr, snat = (
+        rows["cilium-dsr"]["results"]["rr_nodeport"],
+        rows["cilium"]["results"]["rr_nodeport"],
+    )
+    dsr["estimates"] = copy.deepcopy(snat["estimates"])
+    assert verdict(d, "dsr-latency") == "not reproduced"
+    # A canary share outside its interval.
+    d["canary"]["backends"][0]["passed"] = False
+    assert verdict(d, "canary-split") == "not reproduced"
+    # A node without a local backend that still answers Local traffic.
+    row = next(r for r in d["etp"]["rows"] if r["policy"] == "Local" and not r["local_backends"])
+    row["answered"] = row["sent"]
+    assert verdict(d, "etp-local") == "not reproduced"
+    # The slow disk no slower than tmpfs: the etcd claim is not reproduced.
+    for r in d["convergence"]["rows"]:
+        r["stages_ms"]["traffic"]["p99"] = 5.0
+    assert verdict(d, "etcd-fsync") == "not reproduced"
+
+
+def test_a_result_missing_fields_is_reported_not_a_traceback() -> None:
+    d = docs()
+    for r in d["compare"]["rows"]:
+        for res in r.get("results", {}).values():
+            res.pop("estimates", None)
+    judged = {c.id: v for c, v in judge_all(Evidence(d))}
+    assert judged["overlay-throughput"].status == "not measured"
+    assert "cannot be read" in judged["overlay-throughput"].reasoning
+
+
+def test_page_is_self_contained() -> None:
+    evidence, sources = load([str(p) for p in sorted(RESULTS.glob("*.json"))])
+    html = render(evidence, sources)
+    for c in claims():
+        assert f'id="{c.id}"' in html
+    assert html.count("<svg") >= 8
+    assert "<script" not in html
+    # Nothing to fetch: no src= at all, no link or CSS url() to another address.
+    assert " src=" not in html and 'href="http' not in html and "url(http" not in html
+    assert 'id="environment"' in html and "git" in html
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not json", "not JSON"),
+        ('{"hello": 1}', "not a kubenetlab result"),
+        ("[1, 2]", "not a kubenetlab result"),
+        ("[" * 100000, "not JSON"),
+        (b"\xff\xfe", "not UTF-8"),
+    ],
+)
+def test_bad_result_files(tmp_path: Path, capsys, content: str | bytes, message: str) -> None:
+    path = tmp_path / "r.json"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert main(["report", str(path), "-o", str(tmp_path / "out.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert not (tmp_path / "out.html").exists()
+
+
+def test_output_to_a_directory_is_refused(tmp_path: Path, capsys) -> None:
+    assert main(["report", str(RESULTS / "host.json"), "-o", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
