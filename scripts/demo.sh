@@ -23,7 +23,7 @@ step() {
 
 # 1 s runs: sockperf adds a fixed ~2 s wait to every run; 1 s keeps the whole demo ≈ 10 min.
 step $K compare --profiles native,flannel,calico-ipip,calico-bgp,cilium,cilium-dsr \
-  --duration 1 --repeats 3 --report "$OUT"
+  --duration 1 --repeats 3 --trace 1000 --report "$OUT"
 step $K scenario mtu --profiles native,vxlan --sizes 1400,1472,8192 \
   --cases aligned,misaligned --duration 1 --repeats 2 --report "$OUT" >/dev/null
 step $K scenario service-scale --services 100,5000 --duration 1 --repeats 2 --report "$OUT" >/dev/null

@@ -131,3 +131,18 @@ def test_bad_result_files(tmp_path: Path, capsys, content: str | bytes, message:
 def test_output_to_a_directory_is_refused(tmp_path: Path, capsys) -> None:
     assert main(["report", str(RESULTS / "host.json"), "-o", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().err
+
+
+def test_compare_traces_place_the_overlay_cost_on_its_hops() -> None:
+    d = docs()
+    rows = {r["profile"]: r for r in d["compare"]["rows"]}
+    vxlan = copy.deepcopy(d["trace"])  # a real vxlan trace (fixtures/results/trace.json)
+    direct = copy.deepcopy(vxlan)
+    direct["directions"]["request"] = [
+        {**h, "wire_bytes": 106} for h in vxlan["directions"]["request"] if "vxlan" not in h["hop"]
+    ]
+    rows["flannel"]["trace"], rows["calico-bgp"]["trace"] = vxlan, direct
+    v = {c.id: v for c, v in judge_all(Evidence(d))}["overlay-throughput"]
+    extra = sum(h["p50_us"] for h in vxlan["directions"]["request"] if "vxlan" in h["hop"])
+    assert "Traced hop by hop in the same run" in v.reasoning
+    assert f"extra {extra:.1f} µs" in v.reasoning and "node1:knl-vxlan out" in v.reasoning

@@ -66,8 +66,32 @@ def judge(evidence: Evidence) -> Verdict:
         for p in rows
         if result(rows, p, "stream")
     ]
-    text += _hops(evidence, figures)
+    text += _profile_hops(rows, overlay, direct, figures) or _hops(evidence, figures)
     return Verdict(status, text, figures, chart, condition)
+
+
+def _profile_hops(rows: dict, overlay: str, direct: str, figures: list[Figure]) -> str:
+    """compare --trace: the two profiles' one-way paths, hop by hop, from the same run."""
+    paths = {
+        p: ((rows[p].get("trace") or {}).get("directions") or {}).get("request")
+        for p in (overlay, direct)
+    }
+    if not all(paths.values()):
+        return ""
+    total = {p: sum(h["p50_us"] for h in hops[1:]) for p, hops in paths.items()}
+    tunnel = [h for h in paths[overlay] if "vxlan" in h["hop"] or "ipip" in h["hop"]]
+    for p, hops in paths.items():
+        figures.append(Figure(f"{p}: one way pod → pod, sum of hop p50s ({len(hops) - 1} hops)",
+                              f"{total[p]:.1f} µs, {max(h['wire_bytes'] or 0 for h in hops)} B on the wire",
+                              "kubenetlab trace (compare --trace)"))  # fmt: skip
+    at_tunnel = ", ".join(f"{h['hop']} {h['p50_us']:.1f} µs" for h in tunnel)
+    return (
+        f" Traced hop by hop in the same run: one way, {overlay} takes {total[overlay]:.1f} µs over "
+        f"{len(paths[overlay]) - 1} crossings and {direct} {total[direct]:.1f} µs over "
+        f"{len(paths[direct]) - 1}; the overlay's extra {total[overlay] - total[direct]:.1f} µs "
+        f"per packet sit at its tunnel device ({at_tunnel})"
+        " and in the encapsulated hops after it."
+    )
 
 
 def _hops(evidence: Evidence, figures: list[Figure]) -> str:

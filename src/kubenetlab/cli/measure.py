@@ -60,12 +60,20 @@ def _register_trace(commands: Subparsers) -> None:
     trace = commands.add_parser(
         "trace",
         help="per-hop latency of a path, timed in the kernel (eBPF at every interface)",
-        epilog="example:\n  kubenetlab trace demo --from node1-pod1 --to node2-pod1 --packets 2000",
+        epilog="example:\n  kubenetlab trace demo --from node1-pod1 --to node2-pod1 --packets 2000\n"
+        "  kubenetlab trace svc --from node2-pod2 --to default/web --test rr --report out",
     )
     trace.add_argument("name", help="lab name (up)")
     trace.add_argument("--from", dest="src", required=True, help="pod")
-    trace.add_argument("--to", dest="dst", required=True, help="pod or node")
-    trace.add_argument("--packets", type=int, default=2000, help="UDP request/response probes")
+    trace.add_argument("--to", dest="dst", required=True, help="pod, node or Service (ns/name)")
+    trace.add_argument(
+        "--test",
+        choices=("udp", "rr", "crr"),
+        default="udp",
+        help="probes: UDP datagrams, TCP messages over one connection, or one connection each "
+        "(a Service needs rr or crr)",
+    )
+    trace.add_argument("--packets", type=int, default=2000, help="request/response probes")
     trace.add_argument("--size", type=int, default=64, help="probe payload bytes")
     trace.add_argument(
         "--report", metavar="DIR", help="write trace.json and the waterfall trace.png"
@@ -83,7 +91,7 @@ def trace_cmd(args: argparse.Namespace) -> int:
     live = attach(args.name)
     src, dst = live.member(args.src), live.member(args.dst)
     preflight.require_root("trace")
-    result = trace(live, src, dst, args.packets, args.size)
+    result = trace(live, src, dst, args.packets, args.size, args.test)
     if args.report:
         for path in write_waterfall(result, Path(args.report)):
             print(f"wrote {path}", file=sys.stderr)

@@ -119,7 +119,32 @@ def print_compare(report: CompareReport) -> None:
             f"≈ {d['builtin_overhead_p50_us']:.0f} µs per transaction",
             highlight=False,
         )
+    _print_traces(report)
     _print_footer(report, measured)
+
+
+def _print_traces(report: CompareReport) -> None:
+    """compare --trace: per profile, the one-way pod → pod path hop by hop (request)."""
+    traced = [r for r in report.rows if r.trace and r.trace["directions"].get("request")]
+    if not traced:
+        return
+    stdout.print(
+        "where the time goes, one way pod → pod (kubenetlab trace: bpf_ktime_get_ns at tcx; "
+        "p50 per hop, µs; bytes on the wire)",
+        highlight=False,
+    )
+    table = Table(
+        "profile", "sum of p50s", "hops", "bytes", "longest hops", box=None, pad_edge=False
+    )
+    for row in traced:
+        hops = row.trace["directions"]["request"][1:]
+        longest = sorted(hops, key=lambda h: -h["p50_us"])[:2]
+        table.add_row(
+            row.name, f"{sum(h['p50_us'] for h in hops):.1f}", str(len(hops)),
+            str(max(h["wire_bytes"] or 0 for h in hops)),
+            "; ".join(f"{h['hop']} {h['p50_us']:.1f} ({h['what']})" for h in longest),
+        )  # fmt: skip
+    stdout.print(table)
 
 
 def _print_footer(report: CompareReport, measured: list[Row]) -> None:

@@ -79,4 +79,9 @@ def compare_charts(report: CompareReport, out: Path) -> list[Path]:
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
+    traces = {r.name: r.trace for r in report.rows if r.trace}
+    if traces:
+        from kubenetlab.report.trace_report import write_profile_waterfalls
+
+        written.append(write_profile_waterfalls(traces, out / "trace.png"))
     return written

@@ -44,8 +44,11 @@ class CompareSettings:
     duration: float = 2.0
     msg_size: int = 1
     cpus: str = "auto"  # CPU placement policy (bench/placement.py)
+    trace: int = 0  # probes per profile for the per-hop breakdown (kubenetlab trace); 0: none
 
     def __post_init__(self) -> None:
+        if not 0 <= self.trace <= 100000:
+            raise UsageError(f"trace probes must be 0-100000, not {self.trace}")
         unknown = [t for t in self.tests if t not in TEST_NAMES]
         if unknown or not self.tests:
             known = ", ".join(TEST_NAMES)
@@ -68,6 +71,7 @@ class Row:
     path: str = ""
     results: dict[str, BenchResult] = field(default_factory=dict)
     overhead_percent: dict[str, float] = field(default_factory=dict)  # vs the underlay
+    trace: dict[str, Any] | None = None  # kubenetlab trace of the pod → pod path
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +83,7 @@ class Row:
             "path": self.path,
             "overhead_percent": self.overhead_percent,
             "results": {test: r.to_dict() for test, r in self.results.items()},
+            **({"trace": self.trace} if self.trace else {}),
         }
 
 
@@ -117,6 +122,7 @@ class CompareReport(ScenarioReport):
                 "duration_s": self.settings.duration,
                 "msg_size": self.settings.msg_size,
                 "cpus": self.settings.cpus,
+                "trace_probes": self.settings.trace,
                 "interleaved": True,
             },
             "rows": [row.to_dict() for row in self.rows],
@@ -194,6 +200,8 @@ def run_compare(
         targets = _bring_up([row for row in rows if row.reason is None], labs)
         base = _baseline(targets[0])
         collected = _measure(settings, base, targets, on_step)
+        if settings.trace:
+            _trace_all(targets, settings.trace, on_step)
 
     all_rows = [base.row, *rows]
     for row in all_rows:
@@ -254,6 +262,18 @@ def _measure(
     return collected
 
 
+def _trace_all(targets: list[_Target], probes: int, on_step: OnStep | None) -> None:
+    """The per-hop breakdown of each profile's pod → pod path, in the same labs."""
+    from kubenetlab.trace import trace
+
+    for t in targets:
+        doc = trace(t.live, t.src, t.dst, probes).to_dict()
+        doc.pop("environment", None)  # the compare document records it once
+        t.row.trace = doc
+        if on_step:
+            on_step(f"{t.row.name} trace")
+
+
 def _service_jobs(target: _Target, settings: CompareSettings) -> list[_Job]:
     """Through the service proxy: TCP_CRR pod → ClusterIP, and TCP_RR from the external
     client to node1's NodePort, whose one backend is on node2 (SNAT or DSR decides the
@@ -273,7 +293,8 @@ def _service_jobs(target: _Target, settings: CompareSettings) -> list[_Job]:
 def steps(settings: CompareSettings) -> int:
     runnable = [r for r in resolve_all(settings.profiles) if r.available]
     check = 1 if "rr" in settings.tests else 0  # the driver check, in the first repeat
-    return settings.repeats * jobs_per_repeat(settings, runnable) + check
+    traces = len(runnable) if settings.trace else 0
+    return settings.repeats * jobs_per_repeat(settings, runnable) + check + traces
 
 
 def jobs_per_repeat(settings: CompareSettings, runnable: list[stacks.Stack]) -> int:
@@ -326,6 +347,14 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per run")
     parser.add_argument("--msg-size", type=int, default=1, help="request/response bytes (RR)")
     parser.add_argument(
+        "--trace",
+        type=int,
+        default=0,
+        metavar="PROBES",
+        help="also trace each profile's pod → pod path hop by hop with this many probes "
+        "(kubenetlab trace; e.g. 2000); 0: no trace",
+    )
+    parser.add_argument(
         "--cpus",
         choices=POLICIES,
         default="auto",
@@ -336,7 +365,9 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace) -> CompareSettings:
     names = csv_list(args.profiles, "profiles") if args.profiles else stacks.DEFAULT_COMPARE
     tests = csv_list(args.tests, "tests")
-    return CompareSettings(names, tests, args.repeats, args.duration, args.msg_size, args.cpus)
+    return CompareSettings(
+        names, tests, args.repeats, args.duration, args.msg_size, args.cpus, args.trace
+    )
 
 
 def _run(settings: CompareSettings, on_step: OnStep | None) -> CompareReport:
