@@ -50,12 +50,15 @@ MAX_OPEN_SOCKETS = 256
 class Netlink:
     """One rtnetlink socket per namespace, opened from inside it; interface index cache."""
 
-    def __init__(self) -> None:
+    def __init__(self, assigned: dict[tuple[str, str], int] | None = None) -> None:
         self._sockets: OrderedDict[str, IPRoute] = OrderedDict()
-        self._indexes: dict[tuple[str, str], int] = {}
+        self._assigned = assigned or {}
+        self._indexes: dict[tuple[str, str], int] = dict(self._assigned)
         self._next_index: dict[str, int] = {}
 
     def assign_index(self, ns: str, ifname: str) -> int:
+        if (ns, ifname) in self._assigned:  # decided for the whole plan, before any fork
+            return self._assigned[(ns, ifname)]
         index = self._next_index.get(ns, FIRST_ASSIGNED_IFINDEX)
         self._next_index[ns] = index + 1
         self._indexes[(ns, ifname)] = index
@@ -94,7 +97,7 @@ class Netlink:
         for sock in self._sockets.values():
             sock.close()
         self._sockets.clear()
-        self._indexes.clear()
+        self._indexes = dict(self._assigned)
 
 
 def _netns(nl: Netlink, obj: Netns) -> None:
@@ -228,8 +231,41 @@ HANDLERS: dict[type, Callable[[Netlink, Any], None]] = {
 
 
 def apply(objects: list[KernelObject], on_step: Callable[[], None] | None = None) -> None:
-    """Create every object in order; the first failure raises ApplyError naming it."""
-    with Netlink() as nl:
+    """Create every object; the first failure raises ApplyError naming it. A large lab's
+    pods are built by one process per CPU (kernel/parallel.py); otherwise in plan order."""
+    from kubenetlab.kernel.parallel import apply_parallel
+
+    assigned = assign_indexes(objects)  # the same in every worker process
+
+    def apply_share(share: list[KernelObject], step: Callable[[], None] | None) -> None:
+        apply_in_order(share, step, assigned)
+
+    apply_parallel(objects, apply_share, lambda obj, msg: ApplyError(obj, OSError(msg)), on_step)
+
+
+CREATED_LINKS = (Bridge, Veth, Vxlan, Ipip)
+
+
+def assign_indexes(objects: list[KernelObject]) -> dict[tuple[str, str], int]:
+    """Each link the plan creates gets its ifindex up front, per namespace in plan order,
+    so processes building parts of one namespace never pick the same one."""
+    out: dict[tuple[str, str], int] = {}
+    following: dict[str, int] = {}
+    for obj in objects:
+        if isinstance(obj, CREATED_LINKS):
+            index = following.get(obj.netns, FIRST_ASSIGNED_IFINDEX)
+            following[obj.netns] = index + 1
+            out[(obj.netns, obj.ifname)] = index
+    return out
+
+
+def apply_in_order(
+    objects: list[KernelObject],
+    on_step: Callable[[], None] | None = None,
+    assigned: dict[tuple[str, str], int] | None = None,
+) -> None:
+    """Create every object in plan order, in this process."""
+    with Netlink(assigned) as nl:
         for obj in objects:
             try:
                 HANDLERS[type(obj)](nl, obj)
