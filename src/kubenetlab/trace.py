@@ -62,10 +62,12 @@ threading.Thread(target=tcp, daemon=True).start()
 while True:
     data, peer = u.recvfrom(2048); u.sendto(data, peer)
 """
-# argv: test host port probes size. Prints the answered count and the round trips in µs.
+# argv: test host port probes size seconds (0: no time limit). Prints how many it sent and
+# the round trips in µs.
 CLIENT = f"""
 import json, socket, struct, sys, time
 test, host, port, n, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+until = time.monotonic() + float(sys.argv[6]) if float(sys.argv[6]) else float("inf")
 def message(seq):
     return struct.pack("!II", {MAGIC}, seq).ljust(size, b"p")
 rtts, conn = [], None
@@ -84,7 +86,11 @@ def tcp_round(seq):
     if test == "crr":
         conn.close(); conn = None
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(1.0)
+sent = 0
 for seq in range(n):
+    if time.monotonic() > until:
+        break
+    sent += 1
     try:
         if test == "udp":
             start = time.perf_counter(); u.sendto(message(seq), (host, port)); u.recvfrom(2048)
@@ -94,7 +100,7 @@ for seq in range(n):
     except OSError:
         conn = None
     time.sleep(0.0005)
-print(json.dumps(rtts))
+print(json.dumps({{"sent": sent, "rtts": rtts}}))
 """
 DESCRIBE = (  # (interface name pattern, direction, what happens on the way to that crossing)
     (r"knl-eth0$", "out", "the probe leaves its pod (socket → veth)"),
@@ -280,9 +286,10 @@ class Attached:
 
 
 def _probe(
-    live: LiveLab, src: Member, dst: Member, test: str, packets: int, size: int
-) -> list[float]:
-    """Run the probe client; the round trips it measured (µs), one per answered probe.
+    live: LiveLab, src: Member, dst: Member, test: str, packets: int, size: int, seconds: float
+) -> tuple[int, list[float]]:
+    """Run the probe client: how many probes it sent, and the round trips it measured
+    (µs), one per answered probe.
     A pod or node destination gets the tracer's own echo server; a Service's endpoints
     already echo (the lab's backends)."""
     server = None
@@ -293,13 +300,14 @@ def _probe(
     port = dst.port if dst.kind == "service" else PROBE_PORT
     try:
         time.sleep(0.3)
-        argv = [sys.executable, "-c", CLIENT, test, dst.ip, str(port), str(packets), str(size)]
-        out = procs.run_in(
-            src.netns, argv, capture_output=True, text=True, timeout=packets * 2 + 30
-        )
+        argv = [sys.executable, "-c", CLIENT, test, dst.ip, str(port), str(packets), str(size),
+                str(seconds)]  # fmt: skip
+        wait = (seconds or packets * 2) + 30
+        out = procs.run_in(src.netns, argv, capture_output=True, text=True, timeout=wait)
         if out.returncode != 0:
             raise KnlError(f"trace probe client failed: {out.stderr.strip().splitlines()[-1:]}")
-        return [float(r) for r in json.loads(out.stdout or "[]")]
+        doc = json.loads(out.stdout)
+        return int(doc["sent"]), [float(r) for r in doc["rtts"]]
     finally:
         if server is not None:
             procs.end(server.pid, procs.start_time(server.pid))
@@ -339,16 +347,20 @@ def _paths(
 
 
 def trace(
-    live: LiveLab, src: Member, dst: Member, packets: int = 2000, size: int = 64, test: str = "udp"
-) -> Trace:
+    live: LiveLab, src: Member, dst: Member, packets: int = 2000, size: int = 64,
+    test: str = "udp", seconds: float = 0.0,
+) -> Trace:  # fmt: skip
+    """Probe src → dst `packets` times (or for `seconds`, at most `packets` probes)."""
     if src.kind != "pod" or dst.kind not in ("pod", "node", "service"):
         raise UsageError("trace runs from a pod to a pod, a node or a Service (ns/name)")
     if test not in TESTS:
         raise UsageError(f"--test must be one of {', '.join(TESTS)}, not {test!r}")
     if dst.kind == "service" and test == "udp":
         raise UsageError("a Service is traced over TCP: --test rr or --test crr")
-    if not 1 <= packets <= 100000 or not 8 <= size <= 1400:
-        raise UsageError("--packets must be 1-100000 and --size 8-1400")
+    if not 1 <= packets <= 1000000 or not 8 <= size <= 1400:
+        raise UsageError("--packets must be 1-1000000 and --size 8-1400")
+    if not 0 <= seconds <= 3600:
+        raise UsageError(f"--duration must be 0-3600 seconds, not {seconds:g}")
     spaces = path_namespaces(live, src, dst)
     names = {}
     for label, ns in spaces.items():
@@ -356,7 +368,7 @@ def trace(
         names.update({(inode, i): f"{label}:{n}" for i, n in _interfaces(ns)})
     attached = Attached(live, spaces, tcp=test != "udp")
     try:
-        rtts = _probe(live, src, dst, test, packets, size)
+        sent, rtts = _probe(live, src, dst, test, packets, size, seconds)
         records = attached.records()
     finally:
         with interrupt.shielded():  # a ^C now still detaches everything first
@@ -365,4 +377,4 @@ def trace(
     if dst.kind == "service":
         ports |= {p for sp in live.service(dst.name).ports for p in (sp.port, sp.target_port)}
     paths = _paths(records, names, ports)
-    return Trace(src.name, dst.name, packets, len(rtts), paths, test, rtts)
+    return Trace(src.name, dst.name, sent, len(rtts), paths, test, rtts)

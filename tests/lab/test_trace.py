@@ -84,6 +84,10 @@ def test_vxlan_adds_its_50_bytes_between_the_nodes(tmp_path) -> None:
         assert rr["directions"]["request"][0]["flow"].startswith("tcp 10.244.0.2:")
         assert rr["answered"] >= 290
         _hop_sums_within_round_trip(rr)
+        # By time instead of count: as many probes as fit in the second, the most given.
+        timed = json.loads(run_cli("trace", "t-trace-vx", "--from", "node1-pod1", "--to",
+                                   "node2-pod1", "--duration", "1", "-o", "json").stdout)  # fmt: skip
+        assert 100 < timed["probes"] < 1000000 and timed["answered"] >= timed["probes"] - 5
         _nothing_attached(status)
         assert (tmp_path / "trace.png").read_bytes()[:4] == b"\x89PNG"
         assert json.loads((tmp_path / "trace.json").read_text())["answered"] == doc["answered"]

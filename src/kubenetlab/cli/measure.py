@@ -73,7 +73,17 @@ def _register_trace(commands: Subparsers) -> None:
         help="probes: UDP datagrams, TCP messages over one connection, or one connection each "
         "(a Service needs rr or crr)",
     )
-    trace.add_argument("--packets", type=int, default=2000, help="request/response probes")
+    trace.add_argument(
+        "--packets",
+        type=int,
+        help="request/response probes (default: 2000; with --duration, no limit)",
+    )
+    trace.add_argument(
+        "--duration",
+        type=float,
+        default=0.0,
+        help="probe for this many seconds instead (with --packets as the most); 0: by count",
+    )
     trace.add_argument("--size", type=int, default=64, help="probe payload bytes")
     trace.add_argument(
         "--report", metavar="DIR", help="write trace.json and the waterfall trace.png"
@@ -91,7 +101,8 @@ def trace_cmd(args: argparse.Namespace) -> int:
     live = attach(args.name)
     src, dst = live.member(args.src), live.member(args.dst)
     preflight.require_root("trace")
-    result = trace(live, src, dst, args.packets, args.size, args.test)
+    packets = args.packets if args.packets is not None else 1000000 if args.duration else 2000
+    result = trace(live, src, dst, packets, args.size, args.test, args.duration)
     if args.report:
         for path in write_waterfall(result, Path(args.report)):
             print(f"wrote {path}", file=sys.stderr)
