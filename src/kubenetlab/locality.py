@@ -15,7 +15,6 @@ no packet leaves the machine there.
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import re
 import socket
@@ -136,10 +135,9 @@ def rtt_ms(address: str, port: int, timeout: float) -> float | None:
         try:
             s.connect((address, port))
         except ConnectionRefusedError:
-            pass
-        except OSError as exc:
-            if exc.errno not in (errno.ECONNREFUSED,):
-                return None
+            pass  # a RST came back: that is a round trip too
+        except OSError:
+            return None  # unreachable, filtered or timed out
         return round((time.perf_counter() - started) * 1000, 2)
 
 

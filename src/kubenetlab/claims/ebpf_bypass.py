@@ -14,6 +14,7 @@ from kubenetlab.claims import (
     compare_rows,
     estimate,
     fmt,
+    not_measured,
     result,
     separated,
 )
@@ -47,8 +48,6 @@ def judge(evidence: Evidence) -> Verdict:
             )
     scale = _scale(evidence, figures)
     if not parts and not scale:
-        from kubenetlab.claims import not_measured
-
         return not_measured(("compare", "service-scale"))
     text = "; ".join(parts) + (". " if parts else "") + scale
     text += (

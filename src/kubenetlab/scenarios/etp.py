@@ -158,13 +158,14 @@ def _rows(proxy: str, settings: EtpSettings, report: EtpReport) -> list[Row]:
     rows = []
     with running(build_lab(_spec(proxy))) as live:
         report.client_ip = str(live.lab.client_ip)
+        keep = live.service("default/keep")
         for policy, port in NODE_PORTS.items():
             for node in live.lab.nodes:
                 seen = _ask(live, str(node.underlay_ip), port, settings)
                 addresses = Counter(s for s in seen if s[0].isdigit())
                 failures = Counter(s for s in seen if not s[0].isdigit())
                 rows.append(Row(
-                    proxy, policy, node.name, int(node.name == BACKEND.split("-")[0]),
+                    proxy, policy, node.name, len(keep.local_endpoints(node.name)),
                     len(seen), sum(addresses.values()), dict(addresses),
                     bool(addresses) and set(addresses) == {report.client_ip}, dict(failures),
                     _health(live, str(node.underlay_ip)) if policy == "Local" else None,
