@@ -67,7 +67,7 @@ DEFAULTS: dict[str, Any] = {
     "etcd_data_dir": None,
 }
 # Measured on a 2-vCPU VM: 100 nodes × 100 pods (10,101 namespaces, 141,005 kernel objects)
-# come up in about 107 s and go down in about 6 s; more is refused before anything is built.
+# come up in about 33 s and go down in about 7 s; more is refused before anything is built.
 MAX_PODS = 10_000
 MAX_NODES = 1_000
 
@@ -393,7 +393,7 @@ def _node_specs(value: Any, pods_per_node: int) -> list[NodeSpec]:
 def _too_many(what: str) -> UsageError:
     return UsageError(
         f"{what}: more than one host holds; the limit is {MAX_NODES:,} nodes and {MAX_PODS:,} "
-        "pods (100 × 100 measured: up in ~107 s, down in ~6 s on 2 vCPUs)"
+        "pods (100 × 100 measured: up in ~33 s, down in ~7 s on 2 vCPUs)"
     )
 
 

@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 NETNS_RUN_DIR = Path("/run/netns")
 CLONE_NEWNET = 0x40000000
@@ -149,7 +150,42 @@ def processes_in(names: list[str]) -> dict[int, str]:
     return found
 
 
+CLONE_NEWNS = 0x00020000
+MS_PRIVATE = 1 << 18
+# A private /proc is replaced after this many namespaces' sysctls (see private_proc).
+PROC_NAMESPACES_PER_MOUNT = 200
+_private_proc: dict[str, Any] | None = None
+
+
+def private_proc() -> None:
+    """Give this (single-threaded, forked) process its own mount namespace and /proc.
+
+    Why: /proc/sys/net/ipv4 and /proc/sys/net/ipv6 are one dentry per network namespace
+    under a shared parent, so the first lookup in a new namespace walks a hash chain as
+    long as the namespaces already looked up there: measured 0.6 ms at 1,500 namespaces,
+    2 ms at 3,000, 3.5 ms at 10,000. A procfs instance of our own, replaced every few
+    hundred namespaces, keeps the chain short. Only this process sees it (its /proc is made
+    private first); /run/netns stays shared, so the namespaces it creates are the host's."""
+    global _private_proc
+    _check(_libc.unshare(CLONE_NEWNS), "unshare the mount namespace")
+    _check(_libc.mount(None, b"/proc", None, MS_PRIVATE | MS_REC, None), "make /proc private")
+    _check(_libc.mount(b"proc", b"/proc", b"proc", 0, None), "mount a private /proc")
+    _private_proc = {"seen": set()}
+
+
+def _renew_private_proc(name: str) -> None:
+    assert _private_proc is not None
+    seen: set[str] = _private_proc["seen"]
+    if name not in seen and len(seen) >= PROC_NAMESPACES_PER_MOUNT:
+        _check(_libc.umount2(b"/proc", MNT_DETACH), "unmount the private /proc")
+        _check(_libc.mount(b"proc", b"/proc", b"proc", 0, None), "mount a private /proc")
+        seen.clear()
+    seen.add(name)
+
+
 def write_sysctl(name: str, key: str, value: str) -> None:
     """sysctl -w inside namespace NAME (/proc/sys/net follows the opening thread's namespace)."""
+    if _private_proc is not None:
+        _renew_private_proc(name)
     with inside(name), open(f"/proc/sys/{key.replace('.', '/')}", "w") as f:
         f.write(value)

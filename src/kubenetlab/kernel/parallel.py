@@ -6,9 +6,10 @@ node-side link and route for that veth, the pod's links, address and routes. A l
 namespace is one that only ever appears as the peer of a single veth; its group is every
 object in it, that veth, and every later object naming that veth's node-side end. What
 is in no group (fabric, nodes, tunnels, inter-node routes) never names a group's link, so
-it is applied first, in plan order; then the groups are shared out to one process per
-CPU (os.fork: Python's netlink encoding is the cost, and it is per process). Below
-MIN_GROUPS the plan is applied in one process, in order, as before.
+it is applied first, in plan order; then the groups are shared out to one child process
+per CPU (os.fork: Python's netlink encoding is the cost, and it is per process), each
+with a /proc of its own (kernel/netns.py, private_proc) while this process reports their
+progress. Below MIN_GROUPS the plan is applied in one process, in order, as before.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import select
 import signal
 from collections.abc import Callable
 
+from kubenetlab.kernel import netns
 from kubenetlab.plan import KernelObject, Netns, Veth
 
 PR_SET_PDEATHSIG = 1
 MIN_GROUPS = 500  # below this, forking costs more than it saves
+STEP = 100  # a child reports progress every STEP objects
 Apply = Callable[[list[KernelObject], Callable[[], None] | None], None]
 
 
@@ -66,8 +70,8 @@ def apply_parallel(
     on_step: Callable[[], None] | None = None,
     workers: int | None = None,
 ) -> None:
-    """Shared objects first, then the leaf groups over `workers` processes (this one
-    included). The first failure, in any process, raises `error_of(object, message)`."""
+    """Shared objects first, here; then the leaf groups over `workers` child processes,
+    whose progress this one reports. The first failure raises `error_of(object, message)`."""
     shared, groups = split(objects)
     workers = workers or min(os.cpu_count() or 1, 8)
     if len(groups) < MIN_GROUPS or workers < 2:
@@ -75,35 +79,80 @@ def apply_parallel(
         return
     apply_one(shared, on_step)
     shares = [[o for g in groups[i::workers] for o in g] for i in range(workers)]
-    children: list[tuple[int, int, list[KernelObject]]] = []
+    children: dict[int, tuple[int, list[KernelObject]]] = {}  # pipe fd → (pid, share)
     try:
-        for share in shares[1:]:
-            children.append((*_fork(share, apply_one), share))
-        mine_failed: BaseException | None = None
-        try:
-            apply_one(shares[0], on_step)
-        except BaseException as exc:  # wait for the others before raising: no half-built child
-            mine_failed = exc
-        failures = [_join(pid, fd, share, error_of) for pid, fd, share in children]
-        children.clear()
-        if mine_failed is not None:
-            raise mine_failed
-        for failure in failures:
-            if failure is not None:
-                raise failure
-        if on_step is not None:
-            for _ in range(sum(len(s) for s in shares[1:])):
-                on_step()
+        for share in shares:
+            pid, fd = _fork(share, apply_one)
+            children[fd] = (pid, share)
+        reports = _follow(list(children), on_step)
+        failures = []
+        for fd, (pid, share) in list(children.items()):
+            _, status = os.waitpid(pid, 0)
+            del children[fd]
+            os.close(fd)
+            if os.waitstatus_to_exitcode(status) != 0:
+                failures.append(_failure(reports[fd], share, status, error_of))
+        if failures:
+            raise failures[0]
     finally:
-        for pid, fd, _ in children:  # interrupted: end our own children, by PID
+        for fd, (pid, _) in children.items():  # interrupted: end our own children, by PID
             _kill(pid, fd)
+
+
+def _follow(fds: list[int], on_step: Callable[[], None] | None) -> dict[int, bytes]:
+    """Read the children's pipes until each closes: a "." per STEP objects done, then
+    (on failure) "!" and the report. Returns each child's report."""
+    reports = {fd: b"" for fd in fds}
+    failed: set[int] = set()
+    open_fds = set(fds)
+    while open_fds:
+        ready, _, _ = select.select(list(open_fds), [], [])
+        for fd in ready:
+            data = os.read(fd, 65536)
+            if not data:
+                open_fds.discard(fd)
+                continue
+            if fd in failed:
+                reports[fd] += data
+                continue
+            dots, bang, rest = data.partition(b"!")
+            if on_step is not None:
+                for _ in range(len(dots) * STEP):
+                    on_step()
+            if bang:
+                failed.add(fd)
+                reports[fd] += rest
+    return reports
+
+
+def _failure(
+    report: bytes, share: list[KernelObject], status: int,
+    error_of: Callable[[KernelObject, str], Exception],
+) -> Exception:  # fmt: skip
+    index_text, _, message = report.decode(errors="replace").partition("\t")
+    index = int(index_text) if index_text.lstrip("-").isdigit() else -1
+    obj = share[index] if 0 <= index < len(share) else share[0]
+    return error_of(obj, message or f"worker process exited with status {status}")
 
 
 def _fork(share: list[KernelObject], apply_one: Apply) -> tuple[int, int]:
     read_fd, write_fd = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: apply its share, report the first failure, never return
-        os.close(read_fd)
+    if pid != 0:
+        os.close(write_fd)
+        return pid, read_fd
+    # The child: apply its share, report progress and the first failure, never return.
+    os.close(read_fd)
+    code = 0
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if done % STEP == 0:
+            os.write(write_fd, b".")
+
+    try:
         # Die with the parent (even by SIGKILL), so nothing goes on building after
         # `lab down --all` has cleaned up; and end on ^C/SIGTERM like a plain process.
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -111,31 +160,14 @@ def _fork(share: list[KernelObject], apply_one: Apply) -> tuple[int, int]:
             os._exit(1)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        code = 0
-        try:
-            apply_one(share, None)
-        except BaseException as exc:
-            failed = getattr(exc, "obj", None)
-            index = share.index(failed) if failed in share else -1
-            os.write(write_fd, f"{index}\t{getattr(exc, 'cause', exc)}".encode()[:4000])
-            code = 1
-        os._exit(code)
-    os.close(write_fd)
-    return pid, read_fd
-
-
-def _join(
-    pid: int, fd: int, share: list[KernelObject], error_of: Callable[[KernelObject, str], Exception]
-) -> Exception | None:
-    with os.fdopen(fd, "rb") as pipe:
-        report = pipe.read().decode(errors="replace")
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) == 0:
-        return None
-    index_text, _, message = report.partition("\t")
-    index = int(index_text) if index_text.lstrip("-").isdigit() else -1
-    obj = share[index] if 0 <= index < len(share) else share[0]
-    return error_of(obj, message or f"worker process exited with status {status}")
+        netns.private_proc()  # short /proc/sys lookups in new namespaces (see there)
+        apply_one(share, step)
+    except BaseException as exc:
+        failed = getattr(exc, "obj", None)
+        index = share.index(failed) if failed in share else -1
+        os.write(write_fd, f"!{index}\t{getattr(exc, 'cause', exc)}".encode()[:4000])
+        code = 1
+    os._exit(code)
 
 
 def _kill(pid: int, fd: int) -> None:
