@@ -56,8 +56,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x .venv/bin/kub
 fi
 # The eBPF proxy's programs, compiled against this kernel's BTF (cached; rebuilt on change).
 # Not fatal: on a kernel without BTF the eBPF proxy says so itself (exit 3) when used.
-.venv/bin/python -m kubenetlab.bpf >/dev/null || echo "setup: eBPF programs not built (see above)" >&2
-.venv/bin/python -c "from kubenetlab.bpf import object_file; object_file('trace')" >/dev/null || true
+.venv/bin/python -c "from kubenetlab.bpf import object_file; object_file('lb'); object_file('trace')" \
+  >/dev/null || echo "setup: eBPF programs not built (see above)" >&2
 # The native TCP_RR/CRR driver, rebuilt when its source changes.
 src=src/kubenetlab/bench/knl_rr.c
 if [ ! -x .venv/bin/knl-rr ] || [ "$src" -nt .venv/bin/knl-rr ]; then

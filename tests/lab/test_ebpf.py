@@ -14,6 +14,7 @@ import time
 import pytest
 
 from kubenetlab.live import attach
+from tests.lab.conftest import run_cli
 from tests.lab.helpers import lab, lab_exec
 from tests.lab.test_services import ask
 
@@ -120,6 +121,8 @@ def test_nodeport_replies_skip_the_receiving_node_only_in_dsr(mode: str, tmp_pat
             counters = doc_counters(name)
             assert counters["node1"]["dsr_option_added"] >= 20  # one per SYN
             assert counters["node2"]["dsr_option_seen"] >= 20
+            table = run_cli("lab", "status", name).stdout  # the table shows the counters too
+            assert "eBPF service proxy (lb_mode dsr" in table and "dsr_option_added" in table
         else:
             assert sources == {nodes["node1"]}  # SNATed to the receiving node
             assert replies >= 20 * 3  # SYN-ACK, data, FIN at least: all back through node1

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from kubenetlab.live import attach
+from tests.lab.conftest import run_cli
 from tests.lab.helpers import lab, status
 from tests.lab.test_services import ask
 
@@ -53,6 +54,8 @@ def test_an_endpoint_change_written_to_etcd_moves_traffic(proxy: str, tmp_path) 
         assert plane["etcd"]["health"] == "ok"
         revision = plane["etcd"]["revision"]
         assert all(a["applied_revision"] == revision for a in plane["agents"])
+        table = run_cli("lab", "status", name).stdout  # the table shows it too
+        assert f"control plane: etcd ok, revision {revision}" in table and "node agent" in table
         assert {r[0] for r in ask(name, "node1-pod2", web, 80, n=30)} == {
             "node1-pod1", "node2-pod1", "node2-pod2"
         }  # fmt: skip

@@ -50,6 +50,42 @@ def print_lab_status(doc: dict[str, Any]) -> None:
         )
     if doc.get("routing", {}).get("bgp"):
         _print_bgp(doc["routing"]["bgp"], doc.get("converged_seconds"))
+    if doc.get("ebpf", {}).get("counters"):
+        _print_ebpf(doc)
+    if doc.get("control_plane"):
+        _print_control_plane(doc["control_plane"])
+
+
+def _print_ebpf(doc: dict[str, Any]) -> None:
+    ebpf, opts = doc["ebpf"], doc.get("proxy_options") or {}
+    mode = ", ".join(f"{k} {v}" for k, v in opts.items())
+    stdout.print(
+        f"eBPF service proxy{f' ({mode})' if mode else ''}: {ebpf['attachments']} program "
+        "attachments; counters per node (lb4_stats, summed over CPUs)",
+        highlight=False,
+    )
+    nodes = ebpf["counters"]
+    names = sorted({k for c in nodes.values() for k in c})
+    table = Table("node", *names, box=None, pad_edge=False)
+    for node, counters in nodes.items():
+        table.add_row(node, *(str(counters.get(k, 0)) for k in names))
+    stdout.print(table)
+
+
+def _print_control_plane(cp: dict[str, Any]) -> None:
+    etcd = cp.get("etcd") or {}
+    revision = f", revision {etcd['revision']}" if "revision" in etcd else ""
+    stdout.print(f"control plane: etcd {etcd.get('health', 'unknown')}{revision}", highlight=False)
+    agents = cp.get("agents") or []
+    if agents:
+        table = Table("node agent", "etcd", "received revision", "applied revision",
+                      box=None, pad_edge=False)  # fmt: skip
+        for a in agents:
+            table.add_row(
+                a.get("node", "?"), str(a.get("etcd", "unknown")),
+                str(a.get("received_revision", "-")), str(a.get("applied_revision", 0)),
+            )  # fmt: skip
+        stdout.print(table)
 
 
 def _print_bgp(nodes: list[dict[str, Any]], converged: float | None) -> None:
