@@ -77,7 +77,7 @@ def cpu_steal(host: Host, window: float) -> Check:
     status = "fail" if steal >= STEAL_FAIL else "warn" if steal >= STEAL_WARN else "pass"
     return Check(
         "cpu steal", status, f"{steal:.1f} %",
-        f"time the hypervisor gave this VM's vCPUs to others, over {window:g} s "
+        f"time the hypervisor gave this VM's vCPUs to others, over {window:g} s (/proc/stat) "
         f"(warn ≥ {STEAL_WARN:g} %, fail ≥ {STEAL_FAIL:g} %); it lands on latency tails",
         "" if status == "pass" else "a dedicated-CPU instance type, or measure at quieter hours "
         "and interleave runs (kubenetlab compare does)",

@@ -4,6 +4,7 @@ processes die with it and `lab down --all` leaves nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -41,14 +42,21 @@ def test_sigkill_mid_parallel_build_leaves_nothing_running() -> None:
             "--nodes", str(NODES), "--pods-per-node", str(PODS)]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ledger = LEDGER_DIR / "t-park.json"
-    deadline = time.monotonic() + 30
-    while not ledger.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(1.5)  # the shared objects take well under a second: now in the parallel phase
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    down = run_cli("lab", "down", "--all")
+    deadline = time.monotonic() + 60
+    try:
+        # Kill once the workers are creating pod namespaces: tied to progress, not to time.
+        while _pod_namespaces() < 50 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert json.loads(ledger.read_text())["state"] == "building"  # killed mid-build
+    finally:
+        down = run_cli("lab", "down", "--all")
     assert down.returncode == 0, down.stderr
     time.sleep(1.0)  # a worker that outlived its parent would create namespaces again
     assert not lab_leftovers(), lab_leftovers()
-    assert not [n for n in os.listdir("/run/netns") if n.startswith("knl-t-park-")]
+    assert _pod_namespaces() == 0
+
+
+def _pod_namespaces() -> int:
+    return sum(1 for n in os.listdir("/run/netns") if n.startswith("knl-t-park-") and "-pod" in n)

@@ -60,20 +60,9 @@ def judge(evidence: Evidence) -> Verdict:
         )
         for g, t, r in gains
     ]
-    labels = sorted({f"{r['profile']} {r['size']} B" for _, _, r in gains})
-    series = [
-        Series(
-            t,
-            [
-                next(
-                    (g for g, tt, r in gains if tt == t and f"{r['profile']} {r['size']} B" == lab),
-                    0.0,
-                )
-                for lab in labels
-            ],
-        )
-        for t in STREAMS
-    ]
+    by_cell = {(t, f"{r['profile']} {r['size']} B"): g for g, t, r in gains}
+    labels = sorted({label for _, label in by_cell})
+    series = [Series(t, [by_cell.get((t, label), 0.0) for label in labels]) for t in STREAMS]
     chart = Chart(
         "Throughput gained by aligning the pod MTU",
         "%",

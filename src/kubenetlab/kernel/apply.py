@@ -11,6 +11,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from kubenetlab.kernel import netns
+from kubenetlab.kernel.parallel import apply_parallel
 from kubenetlab.plan import (
     Address,
     Bridge,
@@ -233,8 +234,6 @@ HANDLERS: dict[type, Callable[[Netlink, Any], None]] = {
 def apply(objects: list[KernelObject], on_step: Callable[[], None] | None = None) -> None:
     """Create every object; the first failure raises ApplyError naming it. A large lab's
     pods are built by one process per CPU (kernel/parallel.py); otherwise in plan order."""
-    from kubenetlab.kernel.parallel import apply_parallel
-
     assigned = assign_indexes(objects)  # the same in every worker process
 
     def apply_share(share: list[KernelObject], step: Callable[[], None] | None) -> None:

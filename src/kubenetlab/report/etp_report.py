@@ -12,7 +12,8 @@ def print_etp(report: EtpReport) -> None:
     s = report.settings
     stdout.print(
         f"[bold]externalTrafficPolicy[/]: {s.requests} connections from the external client "
-        f"({report.client_ip}) to each node's NodePort; one backend, {BACKEND}; a connection "
+        f"({report.client_ip}) to each node's NodePort; one backend, {BACKEND}, kubenetlab's echo "
+        f"server, answers with the source address it saw; a connection "
         f"not answered within {s.timeout:g} s counts as dropped ({report.seconds:.0f} s)",
         highlight=False,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,7 @@ def _steal_rows(evidence: Evidence) -> list[dict[str, Any]]:
                       if (r.get("cpu") or {}).get("steal_percent") is not None]  # fmt: skip
             if steals:
                 rows.append({"what": f"compare {row['profile']} {test}", "runs": len(steals),
-                             "median": sorted(steals)[len(steals) // 2], "max": max(steals)})  # fmt: skip
+                             "median": statistics.median(steals), "max": max(steals)})  # fmt: skip
     mtu = (evidence.get("mtu") or {}).get("cpu_steal_percent")
     if mtu:
         rows.append(

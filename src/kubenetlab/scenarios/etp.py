@@ -27,7 +27,7 @@ from kubenetlab.errors import UsageError
 from kubenetlab.inputs import csv_list
 from kubenetlab.kernel import netns, preflight, procs
 from kubenetlab.live import LiveLab, running
-from kubenetlab.proxy import PROXIES
+from kubenetlab.proxy import PROXIES, proxy
 from kubenetlab.scenarios.base import Scenario, ScenarioReport
 from kubenetlab.spec import build_lab
 
@@ -124,7 +124,7 @@ class EtpReport(ScenarioReport):
         }  # fmt: skip
 
 
-def _spec(proxy: str) -> dict[str, Any]:
+def _spec(proxy_name: str) -> dict[str, Any]:
     services = [
         {"name": "keep", "type": "NodePort", "port": 80, "target_port": 8080,
          "node_port": NODE_PORTS["Local"], "external_traffic_policy": "Local",
@@ -132,7 +132,7 @@ def _spec(proxy: str) -> dict[str, Any]:
         {"name": "spread", "type": "NodePort", "port": 80, "target_port": 8080,
          "node_port": NODE_PORTS["Cluster"], "pods": [BACKEND]},
     ]  # fmt: skip
-    return {"name": "etp", "profile": "native", "nodes": 2, "pods_per_node": 1, "proxy": proxy,
+    return {"name": "etp", "profile": "native", "nodes": 2, "pods_per_node": 1, "proxy": proxy_name,
             "services": services}  # fmt: skip
 
 
@@ -154,9 +154,9 @@ def _health(live: LiveLab, ip: str) -> int:
             return int(exc.code)
 
 
-def _rows(proxy: str, settings: EtpSettings, report: EtpReport) -> list[Row]:
+def _rows(proxy_name: str, settings: EtpSettings, report: EtpReport) -> list[Row]:
     rows = []
-    with running(build_lab(_spec(proxy))) as live:
+    with running(build_lab(_spec(proxy_name))) as live:
         report.client_ip = str(live.lab.client_ip)
         keep = live.service("default/keep")
         for policy, port in NODE_PORTS.items():
@@ -165,7 +165,7 @@ def _rows(proxy: str, settings: EtpSettings, report: EtpReport) -> list[Row]:
                 addresses = Counter(s for s in seen if s[0].isdigit())
                 failures = Counter(s for s in seen if not s[0].isdigit())
                 rows.append(Row(
-                    proxy, policy, node.name, len(keep.local_endpoints(node.name)),
+                    proxy_name, policy, node.name, len(keep.local_endpoints(node.name)),
                     len(seen), sum(addresses.values()), dict(addresses),
                     bool(addresses) and set(addresses) == {report.client_ip}, dict(failures),
                     _health(live, str(node.underlay_ip)) if policy == "Local" else None,
@@ -179,10 +179,10 @@ def run(settings: EtpSettings, on_step: Callable[[str], None] | None = None) -> 
         preflight.require_tools(PROXIES[name].tools)
     started = time.monotonic()
     report = EtpReport(settings)
-    for proxy in settings.proxies:
-        report.rows += _rows(proxy, settings, report)
+    for name in settings.proxies:
+        report.rows += _rows(name, settings, report)
         if on_step:
-            on_step(f"etp: {proxy}")
+            on_step(f"etp: {name}")
     report.seconds = time.monotonic() - started
     return report
 
@@ -197,9 +197,8 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace) -> EtpSettings:
     proxies = csv_list(args.proxy, "proxies")
-    unknown = [p for p in proxies if p not in PROXIES]
-    if unknown:
-        raise UsageError(f"--proxy: unknown {', '.join(unknown)} (one of {', '.join(PROXIES)})")
+    for name in proxies:
+        proxy(name)  # exit 2 naming the known proxies
     if not 1 <= args.requests <= 10000:
         raise UsageError(f"--requests must be 1-10000, not {args.requests}")
     if not 0.05 <= args.timeout <= 30:
