@@ -18,7 +18,9 @@ from kubenetlab.errors import UsageError
 from kubenetlab.inputs import read_text, yaml_error
 
 PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
-NODE_PORT = {"type": "integer", "minimum": 30000, "maximum": 32767}  # the default range
+# Any port: the range is the API server's --service-node-port-range, not kube-proxy's business;
+# what a cluster admitted, the renderer accepts (kube-proxy's own test vectors use 3001).
+NODE_PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
 PROTOCOL = {"enum": ["TCP", "UDP", "SCTP"]}
 NAME = {"type": "string", "minLength": 1, "maxLength": 253}
 STRINGS = {"type": "array", "items": {"type": "string"}}

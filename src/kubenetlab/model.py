@@ -54,6 +54,7 @@ class Lab:
     node_cidr_mask: int
     service_cidr: IPv4Network
     nodes: tuple[Node, ...]
+    node_port_range: tuple[int, int] = (30000, 32767)  # the API server's, as the lab plays it
     pods: tuple[Pod, ...] = field(default=())
     proxy: str | None = (
         None  # service proxy on every node (iptables, iptables-legacy, nftables, ebpf)
@@ -121,6 +122,7 @@ class Lab:
             "pod_cidr": str(self.pod_cidr),
             "node_cidr_mask": self.node_cidr_mask,
             "service_cidr": str(self.service_cidr),
+            "service_node_port_range": "{}-{}".format(*self.node_port_range),
             "fabric_netns": self.fabric_netns,
             "nodes": [
                 {
@@ -168,6 +170,9 @@ class Lab:
             pod_cidr=IPv4Network(data["pod_cidr"]),
             node_cidr_mask=int(data["node_cidr_mask"]),
             service_cidr=IPv4Network(data["service_cidr"]),
+            node_port_range=tuple(  # type: ignore[arg-type]
+                int(x) for x in data.get("service_node_port_range", "30000-32767").split("-")
+            ),
             nodes=tuple(
                 Node(
                     name=n["name"],

@@ -124,14 +124,19 @@ AFFINITY_DEFAULT_TIMEOUT = 10800  # v1.DefaultClientIPServiceAffinitySeconds (3 
 
 
 def from_spec(
-    items: Any, pods: list[tuple[str, str, str]], service_cidr: IPv4Network
+    items: Any,
+    pods: list[tuple[str, str, str]],
+    service_cidr: IPv4Network,
+    node_port_range: tuple[int, int] = NODE_PORT_RANGE,
 ) -> tuple[Service, ...]:
-    """`services:` entries; `pods` is (name, node, ip) of the lab's pods in order."""
+    """`services:` entries; `pods` is (name, node, ip) of the lab's pods in order. Node
+    ports are checked against the lab's range, as the API server (the lab plays it) does."""
     if items is None:
         return ()
     if not isinstance(items, list):
         raise UsageError("services must be a list")
     by_name = {name: (node, ip) for name, node, ip in pods}
+    first_ip = _first_cluster_ip(len(items), service_cidr)
     taken_node_ports: set[int] = set()
     out: list[Service] = []
     for i, item in enumerate(items):
@@ -164,18 +169,28 @@ def from_spec(
         port = _port(item.get("port", 80), f"service {name}: port")
         target = _port(item.get("target_port", port), f"service {name}: target_port")
         node_port = None
+        low, high = node_port_range
         if kind != "ClusterIP":
-            node_port = item.get("node_port") or _free_node_port(taken_node_ports, 30080 + i)
-            node_port = _node_port(node_port, name, taken_node_ports)
+            node_port = item.get("node_port") or _free_node_port(
+                taken_node_ports, min(low + 80, high) + i, node_port_range
+            )
+            node_port = _node_port(node_port, name, taken_node_ports, node_port_range)
         hc = None
         if etp == "Local":
-            hc = item.get("health_check_node_port") or _free_node_port(taken_node_ports, 32000 + i)
-            hc = _node_port(hc, name, taken_node_ports)
+            hc = item.get("health_check_node_port") or _free_node_port(
+                taken_node_ports, max(high - 767, low) + i, node_port_range
+            )
+            hc = _node_port(hc, name, taken_node_ports, node_port_range)
+        elif item.get("health_check_node_port") is not None:
+            # the API server refuses it: healthCheckNodePort only exists for ETP Local
+            raise UsageError(
+                f"service {name}: health_check_node_port needs external_traffic_policy Local"
+            )
         endpoints = tuple(
             Endpoint(ip=by_name[p][1], node=by_name[p][0], pod=p)
             for p in _placement(item, name, pods)
         )
-        cluster_ip = str(service_cidr.network_address + 10 + i)
+        cluster_ip = str(first_ip + i)
         sport = ServicePort("http", port, target, protocol, node_port)
         extras = _spec_extras(item, name, kind)
         out.append(
@@ -186,6 +201,19 @@ def from_spec(
     if dup:
         raise UsageError(f"duplicate service {dup}")
     return tuple(out)
+
+
+def _first_cluster_ip(count: int, service_cidr: IPv4Network) -> IPv4Address:
+    """ClusterIPs inside service_cidr: from .10 where the range has room (the lab's habit),
+    else right after the `kubernetes` Service's .1, as the API server's allocator could."""
+    hosts = service_cidr.num_addresses - 2  # network and broadcast addresses are never given
+    for offset in (10, 2):
+        if offset - 1 + count <= hosts:
+            return service_cidr.network_address + offset
+    raise UsageError(
+        f"service_cidr {service_cidr} holds {max(hosts - 1, 0)} ClusterIPs besides the kubernetes "
+        f"Service's; {count} Services need a larger range"
+    )
 
 
 def _addresses(value: Any, what: str, network: bool = False) -> tuple[str, ...]:
@@ -227,17 +255,24 @@ def _port(value: Any, what: str) -> int:
     return value
 
 
-def _free_node_port(taken: set[int], start: int) -> int:
-    port = start
-    while port in taken:
-        port += 1
-    return port
+def _free_node_port(taken: set[int], start: int, span: tuple[int, int]) -> int:
+    """The first free port from `start`, wrapping round the range (the API server's
+    allocator picks at random; a fixed order keeps the lab's rules reproducible)."""
+    low, high = span
+    size = high - low + 1
+    for step in range(size):
+        port = low + (start - low + step) % size
+        if port not in taken:
+            return port
+    raise UsageError(f"every node port in {low}-{high} is taken (service_node_port_range)")
 
 
-def _node_port(value: Any, name: str, taken: set[int]) -> int:
-    low, high = NODE_PORT_RANGE
+def _node_port(value: Any, name: str, taken: set[int], span: tuple[int, int]) -> int:
+    low, high = span
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise UsageError(f"service {name}: node ports must be {low}-{high}, not {value!r}")
+        raise UsageError(
+            f"service {name}: node port {value!r} is outside service_node_port_range {low}-{high}"
+        )
     if value in taken:
         raise UsageError(f"service {name}: node port {value} is already used")
     taken.add(value)
@@ -254,6 +289,9 @@ def _placement(item: dict[str, Any], name: str, pods: list[tuple[str, str, str]]
         missing = [p for p in chosen if p not in names]
         if missing:
             raise UsageError(f"service {name}: no pod {missing[0]!r} in the lab")
+        twice = next((p for p in chosen if chosen.count(p) > 1), None)
+        if twice:  # a pod is one endpoint; listed twice it would get twice the traffic
+            raise UsageError(f"service {name}: pod {twice!r} is listed twice in pods")
         return chosen
     replicas = item.get("replicas", 1)
     if (
@@ -304,11 +342,19 @@ def read_kubernetes(
                 slices.setdefault((meta.get("namespace", "default"), owner), []).append(d)
     out: list[Service] = []
     unsupported: list[Unsupported] = []
+    seen: set[str] = set()
     for d in docs:
         if d.get("kind") == "Service":
             svc = _kube_service(d, slices, unsupported)
-            if svc is not None:
-                out.append(svc)
+            if svc is None:
+                continue
+            if svc.key in seen:  # two objects cannot share a name in one cluster
+                unsupported.append(Unsupported(
+                    svc.key, "metadata.name", "a second Service of this name: skipped (the first is rendered)"
+                ))  # fmt: skip
+                continue
+            seen.add(svc.key)
+            out.append(svc)
     return tuple(out), unsupported
 
 
@@ -319,10 +365,16 @@ def _kube_service(
     ns, name = meta.get("namespace", "default"), meta.get("name")
     key = f"{ns}/{name}"
     cluster_ip = spec.get("clusterIP")
+    if spec.get("type") == "ExternalName":
+        gaps.append(Unsupported(
+            key, "spec.type", "ExternalName: a DNS alias, kube-proxy programs no rules for it; skipped"
+        ))  # fmt: skip
+        return None
     if not cluster_ip or cluster_ip == "None":
-        raise UsageError(
-            f"Service {key}: needs spec.clusterIP (headless Services have no proxy rules)"
-        )
+        gaps.append(Unsupported(
+            key, "spec.clusterIP", "headless (clusterIP None): kube-proxy programs no rules for it; skipped"
+        ))  # fmt: skip
+        return None
     if ":" in cluster_ip:
         gaps.append(
             Unsupported(key, "spec.clusterIP", "IPv6 Service: kubenetlab renders IPv4 only")
@@ -387,14 +439,38 @@ def _kube_endpoints(
             continue
         for p in s.get("ports") or []:
             port_targets[p.get("name", "")] = p.get("port")
-        for e in s.get("endpoints") or []:
+        slice_name = (s.get("metadata") or {}).get("name")
+        for i, e in enumerate(s.get("endpoints") or []):
             ready = (e.get("conditions") or {}).get("ready", True) is not False
             ref = e.get("targetRef") or {}
             pod = ref.get("name") if ref.get("kind") == "Pod" else None
-            endpoints += [
-                Endpoint(ip, e.get("nodeName"), ready, pod) for ip in e.get("addresses", [])
-            ]
+            for ip in e.get("addresses", []):
+                problem = endpoint_address_problem(ip)
+                if problem:
+                    gaps.append(Unsupported(
+                        key, f"EndpointSlice {slice_name} endpoints[{i}]", f"{ip}: {problem}; skipped"
+                    ))  # fmt: skip
+                    continue
+                endpoints.append(Endpoint(ip, e.get("nodeName"), ready, pod))
     return endpoints, port_targets
+
+
+def endpoint_address_problem(ip: str) -> str | None:
+    """Why an endpoint address cannot be a backend: the API server refuses unspecified,
+    loopback, link-local and multicast endpoint addresses (ValidateEndpointIP); a limited
+    broadcast address cannot be a host either."""
+    try:
+        addr = IPv4Address(ip)
+    except ValueError:
+        return "not an IPv4 address"
+    for test, what in (
+        (addr.is_unspecified, "unspecified"), (addr.is_loopback, "loopback"),
+        (addr.is_link_local, "link-local"), (addr.is_multicast, "multicast"),
+        (addr == IPv4Address("255.255.255.255"), "the limited broadcast address"),
+    ):  # fmt: skip
+        if test:
+            return f"{what} address, which the API server refuses for an endpoint"
+    return None
 
 
 def _kube_port(p: dict[str, Any], slice_ports: dict[str, int]) -> ServicePort:

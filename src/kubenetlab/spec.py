@@ -11,6 +11,7 @@
     pod_cidr: 10.244.0.0/16
     node_cidr_mask: 24           # kube-controller-manager --node-cidr-mask-size
     service_cidr: 10.96.0.0/12
+    service_node_port_range: 30000-32767  # kube-apiserver --service-node-port-range
     proxy: iptables              # iptables | iptables-legacy | nftables | ebpf (default: iptables)
     proxy_options: {lb_mode: dsr, lb_algorithm: maglev}  # ebpf only (Cilium's loadBalancer.*)
     services:                    # backends are lab pods running a real server
@@ -58,6 +59,7 @@ DEFAULTS: dict[str, Any] = {
     "pod_cidr": "10.244.0.0/16",
     "node_cidr_mask": 24,
     "service_cidr": "10.96.0.0/12",
+    "service_node_port_range": "30000-32767",
     "proxy": None,
     "proxy_options": None,
     "services": None,
@@ -122,7 +124,8 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
     _check_capacity(node_specs, underlay, pod_cidr, mask)
     nodes, pods = _members(name, node_specs, underlay, pod_cidr, mask)
     pod_rows = [(p.name, p.node, str(p.ip)) for p in pods]
-    svcs = services.from_spec(values["services"], pod_rows, service_cidr)
+    port_range = node_port_range(values["service_node_port_range"])
+    svcs = services.from_spec(values["services"], pod_rows, service_cidr, port_range)
     _check_external_addresses(svcs, underlay, pod_cidr, service_cidr)
     routes = values["routes"]
     if routes is not None and not isinstance(routes, list):
@@ -139,6 +142,7 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
         pod_cidr=pod_cidr,
         node_cidr_mask=mask,
         service_cidr=service_cidr,
+        node_port_range=port_range,
         nodes=nodes,
         pods=pods,
         proxy=proxy,
@@ -190,6 +194,18 @@ def _pod_mtu(value: Any, underlay_mtu: int, cls: type[RoutingProfile], allow: An
             f"{cls.encap_overhead}-byte {cls.name} overhead; minimum is {MTU_RANGE[0]}"
         )
     return pod_mtu
+
+
+def node_port_range(value: Any) -> tuple[int, int]:
+    """`30000-32767` (or a single port), as kube-apiserver's --service-node-port-range."""
+    text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    m = re.fullmatch(r"(\d{1,5})(?:-(\d{1,5}))?", text)
+    low, high = (int(m.group(1)), int(m.group(2) or m.group(1))) if m else (0, 0)
+    if not m or not 1 <= low <= high <= 65535:
+        raise UsageError(
+            f"service_node_port_range must be LOW-HIGH within 1-65535 (like 30000-32767), not {value!r}"
+        )
+    return low, high
 
 
 def _proxy(value: Any, has_services: bool) -> str | None:

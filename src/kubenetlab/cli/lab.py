@@ -43,6 +43,10 @@ def register(commands: Subparsers) -> None:
         "--control-plane", choices=("etcd",),
         help="keep the Services in a real etcd that per-node agents watch (kube-proxy's loop)",
     )  # fmt: skip
+    up.add_argument(
+        "--service-node-port-range", metavar="LOW-HIGH",
+        help="node ports the lab (playing the API server) admits (default 30000-32767)",
+    )  # fmt: skip
     up.add_argument("--etcd-data-dir", help="etcd's data directory (default: the lab's, tmpfs)")
     up.add_argument(
         "--dry-run", action="store_true", help="print the kernel objects, create nothing"
@@ -104,6 +108,7 @@ def lab_up(args: argparse.Namespace) -> int:
         "routes": load_yaml_documents(args.routes) if args.routes else None,
         "proxy_options": _proxy_options(raw, args),
         "control_plane": args.control_plane, "etcd_data_dir": args.etcd_data_dir,
+        "service_node_port_range": args.service_node_port_range,
     }  # fmt: skip
     lab = build_lab(raw, overrides)
     if args.dry_run:

@@ -115,11 +115,30 @@ def audit_cmd(args: argparse.Namespace) -> int:
     return 1 if args.fail_on != "none" and report.failing(args.fail_on) else 0
 
 
+def _check_render_addresses(args: argparse.Namespace) -> None:
+    """These reach the rule text verbatim: an address and CIDRs, or exit 2 before rendering."""
+    from ipaddress import IPv4Address, IPv4Network
+
+    for flag, values, kind in (
+        ("--node-ip", args.node_ip, IPv4Address),
+        ("--cluster-cidr", [args.cluster_cidr], IPv4Network),
+        ("--service-cidr", [args.service_cidr], IPv4Network),
+    ):
+        for value in values:
+            try:
+                # host bits allowed, as Go's net.ParseCIDR (kube-proxy's parser) allows them
+                IPv4Address(value) if kind is IPv4Address else IPv4Network(value, strict=False)
+            except ValueError:
+                what = "an IPv4 address" if kind is IPv4Address else "an IPv4 CIDR (like 10.244.0.0/16)"
+                raise UsageError(f"{flag} must be {what}, not {value!r}") from None
+
+
 def proxy_render_cmd(args: argparse.Namespace) -> int:
     from kubenetlab.kubeobjects import load_checked
     from kubenetlab.proxy import NodeContext, proxy
     from kubenetlab.services import read_kubernetes
 
+    _check_render_addresses(args)
     docs = [d for d in load_checked(args.file) if isinstance(d, dict)]
     services, unsupported = read_kubernetes(docs)
     for gap in unsupported:  # never dropped silently: kube-proxy would program these
