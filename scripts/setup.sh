@@ -65,10 +65,19 @@ if [ ! -x .venv/bin/knl-rr ] || [ "$src" -nt .venv/bin/knl-rr ]; then
   gcc -O2 -Wall -o .venv/bin/knl-rr "$src"
 fi
 
-# `kubenetlab` on PATH, as the README uses it: a link to this checkout's virtualenv
-# (never replacing a file that is not such a link).
-link=/usr/local/bin/kubenetlab
-if [ ! -e "$link" ] || [ -L "$link" ]; then
-  ln -sfn "$PWD/.venv/bin/kubenetlab" "$link"
-fi
+# The upstream control plane (Kubernetes, etcd), built from the Go module proxy through the
+# wrapper modules in third_party/; cached by version, so this is a no-op once built.
+bash scripts/build-upstream.sh
+
+# `kubenetlab` and the lab's `kubectl` on PATH, as the README uses them: links to this
+# checkout's virtualenv and the build cache (never replacing a file that is not such a link).
+kubectl_bin=$(.venv/bin/python -c "from kubenetlab.controlplane import upstream; print(upstream.program('kubectl'))")
+for pair in "kubenetlab=$PWD/.venv/bin/kubenetlab" "kubectl=$kubectl_bin"; do
+  link=/usr/local/bin/${pair%%=*}
+  if [ ! -e "$link" ] || [ -L "$link" ]; then
+    ln -sfn "${pair#*=}" "$link"
+  else
+    echo "setup: $link exists and is not kubenetlab's link; left as it is" >&2
+  fi
+done
 echo "setup: ready ($(command -v kubenetlab || echo .venv/bin/kubenetlab))" >&2

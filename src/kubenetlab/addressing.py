@@ -12,6 +12,7 @@ from ipaddress import IPv4Address, IPv4Network
 # Underlay addresses at the top of the underlay CIDR are kept for lab members that
 # are not nodes (external clients, gateways) so that node addresses never move.
 RESERVED_UNDERLAY_TOP = 8
+CLIENT_SLOT, GATEWAY_SLOT, API_SERVER_SLOT = 1, 2, 3  # reserved_underlay_ip slots
 
 # In a node's pod block: the network address, the node's pod gateway (.1) and the
 # broadcast address are never given to a pod.

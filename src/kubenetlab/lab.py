@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kubenetlab import interrupt
@@ -106,9 +107,12 @@ def teardown(ledger: Ledger) -> tuple[int, int]:
     namespaces (and so their links), drop the ledger. Shielded: a signal arriving
     meanwhile is delivered once everything is gone."""
     with interrupt.shielded():
+        running = sum(1 for p in ledger.processes if procs.is_running(p))
         if ledger.state == "up" and ledger.lab:
             _stop_components(ledger)
-        return _teardown(ledger)
+        stopped = running - sum(1 for p in ledger.processes if procs.is_running(p))
+        removed, ended = _teardown(ledger)
+        return removed, ended + stopped
 
 
 def _stop_components(ledger: Ledger) -> None:
@@ -234,6 +238,7 @@ def status_document(ledger: Ledger) -> dict[str, Any]:
         "control_plane": {
             **_component_status(ledger, "etcd"),
             **_component_status(ledger, "agents"),
+            **_component_status(ledger, "kubernetes"),
         }
         if health == "ok"
         else {},
@@ -249,6 +254,21 @@ def _component_status(ledger: Ledger, name: str) -> dict[str, Any]:
         return wanted[0].status(lab, ledger) if wanted else {}
     except (OSError, KnlError, UsageError) as exc:
         return {"error": str(exc)}
+
+
+def kubeconfig_path(name: str) -> Path:
+    """The admin kubeconfig of a lab running the upstream control plane."""
+    ledger = Ledger.load(name)
+    if ledger is None:
+        up_labs = ", ".join(known_labs()) or "none"
+        raise UsageError(f"no lab named {name!r} is up (up: {up_labs})")
+    path = (ledger.extra.get("api_server") or {}).get("kubeconfig")
+    if not path:
+        raise UsageError(
+            f"lab {name!r} has no API server: it runs with control_plane "
+            f"{ledger.lab.get('control_plane')}; `lab up --control-plane kubernetes` makes one"
+        )
+    return Path(path)
 
 
 def all_status() -> dict[str, Any]:

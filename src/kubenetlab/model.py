@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
+from kubenetlab.addressing import API_SERVER_SLOT, reserved_underlay_ip
 from kubenetlab.services import Service
 
 NAME_PREFIX = "knl-"
@@ -64,13 +65,23 @@ class Lab:
     client_ip: IPv4Address | None = None  # an external client on the fabric (labs with Services)
     routes: tuple[dict[str, Any], ...] = ()  # Gateway API objects as given (gateway/model.py)
     gateway_ip: IPv4Address | None = None  # the gateway's address on the fabric (labs with routes)
-    control_plane: str | None = None  # "etcd": Services live in etcd, node agents follow it
+    # "etcd": Services live in etcd, node agents follow it; "kubernetes": the upstream
+    # control plane (API server, controllers, scheduler) in the control namespace
+    control_plane: str | None = None
     etcd_data_dir: str | None = None  # where etcd keeps its data (None: the lab's state dir)
 
     @property
     def control_netns(self) -> str | None:
-        """etcd and the node agents, talking over this namespace's loopback."""
+        """etcd and the node agents over its loopback; with `kubernetes`, the control plane,
+        linked to the fabric."""
         return f"{netns_prefix(self.name)}control" if self.control_plane else None
+
+    @property
+    def api_server_ip(self) -> IPv4Address | None:
+        """The API server's address on the fabric, where nodes reach it (kubernetes only)."""
+        if self.control_plane != "kubernetes":
+            return None
+        return reserved_underlay_ip(self.underlay_cidr, API_SERVER_SLOT)
 
     @property
     def fabric_netns(self) -> str:

@@ -19,7 +19,8 @@
          external_traffic_policy: Local}
     routes: routes.yaml          # Gateway API Gateways/HTTPRoutes (a file, or a list of
                                  # objects): served by nginx in a gateway namespace
-    control_plane: etcd          # Services stored in a real etcd; per-node agents follow it
+    control_plane: kubernetes    # the upstream control plane (make setup builds it); or
+                                 # etcd: Services in a real etcd, per-node agents follow it
     etcd_data_dir: /var/lib/x    # where etcd writes (default: the lab's state dir, tmpfs)
 
 Every check happens here, before the kernel is touched: a spec that fails leaves
@@ -148,9 +149,13 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
         proxy=proxy,
         proxy_options=_proxy_options(values["proxy_options"], proxy, cls),
         services=svcs,
-        client_ip=addressing.reserved_underlay_ip(underlay, 1) if svcs or routes else None,
+        client_ip=addressing.reserved_underlay_ip(underlay, addressing.CLIENT_SLOT)
+        if svcs or routes
+        else None,
         routes=routes,
-        gateway_ip=addressing.reserved_underlay_ip(underlay, 2) if routes else None,
+        gateway_ip=addressing.reserved_underlay_ip(underlay, addressing.GATEWAY_SLOT)
+        if routes
+        else None,
         **_control_plane(values["control_plane"], values["etcd_data_dir"], bool(svcs)),
     )
     _unique_netns(lab)
@@ -233,20 +238,21 @@ def _check_external_addresses(svcs: tuple[services.Service, ...], *taken: IPv4Ne
 
 
 def _control_plane(value: Any, data_dir: Any, has_services: bool) -> dict[str, Any]:
-    """`control_plane: etcd` keeps the Services in a real etcd that node agents watch."""
+    """`control_plane: kubernetes` runs the upstream control plane; `etcd` keeps the
+    Services in a real etcd that node agents watch."""
     if value is None:
         if data_dir is not None:
-            raise UsageError("etcd_data_dir needs control_plane: etcd")
+            raise UsageError("etcd_data_dir needs control_plane: kubernetes or etcd")
         return {}
-    if value != "etcd":
-        raise UsageError(f"control_plane must be etcd, not {value!r}")
-    if not has_services:
+    if value not in ("kubernetes", "etcd"):
+        raise UsageError(f"control_plane must be kubernetes or etcd, not {value!r}")
+    if value == "etcd" and not has_services:
         raise UsageError("control_plane: etcd needs services: it stores them")
     if data_dir is not None:
         path = Path(_str(data_dir, "etcd_data_dir"))
         if not path.is_absolute() or not path.is_dir():
             raise UsageError(f"etcd_data_dir {data_dir!r} must be an existing absolute directory")
-    return {"control_plane": "etcd", "etcd_data_dir": str(data_dir) if data_dir else None}
+    return {"control_plane": value, "etcd_data_dir": str(data_dir) if data_dir else None}
 
 
 def _proxy_options(value: Any, proxy: str | None, cls: type[RoutingProfile]) -> dict[str, str]:

@@ -73,9 +73,14 @@ def topology_plan(lab: Lab) -> list[KernelObject]:
         objects += _client_plan(lab, lab.client_netns, str(lab.client_ip))
     if lab.gateway_netns and lab.gateway_ip:
         objects += _gateway_plan(lab, lab.gateway_netns, str(lab.gateway_ip))
-    if lab.control_netns:  # etcd and the node agents: loopback only, no link to the fabric
+    if lab.control_netns and lab.api_server_ip:  # the API server: nodes reach it on the fabric
+        objects += _fabric_host(lab, lab.control_netns, str(lab.api_server_ip), CONTROL_PORT)
+    elif lab.control_netns:  # etcd and the node agents: loopback only, no link to the fabric
         objects += [*_quiet_namespace(lab.control_netns), LinkUp(lab.control_netns, "lo")]
     return objects
+
+
+CONTROL_PORT = "knl-k1"
 
 
 GATEWAY_PORT = "knl-g1"

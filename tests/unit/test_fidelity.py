@@ -66,8 +66,12 @@ def test_lab_spec_node_port_range_is_the_api_servers() -> None:
     assert lab.services[0].ports[0].node_port == 3001
     assert lab.to_dict()["service_node_port_range"] == "3000-3100"
     # allocated ports follow the range too
-    auto = build_lab({"service_node_port_range": "5000-5010", "services": [
-        {"name": "a", "type": "NodePort", "external_traffic_policy": "Local"}]})
+    auto = build_lab(
+        {
+            "service_node_port_range": "5000-5010",
+            "services": [{"name": "a", "type": "NodePort", "external_traffic_policy": "Local"}],
+        }
+    )
     port = auto.services[0].ports[0]
     assert 5000 <= port.node_port <= 5010
     assert 5000 <= auto.services[0].health_check_node_port <= 5010
@@ -84,8 +88,12 @@ def test_bad_node_port_ranges_are_refused(bad: object) -> None:
 
 def test_a_full_node_port_range_is_an_error_not_a_hang() -> None:
     with pytest.raises(UsageError, match="every node port in 5000-5001 is taken"):
-        build_lab({"service_node_port_range": "5000-5001", "services": [
-            {"name": n, "type": "NodePort"} for n in ("a", "b", "c")]})
+        build_lab(
+            {
+                "service_node_port_range": "5000-5001",
+                "services": [{"name": n, "type": "NodePort"} for n in ("a", "b", "c")],
+            }
+        )
 
 
 @pytest.mark.parametrize(
@@ -111,7 +119,9 @@ def test_a_duplicate_service_is_reported_and_the_first_rendered() -> None:
     other_ns = _svc("web", {"clusterIP": "10.96.0.7", "ports": [{"port": 80}]}, ns="prod")
     services, gaps = read_kubernetes([first, second, other_ns])
     assert [(s.key, s.cluster_ip) for s in services] == [
-        ("default/web", "10.96.0.5"), ("prod/web", "10.96.0.7")]
+        ("default/web", "10.96.0.5"),
+        ("prod/web", "10.96.0.7"),
+    ]
     assert [(g.service, g.field) for g in gaps] == [("default/web", "metadata.name")]
 
 

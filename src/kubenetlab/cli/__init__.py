@@ -13,7 +13,7 @@ import sys
 
 from kubenetlab import __version__, interrupt
 from kubenetlab.cli import etcd, host, lab, measure, offline, report
-from kubenetlab.cli.common import Parser
+from kubenetlab.cli.common import Parser, add_output, emit
 from kubenetlab.errors import KnlError
 
 DESCRIPTION = """\
@@ -37,11 +37,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-color", action="store_true", help="no colour or styling (also: NO_COLOR=1)"
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    version = commands.add_parser("version", help="print kubenetlab's version")
-    version.set_defaults(handler=lambda _args: print(f"kubenetlab {__version__}") or 0)
+    version = commands.add_parser(
+        "version", help="kubenetlab's version and the upstream programs make setup built"
+    )
+    add_output(version)
+    version.set_defaults(handler=print_version)
     for group in (lab, measure, offline, etcd, host, report):
         group.register(commands)
     return parser
+
+
+def print_version(args: argparse.Namespace) -> int:
+    from kubenetlab.controlplane import upstream
+
+    components = upstream.versions()
+    if args.output != "table":
+        emit({"schema_version": 1, "kubenetlab": __version__, "components": components},
+             args.output)  # fmt: skip
+        return 0
+    print(f"kubenetlab {__version__}")
+    for name, where in components.items():
+        print(f"  {name:<24} {where}")
+    return 0
 
 
 def _no_color() -> None:

@@ -40,8 +40,9 @@ def register(commands: Subparsers) -> None:
     )  # fmt: skip
     up.add_argument("--routes", help="Gateway API Gateways and HTTPRoutes (YAML) for a gateway")
     up.add_argument(
-        "--control-plane", choices=("etcd",),
-        help="keep the Services in a real etcd that per-node agents watch (kube-proxy's loop)",
+        "--control-plane", choices=("kubernetes", "etcd"),
+        help="kubernetes: the upstream control plane (etcd, API server, controllers, scheduler; "
+        "built by make setup); etcd: the Services in a real etcd that per-node agents watch",
     )  # fmt: skip
     up.add_argument(
         "--service-node-port-range", metavar="LOW-HIGH",
@@ -83,6 +84,17 @@ def _register_down_status_exec(sub: Subparsers) -> None:
     exec_.add_argument("member", help="pod or node name, or fabric, client, gateway")
     exec_.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS…")
     exec_.set_defaults(handler=lab_exec)
+    kubeconfig = sub.add_parser(
+        "kubeconfig",
+        help="the admin kubeconfig of a lab with control_plane: kubernetes",
+        epilog="example:\n  kubectl --kubeconfig \"$(kubenetlab lab kubeconfig demo)\" get nodes\n"
+        "  kubenetlab lab kubeconfig demo --raw > ~/.kube/knl-demo",
+    )
+    kubeconfig.add_argument("name", help="the lab")
+    kubeconfig.add_argument(
+        "--raw", action="store_true", help="print the kubeconfig itself, not its path"
+    )
+    kubeconfig.set_defaults(handler=lab_kubeconfig)
 
 
 def _proxy_options(raw: dict[str, object], args: argparse.Namespace) -> dict[str, str] | None:
@@ -169,6 +181,14 @@ def lab_status(args: argparse.Namespace) -> int:
         tables.print_lab_status(doc)
     else:
         tables.print_lab_list(doc["labs"])
+    return 0
+
+
+def lab_kubeconfig(args: argparse.Namespace) -> int:
+    from kubenetlab import lab as labmod
+
+    path = labmod.kubeconfig_path(args.name)
+    sys.stdout.write(path.read_text() if args.raw else f"{path}\n")
     return 0
 
 

@@ -9,6 +9,7 @@ from kubenetlab.components.base import Component
 from kubenetlab.components.ebpf import EbpfDatapath
 from kubenetlab.components.etcd import EtcdStore
 from kubenetlab.components.gateway import Gateway
+from kubenetlab.components.kubernetes import KubernetesControlPlane
 from kubenetlab.components.proxy import ServiceProxyComponent
 from kubenetlab.components.routing import RoutingDaemons
 from kubenetlab.model import Lab
@@ -17,6 +18,7 @@ COMPONENTS: tuple[Component, ...] = (
     RoutingDaemons(),
     EbpfDatapath(),
     EtcdStore(),
+    KubernetesControlPlane(),
     ServiceProxyComponent(),
     NodeAgents(),
     Backends(),

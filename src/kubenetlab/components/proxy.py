@@ -30,7 +30,8 @@ class ServiceProxyComponent(Component):
     name = "service-proxy"
 
     def wanted(self, lab: Lab) -> bool:
-        return bool(lab.services) and lab.control_plane is None  # else: the node agents
+        # with etcd, the node agents program the nodes; with kubernetes, still this (for now)
+        return bool(lab.services) and lab.control_plane != "etcd"
 
     def tools(self, lab: Lab) -> tuple[tuple[str, str], ...]:
         return proxy_of(lab).tools

@@ -53,6 +53,8 @@ def spawn(
     stderr: Any = subprocess.DEVNULL,
     cpus: frozenset[int] | None = None,
     cgroup: Path | None = None,
+    pass_fds: tuple[int, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a long-running process in namespace `ns`, recorded in the ledger."""
     entry = ProcessRecord(ns, list(argv), role)
@@ -65,6 +67,8 @@ def spawn(
         stderr=stderr,
         preexec_fn=_enter(ns, cpus, cgroup),
         start_new_session=True,  # outlives the command that started it, immune to its ^C
+        pass_fds=pass_fds,
+        env=env,
     )
     entry.pid = proc.pid
     entry.start_time = start_time(proc.pid)
@@ -97,7 +101,8 @@ def end_recorded(entry: ProcessRecord) -> bool:
 
 
 def is_running(entry: ProcessRecord) -> bool:
-    return entry.pid is not None and start_time(entry.pid) == entry.start_time
+    """Still the process that was started, and not a zombie waiting to be reaped."""
+    return entry.pid is not None and start_time(entry.pid) == entry.start_time and alive(entry.pid)
 
 
 def end(pid: int, expected_start: int | None, grace: float = 1.0) -> bool:

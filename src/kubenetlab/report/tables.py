@@ -72,7 +72,22 @@ def _print_ebpf(doc: dict[str, Any]) -> None:
     stdout.print(table)
 
 
+def _print_kubernetes(k8s: dict[str, Any]) -> None:
+    stdout.print(
+        f"control plane: Kubernetes {k8s.get('version') or '?'} (upstream), API {k8s.get('api')}"
+        f" at {k8s.get('address')}; from this host: kubectl --kubeconfig {k8s.get('kubeconfig')}",
+        highlight=False,
+    )
+    table = Table("component", "state", "last log line", box=None, pad_edge=False)
+    for role, alive in (k8s.get("processes") or {}).items():
+        table.add_row(role, "running" if alive else "down", (k8s.get("down") or {}).get(role, ""))
+    stdout.print(table)
+
+
 def _print_control_plane(cp: dict[str, Any]) -> None:
+    if cp.get("kubernetes"):
+        _print_kubernetes(cp["kubernetes"])
+        return
     etcd = cp.get("etcd") or {}
     revision = f", revision {etcd['revision']}" if "revision" in etcd else ""
     stdout.print(f"control plane: etcd {etcd.get('health', 'unknown')}{revision}", highlight=False)

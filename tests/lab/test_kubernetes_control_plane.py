@@ -1,0 +1,203 @@
+"""`lab up --control-plane kubernetes`: the upstream etcd, kube-apiserver,
+kube-controller-manager and kube-scheduler built by `make setup`, run in the lab's control
+namespace and reached from the host through the lab's forwarder with `kubectl`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import textwrap
+import time
+from http.client import HTTPSConnection
+from pathlib import Path
+
+import pytest
+
+from kubenetlab.controlplane import upstream
+from kubenetlab.kernel import netns
+from kubenetlab.kernel.ledger import Ledger
+from tests.lab.conftest import LEDGER_DIR, lab_leftovers, run_cli
+from tests.lab.helpers import lab, status
+
+pytestmark = pytest.mark.lab
+
+SPEC = textwrap.dedent("""\
+    name: {name}
+    profile: native
+    control_plane: kubernetes
+    service_node_port_range: 31000-31999
+    services:
+      - {{name: web, type: NodePort, port: 80, target_port: 8080, replicas: 2}}
+      - {{name: db, namespace: data, port: 5432}}
+    """)
+
+
+def kubectl(
+    kubeconfig: str, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(upstream.program("kubectl")), "--kubeconfig", kubeconfig, *args],
+        input=stdin, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def kubectl_json(kubeconfig: str, *args: str) -> dict:
+    out = kubectl(kubeconfig, *args, "-o", "json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def _spec(tmp_path: Path, name: str) -> str:
+    path = tmp_path / "lab.yaml"
+    path.write_text(SPEC.format(name=name))
+    return str(path)
+
+
+def test_kubectl_from_the_host_sees_the_labs_api(tmp_path: Path) -> None:
+    with lab("-f", _spec(tmp_path, "kcp"), "--name", "kcp") as doc:
+        got = run_cli("lab", "kubeconfig", "kcp")
+        assert got.returncode == 0, got.stderr
+        kubeconfig = got.stdout.strip()
+        assert "127.0.0.1:" in Path(kubeconfig).read_text()  # the host's way in
+        version = kubectl_json(kubeconfig, "version")
+        assert version["serverVersion"]["gitVersion"] == upstream.KUBERNETES_VERSION
+        assert kubectl(kubeconfig, "get", "--raw", "/readyz").stdout == "ok"
+
+        # the `kubernetes` Service: the service CIDR's first address, the API on the fabric
+        [svc] = kubectl_json(kubeconfig, "get", "svc", "-l", "component=apiserver")["items"]
+        assert svc["spec"]["clusterIP"] == "10.96.0.1"
+        api_ip = doc["control_plane"]["kubernetes"]["address"].split(":")[0]
+        slices = kubectl_json(kubeconfig, "get", "endpointslices", "-n", "default")["items"]
+        [k8s] = [s for s in slices if s["metadata"]["name"] == "kubernetes"]
+        assert k8s["endpoints"][0]["addresses"] == [api_ip]
+
+        # the spec's Services, as API objects, with the lab's addresses and pods
+        web = kubectl_json(kubeconfig, "get", "svc", "web")
+        lab_web = next(s for s in doc["services"] if s["name"] == "web")
+        assert web["spec"]["clusterIP"] == lab_web["cluster_ip"]
+        assert web["spec"]["ports"][0]["nodePort"] == lab_web["ports"][0]["node_port"]
+        assert 31000 <= lab_web["ports"][0]["node_port"] <= 31999
+        [web_slice] = [
+            s for s in slices if s["metadata"]["labels"].get("kubernetes.io/service-name") == "web"
+        ]
+        assert sorted(a for e in web_slice["endpoints"] for a in e["addresses"]) == sorted(
+            e["ip"] for e in lab_web["endpoints"]
+        )
+        assert (
+            kubectl_json(kubeconfig, "get", "svc", "db", "-n", "data")["spec"]["ports"][0]["port"]
+            == 5432
+        )
+
+        # what a user applies gets a ClusterIP from the lab's range; node ports follow the
+        # range the lab gave the API server
+        applied = kubectl(
+            kubeconfig,
+            "apply",
+            "-f",
+            "-",
+            stdin=textwrap.dedent("""\
+            apiVersion: v1
+            kind: Service
+            metadata: {name: mine}
+            spec: {type: NodePort, selector: {app: mine}, ports: [{port: 80}]}
+            """),
+        )
+        assert applied.returncode == 0, applied.stderr
+        mine = kubectl_json(kubeconfig, "get", "svc", "mine")["spec"]
+        assert (
+            mine["clusterIP"].startswith("10.") and 31000 <= mine["ports"][0]["nodePort"] <= 31999
+        )
+        refused = kubectl(kubeconfig, "create", "service", "nodeport", "out", "--tcp=80",
+                          "--node-port=30080")  # fmt: skip
+        assert refused.returncode != 0 and "31000-31999" in refused.stderr
+
+        # the status the table and -o json show
+        api = doc["control_plane"]["kubernetes"]
+        assert api["api"] == "ok" and api["version"] == upstream.KUBERNETES_VERSION
+        assert all(api["processes"].values()) and not api["down"]
+
+
+def test_nodes_reach_the_api_on_the_fabric_as_themselves(tmp_path: Path) -> None:
+    """Each node's certificate is system:node:<name>: the Node authorizer lets it read
+    Services but not Secrets; kube-proxy's identity may list EndpointSlices."""
+    with lab("-f", _spec(tmp_path, "kcn"), "--name", "kcn") as doc:
+        ledger = Ledger.load("kcn")
+        assert ledger is not None
+        pki_dir = ledger.state_dir / "pki"
+        host = doc["control_plane"]["kubernetes"]["address"].split(":")[0]
+        node1 = doc["nodes"][0]["netns"]
+
+        def get(identity: str, path: str) -> int:
+            ctx = ssl.create_default_context(cafile=str(pki_dir / "ca.crt"))
+            ctx.load_cert_chain(str(pki_dir / f"{identity}.crt"), str(pki_dir / f"{identity}.key"))
+            with netns.inside(node1):
+                conn = HTTPSConnection(host, 6443, timeout=5, context=ctx)
+                conn.request("GET", path)
+                code = conn.getresponse().status
+                conn.close()
+            return code
+
+        assert get("node-node1", "/api/v1/services") == 200
+        assert get("node-node1", "/api/v1/namespaces/default/secrets") == 403
+        assert get("kube-proxy", "/apis/discovery.k8s.io/v1/endpointslices") == 200
+        assert get("kube-proxy", "/api/v1/namespaces/default/secrets") == 403
+
+
+def test_a_dead_api_server_shows_in_status_and_down_removes_everything(tmp_path: Path) -> None:
+    with lab("-f", _spec(tmp_path, "kcd"), "--name", "kcd") as doc:
+        ledger = Ledger.load("kcd")
+        assert ledger is not None
+        files = [Path(f.rstrip("/")) for f in ledger.files]
+        assert any(f.name == "pki" for f in files) and all(f.exists() for f in files)
+        port = doc["control_plane"]["kubernetes"]["host_port"]
+        [apiserver] = [p for p in ledger.processes if p.role == "kube-apiserver"]
+        assert apiserver.pid is not None
+        os.kill(apiserver.pid, signal.SIGKILL)
+        time.sleep(0.5)
+        api = status("kcd")["control_plane"]["kubernetes"]
+        assert api["api"].startswith("unreachable")
+        assert api["processes"]["kube-apiserver"] is False and "kube-apiserver" in api["down"]
+        table = run_cli("lab", "status", "kcd")
+        assert "kube-apiserver" in table.stdout and "down" in table.stdout, table.stdout
+    assert not any(f.exists() for f in files)  # certificates, etcd's data, logs
+    with pytest.raises(OSError):  # the forwarder's port is closed
+        import socket
+
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_sigterm_during_lab_up_leaves_nothing(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kubenetlab", "lab", "up", "-f", _spec(tmp_path, "kcs"),
+         "--name", "kcs"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:  # the API server has been started: mid-way through the control plane
+        ledger = LEDGER_DIR / "kcs.json"
+        if ledger.exists() and "kube-apiserver" in ledger.read_text():
+            break
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err
+    assert not lab_leftovers()
+
+
+def test_unbuilt_binaries_are_exit_3_before_anything_is_built(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "kubenetlab", "lab", "up", "--name", "kcu",
+         "--control-plane", "kubernetes"],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "KNL_UPSTREAM_DIR": str(tmp_path)},
+    )  # fmt: skip
+    assert out.returncode == 3, out.stderr
+    assert "make setup" in out.stderr and out.stderr.count("\n") == 1
+    assert not lab_leftovers()
