@@ -35,9 +35,9 @@ def test_services_round_trip_through_kubernetes_json() -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"control_plane": "consul"}, "must be etcd"),
+        ({"control_plane": "consul"}, "must be kubernetes or etcd"),
         ({"control_plane": "etcd"}, "needs services"),
-        ({"etcd_data_dir": "/tmp"}, "needs control_plane: etcd"),
+        ({"etcd_data_dir": "/tmp"}, "needs control_plane: kubernetes or etcd"),
         ({"control_plane": "etcd", "etcd_data_dir": "relative", "services": [{"name": "w"}]},
          "existing absolute directory"),
     ],
