@@ -69,6 +69,17 @@ fi
 # wrapper modules in third_party/; cached by version, so this is a no-op once built.
 bash scripts/build-upstream.sh
 
+# knl-kubelet (go/knl-kubelet: upstream virtual-kubelet + kubenetlab's provider), the
+# kubelet of every lab node with control_plane: kubernetes; rebuilt when its sources change.
+command -v go >/dev/null || PATH=$PATH:/usr/local/go/bin
+kubelet_src=$(cat go/knl-kubelet/go.mod go/knl-kubelet/go.sum go/knl-kubelet/*.go go/knl-kubelet/*/*.go | sha256sum | cut -c1-16)
+if [ ! -x .venv/bin/knl-kubelet ] || [ "$(cat .venv/.knl-kubelet-stamp 2>/dev/null)" != "$kubelet_src" ]; then
+  echo "setup: building knl-kubelet (the first time: about 5 min on 2 CPUs)" >&2
+  (cd go/knl-kubelet && CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "-s -w" -o ../../.venv/bin/knl-kubelet .) \
+    || { echo "setup: building go/knl-kubelet failed (above); fix and rerun make setup" >&2; exit 3; }
+  echo "$kubelet_src" > .venv/.knl-kubelet-stamp
+fi
+
 # `kubenetlab` and the lab's `kubectl` on PATH, as the README uses them: links to this
 # checkout's virtualenv and the build cache (never replacing a file that is not such a link).
 kubectl_bin=$(.venv/bin/python -c "from kubenetlab.controlplane import upstream; print(upstream.program('kubectl'))")

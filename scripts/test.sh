@@ -4,6 +4,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/ruff check src tests benchmarks || exit 1
+# The Go we write (go/knl-kubelet): gofmt, go vet and its unit tests.
+command -v go >/dev/null || PATH=$PATH:/usr/local/go/bin
+unformatted=$(gofmt -l go)
+if [ -n "$unformatted" ]; then echo "test: gofmt would change: $unformatted" >&2; exit 1; fi
+(cd go/knl-kubelet && go vet ./... && go test ./...) || exit 1
 .venv/bin/python -m pytest "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then

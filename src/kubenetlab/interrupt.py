@@ -27,8 +27,20 @@ class Interrupted(BaseException):
         return 128 + self.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
 
 
+_received: list[int] = []
+
+
 def _raise(signum: int, _frame: FrameType | None) -> None:
+    _received.append(signum)
     raise Interrupted(signum)
+
+
+def check() -> None:
+    """Raise again a termination signal whose exception Python swallowed: one that lands in
+    an at-fork hook (every subprocess start runs logging's) or a __del__, where exceptions
+    are printed and ignored. Called after the steps that fork."""
+    if _received and threading.current_thread() is threading.main_thread():
+        raise Interrupted(_received[0])
 
 
 def install() -> None:

@@ -71,6 +71,7 @@ def up(lab: Lab) -> UpResult:
                 apply(objects, on_step=bar.advance)
             for component, plan in plans:
                 ledger.extra.update(component.start(lab, ledger, plan))
+                interrupt.check()
         except ApplyError as exc:
             teardown(ledger)
             raise EnvironmentProblem(f"lab up failed, nothing left behind: {exc}") from exc
@@ -130,11 +131,13 @@ def _teardown(ledger: Ledger) -> tuple[int, int]:
         if procs.end_recorded(entry):
             ended += 1
     # Anything else still inside (a `lab exec` shell, a process recorded but killed before its
-    # PID was written) would keep the namespace and its veths alive after the unmount.
-    for pid in procs_in(ledger.netns):
+    # PID was written, a Pod's containers) would keep the namespace and its veths alive.
+    pods = ledger.pod_netns()
+    for pid in procs_in(ledger.netns + pods):
         if procs.end(pid, procs.start_time(pid)):
             ended += 1
-    removed = sum(netns.remove(name) for name in reversed(ledger.netns))
+    removed = sum(netns.remove(name) for name in pods)
+    removed += sum(netns.remove(name) for name in reversed(ledger.netns))
     for path in ledger.cgroups:
         cgroups.remove(path)
     for path in ledger.mounts:  # pinned programs and maps go with their file system
@@ -239,6 +242,7 @@ def status_document(ledger: Ledger) -> dict[str, Any]:
             **_component_status(ledger, "etcd"),
             **_component_status(ledger, "agents"),
             **_component_status(ledger, "kubernetes"),
+            **_component_status(ledger, "kubelets"),
         }
         if health == "ok"
         else {},

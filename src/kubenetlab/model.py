@@ -69,6 +69,8 @@ class Lab:
     # control plane (API server, controllers, scheduler) in the control namespace
     control_plane: str | None = None
     etcd_data_dir: str | None = None  # where etcd keeps its data (None: the lab's state dir)
+    # kubernetes: image glob → host program argv, what the virtual kubelets run
+    images: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def control_netns(self) -> str | None:
@@ -167,6 +169,7 @@ class Lab:
             else None,
             "control_plane": self.control_plane,
             "etcd_data_dir": self.etcd_data_dir,
+            "images": [{"image": glob, "program": list(argv)} for glob, argv in self.images],
         }
 
     @classmethod
@@ -212,4 +215,5 @@ class Lab:
             gateway_ip=IPv4Address(data["gateway"]["ip"]) if data.get("gateway") else None,
             control_plane=data.get("control_plane"),
             etcd_data_dir=data.get("etcd_data_dir"),
+            images=tuple((i["image"], tuple(i["program"])) for i in data.get("images", [])),
         )

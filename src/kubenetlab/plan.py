@@ -49,11 +49,15 @@ class Veth:
     peer_netns: str
     peer_ifname: str
     mtu: int
+    mac: str | None = None  # None: the kernel picks
+    peer_mac: str | None = None
 
     def describe(self) -> str:
+        mac = f" address {self.mac}" if self.mac else ""
+        peer_mac = f" address {self.peer_mac}" if self.peer_mac else ""
         return (
-            f"[{self.netns}] ip link add {self.ifname} mtu {self.mtu} type veth "
-            f"peer name {self.peer_ifname} netns {self.peer_netns}"
+            f"[{self.netns}] ip link add {self.ifname}{mac} mtu {self.mtu} type veth "
+            f"peer name {self.peer_ifname}{peer_mac} netns {self.peer_netns}"
         )
 
 

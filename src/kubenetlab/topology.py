@@ -19,6 +19,7 @@ from kubenetlab.plan import (
     Enslave,
     KernelObject,
     LinkUp,
+    Neighbour,
     Netns,
     Route,
     Sysctl,
@@ -68,7 +69,7 @@ def topology_plan(lab: Lab) -> list[KernelObject]:
     for node in lab.nodes:
         objects += _node_plan(lab, node)
         for pod in lab.pods_on(node.name):
-            objects += _pod_plan(lab, node, pod)
+            objects += pod_plan(lab, node, pod)
     if lab.client_netns and lab.client_ip:
         objects += _client_plan(lab, lab.client_netns, str(lab.client_ip))
     if lab.gateway_netns and lab.gateway_ip:
@@ -159,18 +160,33 @@ def _node_plan(lab: Lab, node: Node) -> list[KernelObject]:
     ]
 
 
-def _pod_plan(lab: Lab, node: Node, pod: Pod) -> list[KernelObject]:
+def veth_macs(node: Node, pod: Pod) -> tuple[str, str]:
+    """Fixed, locally administered MACs for a pod's veth: (node end, pod end)."""
+    n, p = node.index, pod.index
+    tail = f"{n >> 8:02x}:{n & 255:02x}:{p >> 8:02x}:{p & 255:02x}"
+    return f"0a:58:{tail}", f"0e:58:{tail}"
+
+
+def pod_plan(lab: Lab, node: Node, pod: Pod) -> list[KernelObject]:
+    """A pod's veth, address and routes, with permanent neighbour entries at both ends (as
+    Cilium's CNI installs for the pod's gateway): ARP entries live in one table for every
+    namespace on the host, capped by the host's gc_thresh3 (1024 by default), so a lab of
+    hundreds of probed pods would overflow it (`neighbor table overflow`, ENOBUFS); permanent
+    entries are not counted."""
     port = node_pod_port(pod)
     gateway = str(node.pod_gateway)
+    node_mac, pod_mac = veth_macs(node, pod)
     return [
         *_quiet_namespace(pod.netns),
         *_measuring_namespace(pod.netns),
-        Veth(node.netns, port, pod.netns, POD_IFNAME, lab.pod_mtu),
+        Veth(node.netns, port, pod.netns, POD_IFNAME, lab.pod_mtu, node_mac, pod_mac),
         LinkUp(node.netns, port),
         Route(node.netns, f"{pod.ip}/32", dev=port),
+        Neighbour(node.netns, port, str(pod.ip), pod_mac),
         LinkUp(pod.netns, "lo"),
         LinkUp(pod.netns, POD_IFNAME),
         Address(pod.netns, POD_IFNAME, f"{pod.ip}/32"),
+        Neighbour(pod.netns, POD_IFNAME, gateway, node_mac),
         Route(pod.netns, f"{gateway}/32", dev=POD_IFNAME),
         Route(pod.netns, "default", dev=POD_IFNAME, via=gateway),
     ]

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from kubenetlab.controlplane import upstream
 from kubenetlab.kernel import procs
 from kubenetlab.kernel.ledger import Ledger
 from tests.lab.conftest import run_cli
@@ -101,3 +102,24 @@ def link_stats(name: str, member: str, ifname: str) -> dict[str, int]:
     result = lab_exec(name, member, "ip", "-j", "-s", "link", "show", "dev", ifname)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)[0]["stats64"]["tx"]
+
+
+def kubectl(
+    kubeconfig: str, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(upstream.program("kubectl")), "--kubeconfig", kubeconfig, *args],
+        input=stdin, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def kubectl_json(kubeconfig: str, *args: str) -> dict:
+    out = kubectl(kubeconfig, *args, "-o", "json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def kubeconfig_of(name: str) -> str:
+    out = run_cli("lab", "kubeconfig", name)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()

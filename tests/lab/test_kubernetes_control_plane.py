@@ -4,7 +4,6 @@ namespace and reached from the host through the lab's forwarder with `kubectl`."
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import ssl
@@ -21,7 +20,7 @@ from kubenetlab.controlplane import upstream
 from kubenetlab.kernel import netns
 from kubenetlab.kernel.ledger import Ledger
 from tests.lab.conftest import LEDGER_DIR, lab_leftovers, run_cli
-from tests.lab.helpers import lab, status
+from tests.lab.helpers import kubectl, kubectl_json, lab, status
 
 pytestmark = pytest.mark.lab
 
@@ -34,21 +33,6 @@ SPEC = textwrap.dedent("""\
       - {{name: web, type: NodePort, port: 80, target_port: 8080, replicas: 2}}
       - {{name: db, namespace: data, port: 5432}}
     """)
-
-
-def kubectl(
-    kubeconfig: str, *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(upstream.program("kubectl")), "--kubeconfig", kubeconfig, *args],
-        input=stdin, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-
-
-def kubectl_json(kubeconfig: str, *args: str) -> dict:
-    out = kubectl(kubeconfig, *args, "-o", "json")
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
 
 
 def _spec(tmp_path: Path, name: str) -> str:
@@ -122,8 +106,8 @@ def test_kubectl_from_the_host_sees_the_labs_api(tmp_path: Path) -> None:
 
 
 def test_nodes_reach_the_api_on_the_fabric_as_themselves(tmp_path: Path) -> None:
-    """Each node's certificate is system:node:<name>: the Node authorizer lets it read
-    Services but not Secrets; kube-proxy's identity may list EndpointSlices."""
+    """Each node's certificate is system:node:<name> in system:nodes: it reads Services
+    but not RBAC; kube-proxy's identity may list EndpointSlices but not Secrets."""
     with lab("-f", _spec(tmp_path, "kcn"), "--name", "kcn") as doc:
         ledger = Ledger.load("kcn")
         assert ledger is not None
@@ -142,18 +126,25 @@ def test_nodes_reach_the_api_on_the_fabric_as_themselves(tmp_path: Path) -> None
             return code
 
         assert get("node-node1", "/api/v1/services") == 200
-        assert get("node-node1", "/api/v1/namespaces/default/secrets") == 403
+        assert get("node-node1", "/apis/rbac.authorization.k8s.io/v1/clusterroles") == 403
         assert get("kube-proxy", "/apis/discovery.k8s.io/v1/endpointslices") == 200
         assert get("kube-proxy", "/api/v1/namespaces/default/secrets") == 403
 
 
-def test_a_dead_api_server_shows_in_status_and_down_removes_everything(tmp_path: Path) -> None:
+def test_dead_etcd_and_api_server_show_in_status_and_down_removes_everything(tmp_path: Path) -> None:
     with lab("-f", _spec(tmp_path, "kcd"), "--name", "kcd") as doc:
         ledger = Ledger.load("kcd")
         assert ledger is not None
         files = [Path(f.rstrip("/")) for f in ledger.files]
         assert any(f.name == "pki" for f in files) and all(f.exists() for f in files)
         port = doc["control_plane"]["kubernetes"]["host_port"]
+        [etcd] = [p for p in ledger.processes if p.role == "etcd"]
+        assert etcd.pid is not None
+        os.kill(etcd.pid, signal.SIGKILL)  # the API server stays up but is not ready
+        time.sleep(0.5)
+        api = status("kcd")["control_plane"]["kubernetes"]
+        assert api["api"].startswith("not ready"), api
+        assert api["processes"]["etcd"] is False and "etcd" in api["down"]
         [apiserver] = [p for p in ledger.processes if p.role == "kube-apiserver"]
         assert apiserver.pid is not None
         os.kill(apiserver.pid, signal.SIGKILL)
@@ -201,3 +192,26 @@ def test_unbuilt_binaries_are_exit_3_before_anything_is_built(tmp_path: Path) ->
     assert out.returncode == 3, out.stderr
     assert "make setup" in out.stderr and out.stderr.count("\n") == 1
     assert not lab_leftovers()
+
+
+def test_sigkill_during_lab_up_then_down_all_leaves_nothing(tmp_path: Path) -> None:
+    """kill -9 once the kubelets are starting: the control plane, the forwarder, the PKI and
+    etcd's data are all in place; `lab down --all` must find and remove every one."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kubenetlab", "lab", "up", "-f", _spec(tmp_path, "kck"),
+         "--name", "kck"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    ledger = LEDGER_DIR / "kck.json"
+    deadline = time.monotonic() + 90
+    while not (ledger.exists() and '"kubelet"' in ledger.read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert lab_leftovers()  # something to clean up
+    state_dir = LEDGER_DIR / "kck.d"
+    assert (state_dir / "pki" / "ca.key").exists()
+    down = run_cli("lab", "down", "--all")
+    assert down.returncode == 0, down.stderr
+    assert not lab_leftovers() and not state_dir.exists()

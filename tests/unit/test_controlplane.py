@@ -133,3 +133,31 @@ def test_control_plane_kubernetes_links_the_control_namespace_to_the_fabric() ->
     assert etcd_lab.api_server_ip is None
     assert not any(a.netns == etcd_lab.control_netns
                    for a in topology_plan(etcd_lab) if isinstance(a, Address))  # fmt: skip
+
+
+def test_api_pods_get_the_lowest_free_address_of_their_node() -> None:
+    from kubenetlab.controlplane.podnet import FIRST_API_POD_INDEX, _allocate
+
+    lab = build_lab({"control_plane": "kubernetes", "pods_per_node": 2})
+    node = lab.nodes[0]  # 10.244.0.0/24: .1 gateway, .2 and .3 the spec's pods
+    ip, index = _allocate(lab, node, [])
+    assert (str(ip), index) == ("10.244.0.4", FIRST_API_POD_INDEX)
+    taken = [{"ip": "10.244.0.4", "index": FIRST_API_POD_INDEX}]
+    assert _allocate(lab, node, taken) == (ip + 1, FIRST_API_POD_INDEX + 1)
+    full = build_lab({"control_plane": "kubernetes", "pods_per_node": 1, "node_cidr_mask": 30})
+    with pytest.raises(OSError, match="no free address"):
+        _allocate(full, full.nodes[0], [])
+
+
+def test_the_image_map_is_checked_at_lab_up() -> None:
+    from kubenetlab.errors import UsageError
+
+    lab = build_lab({"control_plane": "kubernetes", "images": {"myorg/web:*": ["python3", "-m"]}})
+    assert lab.images[0] == ("myorg/web:*", ("python3", "-m"))
+    assert ("python:*", ("python3",)) in lab.images  # the defaults follow the lab's own
+    with pytest.raises(UsageError, match="not on this host"):
+        build_lab({"control_plane": "kubernetes", "images": {"x": "no-such-program-knl"}})
+    with pytest.raises(UsageError, match="needs control_plane: kubernetes"):
+        build_lab({"images": {"x": "python3"}})
+    with pytest.raises(UsageError, match="must map to a program"):
+        build_lab({"control_plane": "kubernetes", "images": {"x": []}})

@@ -9,6 +9,7 @@ from kubenetlab.components.base import Component
 from kubenetlab.components.ebpf import EbpfDatapath
 from kubenetlab.components.etcd import EtcdStore
 from kubenetlab.components.gateway import Gateway
+from kubenetlab.components.kubelets import NodeKubelets
 from kubenetlab.components.kubernetes import KubernetesControlPlane
 from kubenetlab.components.proxy import ServiceProxyComponent
 from kubenetlab.components.routing import RoutingDaemons
@@ -19,6 +20,7 @@ COMPONENTS: tuple[Component, ...] = (
     EbpfDatapath(),
     EtcdStore(),
     KubernetesControlPlane(),
+    NodeKubelets(),
     ServiceProxyComponent(),
     NodeAgents(),
     Backends(),

@@ -38,6 +38,7 @@ from kubenetlab.store import Etcd
 
 ROLES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "api-forwarder")
 READY_SECONDS = 60.0
+STATUS_TIMEOUT = 5.0
 
 
 def admin_kubeconfig(ledger: Ledger) -> Path:
@@ -171,11 +172,13 @@ class KubernetesControlPlane(Component):
         info = dict(ledger.extra.get("api_server") or {})
         processes = {p.role: procs.is_running(p) for p in ledger.processes if p.role in ROLES}
         down = [role for role, alive in processes.items() if not alive]
+        probe = ApiProbe(lab.control_netns, ledger.state_dir / "pki", timeout=STATUS_TIMEOUT)
         try:
-            probe = ApiProbe(lab.control_netns, ledger.state_dir / "pki")
             status = probe.get("/readyz")[0]
             api = "ok" if status == 200 else f"not ready (HTTP {status})"
             version = json.loads(probe.get("/version")[1]).get("gitVersion")
+        except TimeoutError:  # up, but waiting on something (etcd) for its answer
+            api, version = f"not ready: /readyz did not answer in {STATUS_TIMEOUT:.0f} s", None
         except (OSError, ValueError) as exc:
             api, version = f"unreachable: {exc}", None
         return {"kubernetes": {

@@ -95,3 +95,62 @@ def create_lab_objects(lab: Lab, kubeconfig: Path) -> int:
     finally:
         api.close()
     return created
+
+
+# virtual-kubelet's pod controller lists and watches Secrets, ConfigMaps and Services
+# cluster-wide (to resolve env), where a kubelet's Node authorizer grants it only those its
+# pods name; this role grants nodes the informers' verbs (read-only) and nothing else.
+VIRTUAL_KUBELET_ROLE = {
+    "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+    "metadata": {"name": "kubenetlab:virtual-kubelet"},
+    "rules": [{"apiGroups": [""], "resources": ["secrets", "configmaps", "services"],
+               "verbs": ["get", "list", "watch"]}],
+}  # fmt: skip
+VIRTUAL_KUBELET_BINDING = {
+    "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+    "metadata": {"name": "kubenetlab:virtual-kubelet"},
+    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                "name": "kubenetlab:virtual-kubelet"},
+    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                  "name": "system:nodes"}],
+}  # fmt: skip
+
+
+def create_nodes(kubeconfig: Path, nodes: list[dict[str, Any]]) -> None:
+    """The Nodes as the lab's plan has them, and the kubelets' RBAC, before any kubelet."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    api = api_client(kubeconfig)
+    try:
+        rbac = client.RbacAuthorizationV1Api(api)
+        rbac.create_cluster_role(VIRTUAL_KUBELET_ROLE)
+        rbac.create_cluster_role_binding(VIRTUAL_KUBELET_BINDING)
+        core = client.CoreV1Api(api)
+        for node in nodes:
+            core.create_node(node)
+    except ApiException as exc:
+        raise KnlError(f"the lab's API server refused an object: {exc.status} {exc.reason}: "
+                       f"{(exc.body or '')[:300]}") from None  # fmt: skip
+    finally:
+        api.close()
+
+
+def ready_nodes(kubeconfig: Path) -> set[str]:
+    """Names of the Nodes whose Ready condition is True."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+    from urllib3.exceptions import HTTPError
+
+    api = api_client(kubeconfig)
+    try:
+        items = client.CoreV1Api(api).list_node(_request_timeout=5).items
+    except (ApiException, HTTPError) as exc:
+        raise KnlError(f"the lab's API server did not list nodes: {exc}") from None
+    finally:
+        api.close()
+    return {
+        n.metadata.name
+        for n in items
+        if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
+    }

@@ -121,6 +121,10 @@ def _bridge(nl: Netlink, obj: Bridge) -> None:
 
 def _veth(nl: Netlink, obj: Veth) -> None:
     peer_fd = os.open(netns.netns_path(obj.peer_netns), os.O_RDONLY)
+    peer: dict[str, Any] = {"ifname": obj.peer_ifname, "net_ns_fd": peer_fd, "mtu": obj.mtu}
+    mac: dict[str, Any] = {"address": obj.mac} if obj.mac else {}
+    if obj.peer_mac:
+        peer["address"] = obj.peer_mac
     try:
         nl.ipr(obj.netns).link(
             "add",
@@ -128,7 +132,8 @@ def _veth(nl: Netlink, obj: Veth) -> None:
             ifname=obj.ifname,
             kind="veth",
             mtu=obj.mtu,
-            peer={"ifname": obj.peer_ifname, "net_ns_fd": peer_fd, "mtu": obj.mtu},
+            peer=peer,
+            **mac,
         )
     finally:
         os.close(peer_fd)

@@ -222,6 +222,17 @@ class Ledger:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def pod_netns(self) -> list[str]:
+        """Namespaces of the Pods the lab's kubelets made (controlplane/podnet.py records
+        each one here before making it)."""
+        out = []
+        for path in sorted((self.state_dir / "pods").glob("*.json")):
+            try:
+                out.append(str(json.loads(path.read_text())["netns"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # half-written: its namespace, if any, has the lab's prefix
+        return out
+
     def record_cgroup(self, path: str) -> None:
         self.cgroups.append(path)
         self.save()

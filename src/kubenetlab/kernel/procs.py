@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kubenetlab import interrupt
 from kubenetlab.kernel import cgroups, netns
 from kubenetlab.kernel.ledger import Ledger, ProcessRecord
 
@@ -73,6 +74,7 @@ def spawn(
     entry.pid = proc.pid
     entry.start_time = start_time(proc.pid)
     ledger.save()
+    interrupt.check()  # a signal during the fork may have been swallowed
     return proc
 
 

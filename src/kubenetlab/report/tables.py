@@ -87,6 +87,11 @@ def _print_kubernetes(k8s: dict[str, Any]) -> None:
 def _print_control_plane(cp: dict[str, Any]) -> None:
     if cp.get("kubernetes"):
         _print_kubernetes(cp["kubernetes"])
+        if cp.get("kubelets"):
+            table = Table("node", "kubelet", "Ready", "last log line", box=None, pad_edge=False)
+            for k in cp["kubelets"]:
+                table.add_row(k["node"], k["kubelet"], str(k["ready"]), k.get("last_log_line", ""))
+            stdout.print(table)
         return
     etcd = cp.get("etcd") or {}
     revision = f", revision {etcd['revision']}" if "revision" in etcd else ""

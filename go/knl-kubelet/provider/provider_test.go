@@ -1,0 +1,113 @@
+package provider
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/virtual-kubelet/virtual-kubelet/node/api"
+	corev1 "k8s.io/api/core/v1"
+)
+
+func TestArgvFollowsCommandAndArgs(t *testing.T) {
+	m := ImageMap{{Glob: "python:*", Program: []string{"python3"}}, {Glob: "*", Program: []string{"sh"}}}
+	cases := []struct {
+		c    corev1.Container
+		want string
+	}{
+		{corev1.Container{Image: "python:3.12", Args: []string{"-m", "http.server"}}, "python3 -m http.server"},
+		{corev1.Container{Image: "python:3.12", Command: []string{"sleep"}, Args: []string{"1"}}, "sleep 1"},
+		{corev1.Container{Image: "alpine"}, "sh"},
+	}
+	for _, tc := range cases {
+		got, err := m.Argv(&tc.c)
+		if err != nil || strings.Join(got, " ") != tc.want {
+			t.Errorf("Argv(%v) = %v, %v; want %q", tc.c.Image, got, err, tc.want)
+		}
+	}
+	if _, err := (ImageMap{}).Argv(&corev1.Container{Name: "c", Image: "nginx"}); err == nil ||
+		!strings.Contains(err.Error(), "not in the lab's image map") {
+		t.Errorf("an unmapped image without command: %v", err)
+	}
+}
+
+func TestTailOffsetFindsTheLastLines(t *testing.T) {
+	f := writeTemp(t, "a\nb\nc\n")
+	if off := tailOffset(f, 2); off != 2 {
+		t.Errorf("tail 2 starts at %d, want 2", off)
+	}
+	if off := tailOffset(f, 10); off != 0 {
+		t.Errorf("tail 10 starts at %d, want 0", off)
+	}
+}
+
+func TestAContainerRunsRestartsAndReportsItsExit(t *testing.T) {
+	dir := t.TempDir()
+	spec := corev1.Container{Name: "c", Image: "x", Command: []string{"sh", "-c", "echo hi; exit 3"}}
+	c := newContainer(spec, nil, filepath.Join(dir, "c.log"))
+	changes := make(chan struct{}, 100)
+	go c.run("", []string{"PATH=" + os.Getenv("PATH")}, corev1.RestartPolicyNever, func() { changes <- struct{}{} })
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("container did not finish")
+	}
+	s := c.status()
+	if s.State.Terminated == nil || s.State.Terminated.ExitCode != 3 || s.State.Terminated.Reason != "Error" {
+		t.Fatalf("state %+v", s.State)
+	}
+	p := &pod{spec: &corev1.Pod{}, containers: []*container{c}}
+	if phase := p.status().Phase; phase != corev1.PodFailed {
+		t.Errorf("phase %s, want Failed", phase)
+	}
+	r, err := openLog(context.Background(), c, api.ContainerLogOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(r)
+	if string(data) != "hi\n" {
+		t.Errorf("log %q", data)
+	}
+}
+
+func TestAMissingProgramIsAStartError(t *testing.T) {
+	spec := corev1.Container{Name: "c", Image: "x", Command: []string{"no-such-program-knl"}}
+	c := newContainer(spec, nil, filepath.Join(t.TempDir(), "c.log"))
+	go c.run("", nil, corev1.RestartPolicyOnFailure, func() {})
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if s := c.status(); s.LastTerminationState.Terminated != nil {
+			term := s.LastTerminationState.Terminated
+			if term.Reason != "StartError" || !strings.Contains(term.Message, "not found") {
+				t.Fatalf("last termination %+v", term)
+			}
+			if s.State.Waiting == nil || s.State.Waiting.Reason != "CrashLoopBackOff" {
+				t.Fatalf("state %+v", s.State)
+			}
+			c.stop(time.Second)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no StartError reported")
+}
+
+func writeTemp(t *testing.T, text string) *os.File {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
