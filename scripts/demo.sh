@@ -47,5 +47,5 @@ step $K audit -o json --helm-command "helm install cilium cilium/cilium --versio
 
 $K report "$OUT"/compare.json "$OUT"/mtu.json "$OUT"/service-scale.json "$OUT"/convergence.json \
   "$OUT"/etp.json "$OUT"/canary.json "$OUT"/trace.json "$OUT"/etcd-disk.json "$OUT"/host.json \
-  "$OUT"/audit.json -o "$OUT/index.html"
+  "$OUT"/audit.json --html "$OUT/index.html"
 echo "demo: the report is $(pwd)/$OUT/index.html"

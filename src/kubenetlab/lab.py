@@ -21,7 +21,7 @@ from kubenetlab.kernel.ledger import (
     orphan_state_dirs,
     remove_torn_ledger_writes,
 )
-from kubenetlab.model import NAME_PREFIX, Lab
+from kubenetlab.model import NAME_PREFIX, Lab, netns_prefix
 from kubenetlab.plan import KernelObject
 from kubenetlab.report.progress import progress
 from kubenetlab.routing import profile_class
@@ -37,6 +37,7 @@ def preview(lab: Lab) -> tuple[list[KernelObject], list[str]]:
     """`lab up --dry-run`: the objects, and what would stop `lab up` on this machine."""
     if Ledger.load(lab.name) is not None:
         raise UsageError(f"lab {lab.name!r} is already up: `kubenetlab lab down {lab.name}` first")
+    check_name_overlap(lab.name)
     cls = profile_class(lab.profile)
     missing = preflight.missing_kernel_options(cls.kernel_options)
     notes = [f"this kernel lacks {', '.join(missing)}: lab up would exit 3"] if missing else []
@@ -84,14 +85,33 @@ def up(lab: Lab) -> UpResult:
     return UpResult(lab, len(objects), time.monotonic() - started, converged)
 
 
+def check_name_overlap(name: str) -> None:
+    """Lab names whose namespace prefixes nest (`a` and `a-node1`: knl-a-node1-… is both a
+    node of one and the prefix of the other) could name the same namespace: refused while the
+    other lab is up."""
+    mine = netns_prefix(name)
+    for other in known_labs():
+        theirs = netns_prefix(other)
+        if other != name and (mine.startswith(theirs) or theirs.startswith(mine)):
+            raise UsageError(
+                f"lab name {name!r} overlaps running lab {other!r} (namespaces {mine}… and "
+                f"{theirs}…): choose a name that is not an extension of the other"
+            )
+
+
 def _check_free(lab: Lab) -> None:
     if Ledger.load(lab.name) is not None:
         raise UsageError(f"lab {lab.name!r} is already up: `kubenetlab lab down {lab.name}` first")
+    check_name_overlap(lab.name)
     taken = [name for name in lab.all_netns if netns.exists(name)]
     if taken:
+        owner = next((o for o in known_labs() if (led := Ledger.load(o)) and taken[0] in led.netns),
+                     None)  # fmt: skip
+        if owner:  # never advise `down --all` for what a running lab owns
+            raise UsageError(f"namespace {taken[0]} belongs to running lab {owner!r}")
         raise UsageError(
-            f"namespace {taken[0]} already exists (left by a crash?): "
-            "`kubenetlab lab down --all` removes leftovers"
+            f"namespace {taken[0]} already exists and no running lab owns it (left by a crash): "
+            "`kubenetlab lab down --all` removes such leftovers"
         )
 
 
@@ -196,6 +216,11 @@ def status(name: str) -> dict[str, Any]:
     if ledger is None:
         up_labs = ", ".join(known_labs()) or "none"
         raise UsageError(f"no lab named {name!r} is up (up: {up_labs})")
+    if not ledger.lab.get("profile") or not isinstance(ledger.lab.get("nodes"), list):
+        raise KnlError(
+            f"the ledger of lab {name!r} ({ledger.path}) does not describe a lab (torn or "
+            f"edited): `kubenetlab lab down {name}` removes what it lists"
+        )
     return status_document(ledger)
 
 

@@ -120,3 +120,42 @@ def test_bad_bench_and_compare_input_exits_2(args: list[str], message: str) -> N
     result = _cli(*args)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_help_says_each_default_once_and_names_the_lab_defaults() -> None:
+    audit = subprocess.run([sys.executable, "-m", "kubenetlab", "audit", "--help"],
+                           capture_output=True, text=True).stdout  # fmt: skip
+    assert "(default: error) (default: error)" not in audit and "(default: error)" in audit
+    up = subprocess.run([sys.executable, "-m", "kubenetlab", "lab", "up", "--help"],
+                        capture_output=True, text=True).stdout  # fmt: skip
+    flat = " ".join(up.split())
+    assert "(default vxlan)" in flat and "(default iptables" in flat
+
+
+def test_encapsulation_names_are_case_blind() -> None:
+    out = subprocess.run([sys.executable, "-m", "kubenetlab", "mtu", "--underlay-mtu", "1500",
+                          "--encap", "VXLAN", "-o", "json"], capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert '"pod_mtu": 1450' in out.stdout
+
+
+def test_compare_labs_are_named_per_run_and_profiles_only_once() -> None:
+    from kubenetlab.errors import UsageError
+    from kubenetlab.scenarios.compare import CompareSettings, _lab_for, resolve_all
+
+    name = _lab_for(resolve_all(("native",))[0]).name
+    assert name == f"cmp-native-{os.getpid():x}"
+    with pytest.raises(UsageError, match="given twice"):
+        CompareSettings(profiles=("native", "native"))
+
+
+@pytest.mark.parametrize("where", ["file", "/proc/x"])
+def test_a_bad_report_dir_is_refused_before_measuring(tmp_path: Path, where: str) -> None:
+    target = str(tmp_path / "a-file") if where == "file" else where
+    if where == "file":
+        Path(target).write_text("x")
+    # scenario mtu would build labs and measure for a minute; refused at once instead
+    out = subprocess.run([sys.executable, "-m", "kubenetlab", "scenario", "mtu", "--report",
+                          target], capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.count("\n") == 1 and "--report" in out.stderr and "Traceback" not in out.stderr

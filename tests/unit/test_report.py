@@ -122,14 +122,14 @@ def test_page_is_self_contained() -> None:
 def test_bad_result_files(tmp_path: Path, capsys, content: str | bytes, message: str) -> None:
     path = tmp_path / "r.json"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
-    assert main(["report", str(path), "-o", str(tmp_path / "out.html")]) == 2
+    assert main(["report", str(path), "--html", str(tmp_path / "out.html")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
     assert not (tmp_path / "out.html").exists()
 
 
 def test_output_to_a_directory_is_refused(tmp_path: Path, capsys) -> None:
-    assert main(["report", str(RESULTS / "host.json"), "-o", str(tmp_path)]) == 2
+    assert main(["report", str(RESULTS / "host.json"), "--html", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().err
 
 
@@ -146,3 +146,40 @@ def test_compare_traces_place_the_overlay_cost_on_its_hops() -> None:
     extra = sum(h["p50_us"] for h in vxlan["directions"]["request"] if "vxlan" in h["hop"])
     assert "Traced hop by hop in the same run" in v.reasoning
     assert f"extra {extra:.1f} µs" in v.reasoning and "node1:knl-vxlan out" in v.reasoning
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -3.0])
+def test_unreadable_figures_are_not_judged(bad: float) -> None:
+    d = docs()
+    d["etcd-disk"]["fdatasync_us"]["p99"] = bad
+    assert verdict(d, "etcd-fsync") == "not measured"
+    reasoning = {c.id: v for c, v in judge_all(Evidence(d))}["etcd-fsync"].reasoning
+    assert "fdatasync_us.p99" in reasoning
+
+
+def test_sound_figures_are_still_judged() -> None:
+    assert verdict(docs(), "etcd-fsync") != "not measured"
+
+
+def test_the_page_never_overwrites_an_input_nor_invents_directories(tmp_path: Path, capsys) -> None:
+    src = tmp_path / "host.json"
+    src.write_text((RESULTS / "host.json").read_text())
+    before = src.read_text()
+    assert main(["report", str(src), "--html", str(src)]) == 2
+    assert src.read_text() == before and "would be overwritten" in capsys.readouterr().err
+    assert main(["report", str(src), "--html", str(tmp_path / "nope" / "x.html")]) == 2
+    assert not (tmp_path / "nope").exists() and "does not exist" in capsys.readouterr().err
+    assert main(["report", str(src), "--html", "/proc/x.html"]) == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
+def test_dash_o_is_a_format_and_the_old_page_form_still_works(tmp_path: Path, capsys,
+                                                               monkeypatch) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(RESULTS / "host.json"), "-o", "json"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["schema_version"] == 1
+    assert (tmp_path / "report.html").exists() and not (tmp_path / "json").exists()
+    assert main(["report", str(RESULTS / "host.json"), "-o", str(tmp_path / "old.html")]) == 0
+    assert (tmp_path / "old.html").exists() and "older form" in capsys.readouterr().err
+    assert main(["report", str(RESULTS / "host.json"), "-o", "yaml"]) == 2

@@ -44,7 +44,7 @@ def browser(tmp_path: Path):
 
 def test_report_renders_in_chromium(browser, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
-    assert main(["report", *map(str, sorted(RESULTS.glob("*.json"))), "-o", str(page)]) == 0
+    assert main(["report", *map(str, sorted(RESULTS.glob("*.json"))), "--html", str(page)]) == 0
     browser.get(page.as_uri())
     from selenium.webdriver.common.by import By
 

@@ -101,3 +101,31 @@ def test_spec_files(tmp_path) -> None:
         load_spec_file(listed)
     with pytest.raises(UsageError, match="cannot read"):
         load_spec_file(tmp_path / "missing.yaml")
+
+
+def test_lab_names_that_nest_are_refused_while_the_other_is_up(tmp_path, monkeypatch) -> None:
+    from kubenetlab import lab as labmod
+    from kubenetlab.kernel import ledger
+
+    monkeypatch.setattr(ledger, "LEDGER_DIR", tmp_path)
+    monkeypatch.setattr(labmod, "known_labs", ledger.known_labs)
+    (tmp_path / "nu-a.json").write_text("{}")
+    for name in ("nu-a-node1", "nu"):
+        with pytest.raises(UsageError, match="overlaps running lab 'nu-a'"):
+            labmod.check_name_overlap(name)
+    labmod.check_name_overlap("nu-b")  # a sibling name is fine
+    labmod.check_name_overlap("nu-a")  # itself: the "already up" check says so
+
+
+def test_status_of_a_ledger_that_describes_no_lab_is_a_failure(tmp_path, monkeypatch) -> None:
+    import json
+
+    from kubenetlab import lab as labmod
+    from kubenetlab.errors import KnlError
+    from kubenetlab.kernel import ledger
+
+    monkeypatch.setattr(ledger, "LEDGER_DIR", tmp_path)
+    (tmp_path / "torn.json").write_text(json.dumps({"name": "torn", "state": "up", "lab": {}}))
+    with pytest.raises(KnlError, match="does not describe a lab") as caught:
+        labmod.status("torn")
+    assert caught.value.exit_code == 1

@@ -10,6 +10,8 @@ and optionally a chart as data. Claims decide; `report/html_report.py` only draw
 from __future__ import annotations
 
 import importlib
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,7 +95,42 @@ class Claim:
     def evaluate(self, evidence: Evidence) -> Verdict:
         if not any(evidence.get(k) for k in self.needs):
             return not_measured(self.needs)
+        for kind in self.needs:
+            bad = unreadable(evidence.get(kind))
+            if bad:  # a verdict on nan or a negative latency would be a guess
+                return Verdict("not measured", f"The {kind} result holds a figure that cannot be "
+                               f"a measurement ({bad}); run `{PRODUCERS[kind]}` again.")  # fmt: skip
         return self.judge(evidence)
+
+
+# Keys whose values are latencies, durations or rates: never negative (differences of them,
+# an overhead or a "last minus first", may be).
+NON_NEGATIVE = re.compile(r"^(p\d+(\.\d+)?|min|max|mean|median|iops|.*_(ms|us|s|seconds|bps))$")
+DIFFERENCE = re.compile(r"overhead|minus|delta|diff|change|gain|saving")
+
+
+def unreadable(doc: Any, path: str = "") -> str | None:
+    """The first figure in a result that no measurement gives: NaN, ±infinity (JSON's
+    1e400 is one), or a negative latency, duration or rate; None when every one is sound."""
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                if not math.isfinite(value):
+                    return f"{where} is {value}"
+                if value < 0 and NON_NEGATIVE.match(str(key)) and not DIFFERENCE.search(str(key)):
+                    return f"{where} is {value}"
+            found = unreadable(value, where)
+            if found:
+                return found
+    elif isinstance(doc, list):
+        for i, value in enumerate(doc):
+            if isinstance(value, float) and not math.isfinite(value):
+                return f"{path}[{i}] is {value}"
+            found = unreadable(value, f"{path}[{i}]")
+            if found:
+                return found
+    return None
 
 
 PRODUCERS = {

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
+
+from kubenetlab.errors import UsageError
 
 
 class Parser(argparse.ArgumentParser):
@@ -27,7 +31,11 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        if action.default in (None, False, [], argparse.SUPPRESS) or "%(default)" in text:
+        if (
+            action.default in (None, False, [], argparse.SUPPRESS)
+            or "%(default)" in text
+            or "(default" in text  # the help says it already, in its own words
+        ):
             return text
         return f"{text} (default: %(default)s)"
 
@@ -55,3 +63,20 @@ def emit(doc: dict[str, Any], output: str) -> None:
         sys.stdout.write(yaml.safe_dump(doc, sort_keys=False))
     else:
         print_json(doc)
+
+
+def report_dir(path: str | None) -> Path | None:
+    """`--report DIR`, made (or found writable) before anything is measured: a result must
+    never be lost to a bad destination after the run."""
+    if path is None:
+        return None
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"--report {path}: exists and is not a directory") from None
+    except OSError as exc:
+        raise UsageError(f"--report {path}: cannot make it: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"--report {path}: not writable")
+    return out

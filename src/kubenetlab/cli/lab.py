@@ -21,7 +21,7 @@ def register(commands: Subparsers) -> None:
     )
     up.add_argument("-f", "--file", help="lab spec (YAML); flags below override it")
     up.add_argument("--name", help="lab name (namespaces are knl-NAME-…); default: default")
-    up.add_argument("--profile", help="routing profile (native, vxlan, bgp, ipip)")
+    up.add_argument("--profile", help="routing profile: native, vxlan, bgp, ipip (default vxlan)")
     for flag, what in (
         ("--nodes", "node count (default 2)"),
         ("--pods-per-node", "pods on each node (default 2)"),
@@ -29,7 +29,11 @@ def register(commands: Subparsers) -> None:
         ("--pod-mtu", "pod MTU (default: underlay MTU − the profile's overhead)"),
     ):
         up.add_argument(flag, type=int, help=what)
-    up.add_argument("--proxy", help="service proxy: iptables, iptables-legacy, nftables, ebpf")
+    up.add_argument(
+        "--proxy",
+        help="service proxy: iptables, iptables-legacy, nftables, ebpf (default iptables, "
+        "kube-proxy's default mode, when the lab has Services)",
+    )
     up.add_argument(
         "--lb-mode", choices=("snat", "dsr", "hybrid"),
         help="ebpf: NodePort forwarding, as Cilium's loadBalancer.mode (default snat)",

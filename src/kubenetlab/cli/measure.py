@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from kubenetlab.bench.placement import POLICIES
-from kubenetlab.cli.common import Parser, Subparsers, add_output, emit, print_json
+from kubenetlab.cli.common import Parser, Subparsers, add_output, emit, print_json, report_dir
 from kubenetlab.scenarios import SCENARIOS
 from kubenetlab.scenarios.base import Scenario
 
@@ -98,6 +98,7 @@ def trace_cmd(args: argparse.Namespace) -> int:
     from kubenetlab.report.trace_report import print_trace, write_waterfall
     from kubenetlab.trace import trace
 
+    report_dir(args.report)  # before measuring: a bad destination must not lose the result
     live = attach(args.name)
     src, dst = live.member(args.src), live.member(args.dst)
     preflight.require_root("trace")
@@ -125,6 +126,7 @@ def scenario_cmd(entry: Scenario, args: argparse.Namespace) -> int:
     from kubenetlab.report.progress import log, progress
 
     settings = entry.settings(args)  # bad input: exit 2 before anything starts
+    report_dir(args.report)
     with progress(entry.name, entry.steps(settings)) as bar:
         report = entry.run(settings, lambda text: (bar.describe(text), bar.advance()))
     if args.output == "json":
@@ -154,6 +156,7 @@ def bench_cmd(args: argparse.Namespace) -> int:
         cpus=args.cpus,
     )
     runner.tool_for(spec)  # a missing tool is exit 3 before anything starts
+    report_dir(args.report)
     live = attach(args.name)
     src, dst = live.member(args.src), live.member(args.dst)
     runner.check_pair(src, dst, spec)

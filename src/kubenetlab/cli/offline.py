@@ -168,6 +168,6 @@ def mtu_cmd(args: argparse.Namespace) -> int:
     from kubenetlab.mtu import calculate
     from kubenetlab.report.audit_report import print_mtu_calculation
 
-    doc = calculate(args.underlay_mtu, args.encap, args.ipv6_underlay)
+    doc = calculate(args.underlay_mtu, args.encap.lower(), args.ipv6_underlay)
     print_json(doc) if args.output == "json" else print_mtu_calculation(doc)
     return 0

@@ -16,8 +16,8 @@ def register(commands: Subparsers) -> None:
         "report",
         help="one HTML page: each of the article's claims, what was measured, and a verdict",
         epilog="example:\n  kubenetlab compare --report out && kubenetlab host check -o json > "
-        "out/host.json\n  kubenetlab report out/compare.json out/host.json -o out/index.html\n"
-        "  kubenetlab report out/*.json --verdicts   (the verdicts as JSON on stdout)",
+        "out/host.json\n  kubenetlab report out/compare.json out/host.json --html out/index.html\n"
+        "  kubenetlab report out/*.json -o json   (also the verdicts as JSON on stdout)",
     )
     report.add_argument(
         "results",
@@ -25,25 +25,48 @@ def register(commands: Subparsers) -> None:
         help="JSON written by compare, scenario mtu|service-scale|canary|convergence|etp, trace, "
         "etcd disk, host check, audit",
     )
-    report.add_argument("-o", "--output", default="report.html", help="the HTML file to write")
+    report.add_argument("--html", default="report.html", help="the HTML page to write")
     report.add_argument(
-        "--verdicts", action="store_true", help="also print each claim's verdict as JSON"
-    )
+        "-o", "--output", default="none", metavar="none|json",
+        help="what goes to stdout besides the page: json, each claim's verdict (default: none); "
+        "an older `-o PAGE.html` still names the page",
+    )  # fmt: skip
+    report.add_argument("--verdicts", action="store_true", help="the same as -o json")
     report.set_defaults(handler=report_cmd)
+
+
+def _page_path(args: argparse.Namespace) -> Path:
+    """--html, or the page named by the older `-o PAGE.html`; never one of the inputs, never
+    inside a directory that does not exist."""
+    page = args.html
+    if args.output not in ("none", "json"):
+        if not args.output.endswith((".html", ".htm")) and "/" not in args.output:
+            raise UsageError(f"-o must be none or json, not {args.output!r} (the page: --html PATH)")
+        sys.stderr.write("kubenetlab: note: -o PAGE is the older form of --html PAGE\n")
+        page = args.output
+    out = Path(page)
+    if out.is_dir():
+        raise UsageError(f"--html {out}: is a directory; give a file name (e.g. {out}/index.html)")
+    if not out.parent.is_dir():
+        raise UsageError(f"--html {out}: directory {out.parent} does not exist")
+    inputs = {Path(r).resolve() for r in args.results if r != "-"}
+    if out.resolve() in inputs:
+        raise UsageError(f"--html {out} is one of the results given: it would be overwritten")
+    return out
 
 
 def report_cmd(args: argparse.Namespace) -> int:
     from kubenetlab.report.html_report import judge_all, render
     from kubenetlab.report.results import load
 
+    out = _page_path(args)
     evidence, sources = load(args.results)
-    out = Path(args.output)
-    if out.is_dir():
-        raise UsageError(f"-o {out}: is a directory; give a file name (e.g. {out}/index.html)")
     html = render(evidence, sources)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(html)
-    if args.verdicts:
+    try:
+        out.write_text(html)
+    except OSError as exc:
+        raise UsageError(f"--html {out}: cannot write: {exc.strerror or exc}") from None
+    if args.verdicts or args.output == "json":
         verdicts = [
             {"claim": c.id, "title": c.title, "verdict": v.status, "label": v.label}
             for c, v in judge_all(evidence)

@@ -10,6 +10,7 @@ because TCP_CRR has no Debian tool and is measured by that driver.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -53,6 +54,9 @@ class CompareSettings:
         if unknown or not self.tests:
             known = ", ".join(TEST_NAMES)
             raise UsageError(f"unknown test {(unknown or [''])[0]!r} (known: {known})")
+        twice = next((p for p in self.profiles if self.profiles.count(p) > 1), None)
+        if twice:
+            raise UsageError(f"profile {twice!r} is given twice")
         resolve_all(self.profiles)
         self.spec(self.tests[0], repeats=self.repeats)
 
@@ -142,13 +146,15 @@ def resolve_all(names: tuple[str, ...]) -> list[stacks.Stack]:
     return out
 
 
+# Labs of one run are named for it: two users (or two runs) comparing at once never meet.
+RUN_ID = f"{os.getpid():x}"
 SERVICE = "bench"  # a NodePort Service whose one backend is node2-pod1
 NODE_PORT = 30080
 
 
 def _lab_for(resolved: stacks.Stack) -> Lab:
     spec: dict[str, object] = {
-        "name": f"cmp-{resolved.name}",
+        "name": f"cmp-{resolved.name}-{RUN_ID}",
         "profile": resolved.routing,
         "nodes": 2,
         "pods_per_node": 1,
