@@ -141,7 +141,11 @@ class NodeKubelets(Component):
 
     def status(self, lab: Lab, ledger: Ledger) -> dict[str, Any]:
         kubeconfig = Path((ledger.extra.get("api_server") or {}).get("kubeconfig", ""))
+        down = [p.role for p in ledger.processes
+                if p.role in ("etcd", "kube-apiserver") and not procs.is_running(p)]  # fmt: skip
         try:
+            if down:  # no need to wait for an API that cannot answer
+                raise KnlError(f"{' and '.join(down)} down: the nodes' state is unknown")
             ready = objects.ready_nodes(kubeconfig)
         except (KnlError, OSError) as exc:
             ready, error = set(), str(exc)

@@ -19,10 +19,16 @@ from kubenetlab.services import Service
 MANAGED_BY = "kubenetlab"
 
 
-def api_client(kubeconfig: Path) -> Any:
-    from kubernetes import config
+def api_client(kubeconfig: Path, retries: bool = True) -> Any:
+    """A client of the lab's API; without retries for status questions, which must answer
+    within their timeout when the API server hangs (etcd gone)."""
+    from kubernetes import client, config
 
-    return config.new_client_from_config(config_file=str(kubeconfig))
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    if not retries:
+        configuration.retries = 0
+    return client.ApiClient(configuration)
 
 
 def service_manifest(svc: Service) -> dict[str, Any]:
@@ -142,9 +148,9 @@ def ready_nodes(kubeconfig: Path) -> set[str]:
     from kubernetes.client.rest import ApiException
     from urllib3.exceptions import HTTPError
 
-    api = api_client(kubeconfig)
+    api = api_client(kubeconfig, retries=False)
     try:
-        items = client.CoreV1Api(api).list_node(_request_timeout=5).items
+        items = client.CoreV1Api(api).list_node(_request_timeout=3).items
     except (ApiException, HTTPError) as exc:
         raise KnlError(f"the lab's API server did not list nodes: {exc}") from None
     finally:
