@@ -268,6 +268,7 @@ def status_document(ledger: Ledger) -> dict[str, Any]:
             **_component_status(ledger, "agents"),
             **_component_status(ledger, "kubernetes"),
             **_component_status(ledger, "kubelets"),
+            **_component_status(ledger, "kube-proxy"),
         }
         if health == "ok"
         else {},

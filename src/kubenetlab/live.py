@@ -105,12 +105,30 @@ class LiveLab:
         old, self.lab = self.lab, dataclasses.replace(self.lab, services=services)
         if self.lab.control_plane == "etcd":  # written to etcd; the node agents follow
             synced = _through_etcd(self.lab, self.ledger, new_svc)
+        elif self.lab.control_plane == "kubernetes":  # through the API; kube-proxy follows
+            synced = _through_api(old, self.lab, self.ledger, new_svc)
         else:
             synced = ServiceProxyComponent().update(old, self.lab)
         self.ledger.lab = self.lab.to_dict()
         self.ledger.save()
         Backends().update(self.lab, self.ledger)
         return synced
+
+
+def _through_api(old: Lab, lab: Lab, ledger: Ledger, svc: Service) -> dict[str, SyncResult]:
+    """Rewrite the EndpointSlice through the lab's API and wait for every node's upstream
+    kube-proxy to have synced it (its own metrics); the eBPF proxy is still synced here."""
+    from pathlib import Path
+
+    from kubenetlab.components.kubeproxy import wait_synced
+    from kubenetlab.controlplane import objects
+    from kubenetlab.controlplane.kubeproxy import runs_upstream
+
+    kubeconfig = Path(ledger.extra["api_server"]["kubeconfig"])
+    if not runs_upstream(lab):
+        objects.replace_endpoints(kubeconfig, svc)
+        return ServiceProxyComponent().update(old, lab)
+    return wait_synced(lab, lambda: objects.replace_endpoints(kubeconfig, svc))
 
 
 def _through_etcd(lab: Lab, ledger: Ledger, svc: Service) -> dict[str, SyncResult]:

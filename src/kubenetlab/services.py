@@ -23,6 +23,13 @@ class Endpoint:
     node: str | None  # None: not known to be on any node (never local)
     ready: bool = True
     pod: str | None = None
+    serving: bool = True  # EndpointSlice conditions.serving (unset means true)
+    terminating: bool = False  # conditions.terminating (unset means false)
+
+    @property
+    def serving_terminating(self) -> bool:
+        """Still serving while terminating: kube-proxy's fallback when nothing is ready."""
+        return self.serving and self.terminating
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class Service:
     load_balancer_ips: tuple[str, ...] = ()  # status.loadBalancer.ingress[].ip
     source_ranges: tuple[str, ...] = ()  # spec.loadBalancerSourceRanges
     affinity_timeout: int | None = None  # sessionAffinity ClientIP: its timeoutSeconds
+    internal_traffic_policy: str = "Cluster"  # Cluster | Local
 
     @property
     def external_addresses(self) -> tuple[str, ...]:
@@ -82,6 +90,7 @@ class Service:
             "load_balancer_ips": list(self.load_balancer_ips),
             "source_ranges": list(self.source_ranges),
             "affinity_timeout": self.affinity_timeout,
+            "internal_traffic_policy": self.internal_traffic_policy,
         }
 
     @classmethod
@@ -99,6 +108,7 @@ class Service:
             load_balancer_ips=tuple(d.get("load_balancer_ips", ())),
             source_ranges=tuple(d.get("source_ranges", ())),
             affinity_timeout=d.get("affinity_timeout"),
+            internal_traffic_policy=d.get("internal_traffic_policy", "Cluster"),
         )
 
 
@@ -176,15 +186,16 @@ def from_spec(
             )
             node_port = _node_port(node_port, name, taken_node_ports, node_port_range)
         hc = None
-        if etp == "Local":
+        if etp == "Local" and kind == "LoadBalancer":  # the API server allocates it for these only
             hc = item.get("health_check_node_port") or _free_node_port(
                 taken_node_ports, max(high - 767, low) + i, node_port_range
             )
             hc = _node_port(hc, name, taken_node_ports, node_port_range)
         elif item.get("health_check_node_port") is not None:
-            # the API server refuses it: healthCheckNodePort only exists for ETP Local
+            # the API server refuses it: healthCheckNodePort exists for LoadBalancer + Local
             raise UsageError(
-                f"service {name}: health_check_node_port needs external_traffic_policy Local"
+                f"service {name}: health_check_node_port needs type LoadBalancer and "
+                "external_traffic_policy Local (as the API server admits it)"
             )
         endpoints = tuple(
             Endpoint(ip=by_name[p][1], node=by_name[p][0], pod=p)
@@ -332,7 +343,7 @@ def read_kubernetes(
     docs: list[dict[str, Any]],
 ) -> tuple[tuple[Service, ...], list[Unsupported]]:
     """v1 Services (with a clusterIP) joined with their EndpointSlices, and what in them
-    kubenetlab cannot render (IPv6, internalTrafficPolicy, …)."""
+    kubenetlab cannot render (IPv6, topology hints, …)."""
     slices: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for d in docs:
         if d.get("kind") == "EndpointSlice":
@@ -402,6 +413,7 @@ def _kube_service(
         affinity_timeout=affinity.get("timeoutSeconds", AFFINITY_DEFAULT_TIMEOUT)
         if spec.get("sessionAffinity") == "ClientIP"
         else None,
+        internal_traffic_policy=spec.get("internalTrafficPolicy") or "Cluster",
     )  # fmt: skip
 
 
@@ -413,11 +425,6 @@ def _kube_gaps(key: str, spec: dict[str, Any]) -> list[Unsupported]:
     for i, ip in enumerate(spec.get("externalIPs") or []):
         if ":" in ip:
             gaps.append(Unsupported(key, f"spec.externalIPs[{i}]", "IPv6 address: not rendered"))
-    if spec.get("internalTrafficPolicy") == "Local":
-        gaps.append(Unsupported(
-            key, "spec.internalTrafficPolicy",
-            "Local: kube-proxy sends cluster traffic to node-local endpoints only; rendered as Cluster",
-        ))  # fmt: skip
     if spec.get("trafficDistribution"):
         gaps.append(Unsupported(
             key, "spec.trafficDistribution", "topology-aware routing is not rendered (all endpoints used)"
@@ -441,7 +448,10 @@ def _kube_endpoints(
             port_targets[p.get("name", "")] = p.get("port")
         slice_name = (s.get("metadata") or {}).get("name")
         for i, e in enumerate(s.get("endpoints") or []):
-            ready = (e.get("conditions") or {}).get("ready", True) is not False
+            conditions = e.get("conditions") or {}
+            ready = conditions.get("ready", True) is not False  # nil means ready
+            serving = conditions.get("serving", True) is not False
+            terminating = conditions.get("terminating") is True
             ref = e.get("targetRef") or {}
             pod = ref.get("name") if ref.get("kind") == "Pod" else None
             for ip in e.get("addresses", []):
@@ -451,7 +461,10 @@ def _kube_endpoints(
                         key, f"EndpointSlice {slice_name} endpoints[{i}]", f"{ip}: {problem}; skipped"
                     ))  # fmt: skip
                     continue
-                endpoints.append(Endpoint(ip, e.get("nodeName"), ready, pod))
+                endpoints.append(Endpoint(
+                    ip, e.get("nodeName"), ready, pod,
+                    serving=serving, terminating=terminating,
+                ))  # fmt: skip
     return endpoints, port_targets
 
 

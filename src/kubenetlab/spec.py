@@ -13,7 +13,8 @@
     service_cidr: 10.96.0.0/12
     service_node_port_range: 30000-32767  # kube-apiserver --service-node-port-range
     proxy: iptables              # iptables | iptables-legacy | nftables | ebpf (default: iptables)
-    proxy_options: {lb_mode: dsr, lb_algorithm: maglev}  # ebpf only (Cilium's loadBalancer.*)
+    proxy_options: {lb_mode: dsr, lb_algorithm: maglev}  # ebpf: Cilium's loadBalancer.*;
+                                 # {min_sync_period: 1s}: the upstream kube-proxy's
     services:                    # backends are lab pods running a real server
       - {name: web, type: NodePort, port: 80, target_port: 8080, replicas: 2,
          external_traffic_policy: Local}
@@ -134,7 +135,8 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
     if routes is not None and not isinstance(routes, list):
         raise UsageError("routes must be a file name or a list of Gateway API objects")
     routes = tuple(routes or ())
-    proxy = _proxy(values["proxy"], bool(svcs))
+    # a Kubernetes lab runs kube-proxy as a cluster does, Services from the spec or not
+    proxy = _proxy(values["proxy"], bool(svcs) or values["control_plane"] == "kubernetes")
     lab = Lab(
         name=name,
         profile=cls.name,
@@ -149,7 +151,7 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
         nodes=nodes,
         pods=pods,
         proxy=proxy,
-        proxy_options=_proxy_options(values["proxy_options"], proxy, cls),
+        proxy_options=_proxy_options(values["proxy_options"], proxy, cls, values["control_plane"]),
         services=svcs,
         client_ip=addressing.reserved_underlay_ip(underlay, addressing.CLIENT_SLOT)
         if svcs or routes
@@ -206,7 +208,9 @@ def _pod_mtu(value: Any, underlay_mtu: int, cls: type[RoutingProfile], allow: An
 
 def node_port_range(value: Any) -> tuple[int, int]:
     """`30000-32767` (or a single port), as kube-apiserver's --service-node-port-range."""
-    text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    text = (
+        str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    )
     m = re.fullmatch(r"(\d{1,5})(?:-(\d{1,5}))?", text)
     low, high = (int(m.group(1)), int(m.group(2) or m.group(1))) if m else (0, 0)
     if not m or not 1 <= low <= high <= 65535:
@@ -290,26 +294,44 @@ def _control_plane(value: Any, data_dir: Any, has_services: bool) -> dict[str, A
     return {"control_plane": value, "etcd_data_dir": str(data_dir) if data_dir else None}
 
 
-def _proxy_options(value: Any, proxy: str | None, cls: type[RoutingProfile]) -> dict[str, str]:
-    """Cilium's loadBalancer.mode and .algorithm, for the eBPF proxy only."""
+def _proxy_options(
+    value: Any, proxy: str | None, cls: type[RoutingProfile], control_plane: Any = None
+) -> dict[str, str]:
+    """Cilium's loadBalancer.mode and .algorithm for the eBPF proxy; kube-proxy's
+    minSyncPeriod for the upstream kube-proxy (iptables, nftables with kubernetes)."""
+    from kubenetlab.controlplane.kubeproxy import MODES, min_sync_period
     from kubenetlab.proxy.ebpf import LB_ALGORITHMS, LB_MODES
 
     if value is None or value == {}:
         return {}
     if not isinstance(value, dict):
-        raise UsageError("proxy_options must be a mapping (lb_mode, lb_algorithm)")
-    if proxy != "ebpf":
-        raise UsageError(f"proxy_options apply to proxy ebpf only, not {proxy or 'none'}")
-    allowed = {"lb_mode": LB_MODES, "lb_algorithm": LB_ALGORITHMS}
+        raise UsageError("proxy_options must be a mapping (lb_mode, lb_algorithm, min_sync_period)")
+    if proxy == "ebpf":
+        allowed: dict[str, tuple[str, ...] | None] = {
+            "lb_mode": LB_MODES,
+            "lb_algorithm": LB_ALGORITHMS,
+        }
+    elif proxy in MODES and control_plane == "kubernetes":
+        allowed = {"min_sync_period": None}
+    else:
+        raise UsageError(
+            "proxy_options apply to proxy ebpf (lb_mode, lb_algorithm) or to the upstream "
+            f"kube-proxy of control_plane: kubernetes (min_sync_period), not {proxy or 'none'}"
+        )
     out = {}
     for key, choice in value.items():
         if key not in allowed:
             raise UsageError(
-                f"unknown key {key!r} in proxy_options (allowed: lb_mode, lb_algorithm)"
+                f"unknown key {key!r} in proxy_options of proxy {proxy} "
+                f"(allowed: {', '.join(allowed)})"
             )
-        if choice not in allowed[key]:
+        choices = allowed[key]
+        if choices is None:
+            out[key] = min_sync_period(choice)
+            continue
+        if choice not in choices:
             raise UsageError(
-                f"proxy_options.{key} must be one of {', '.join(allowed[key])}, not {choice!r}"
+                f"proxy_options.{key} must be one of {', '.join(choices)}, not {choice!r}"
             )
         out[key] = str(choice)
     if out.get("lb_mode", "snat") != "snat" and cls.encap_overhead:

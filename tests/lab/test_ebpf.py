@@ -15,8 +15,7 @@ import pytest
 
 from kubenetlab.live import attach
 from tests.lab.conftest import run_cli
-from tests.lab.helpers import lab, lab_exec
-from tests.lab.test_services import ask
+from tests.lab.helpers import ask, lab, lab_exec
 
 pytestmark = pytest.mark.lab
 

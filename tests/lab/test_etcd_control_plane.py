@@ -14,8 +14,7 @@ import pytest
 
 from kubenetlab.live import attach
 from tests.lab.conftest import run_cli
-from tests.lab.helpers import lab, status
-from tests.lab.test_services import ask
+from tests.lab.helpers import ask, lab, status
 
 pytestmark = pytest.mark.lab
 

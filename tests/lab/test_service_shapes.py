@@ -13,8 +13,7 @@ import sys
 
 import pytest
 
-from tests.lab.helpers import lab, lab_exec
-from tests.lab.test_services import ask
+from tests.lab.helpers import ask, lab, lab_exec
 
 pytestmark = pytest.mark.lab
 

@@ -12,46 +12,9 @@ from statistics import NormalDist
 import pytest
 
 from kubenetlab.live import attach
-from tests.lab.helpers import lab, lab_exec
+from tests.lab.helpers import HEALTH, ask, lab, lab_exec
 
 pytestmark = pytest.mark.lab
-
-# Connect, ask "?", print what the backend saw: "<pod> <client-ip>:<port>", or the error name.
-ASK = """
-import json, socket, sys
-host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-out = []
-for _ in range(n):
-    try:
-        s = socket.create_connection((host, port), timeout=float(sys.argv[4]))
-        s.sendall(b"?")
-        out.append(s.recv(200).decode().split())
-        s.close()
-    except OSError as exc:
-        out.append([type(exc).__name__])
-print(json.dumps(out))
-"""
-
-HEALTH = """
-import json, sys, urllib.error, urllib.request
-try:
-    r = urllib.request.urlopen(f"http://{sys.argv[1]}:{sys.argv[2]}/healthz", timeout=3)
-    status, headers, body = r.status, dict(r.headers), r.read()
-except urllib.error.HTTPError as e:
-    status, headers, body = e.code, dict(e.headers), e.read()
-print(json.dumps({"status": status, "headers": headers, "body": json.loads(body)}))
-"""
-
-
-def ask(
-    name: str, member: str, ip: str, port: int, n: int = 1, timeout: float = 2.0
-) -> list[list[str]]:
-    result = lab_exec(
-        name, member, sys.executable, "-c", ASK, ip, str(port), str(n), str(timeout), timeout=600
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
 
 SPEC = ["-f", "examples/services.yaml", "--nodes", "2", "--pods-per-node", "2"]
 

@@ -98,7 +98,7 @@ def test_dsr_needs_native_routing() -> None:
 
     with pytest.raises(UsageError, match="native routing only"):
         build_lab({"profile": "vxlan", "proxy": "ebpf", "proxy_options": {"lb_mode": "dsr"}})
-    with pytest.raises(UsageError, match="proxy ebpf only"):
+    with pytest.raises(UsageError, match="proxy_options apply to proxy ebpf"):
         build_lab({"profile": "native", "proxy": "iptables", "proxy_options": {"lb_mode": "dsr"}})
     lab = build_lab({"profile": "native", "proxy": "ebpf", "proxy_options": {"lb_mode": "dsr"}})
     assert lab.proxy_options == {"lb_mode": "dsr"}

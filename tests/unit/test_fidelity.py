@@ -69,7 +69,7 @@ def test_lab_spec_node_port_range_is_the_api_servers() -> None:
     auto = build_lab(
         {
             "service_node_port_range": "5000-5010",
-            "services": [{"name": "a", "type": "NodePort", "external_traffic_policy": "Local"}],
+            "services": [{"name": "a", "type": "LoadBalancer", "external_traffic_policy": "Local"}],
         }
     )
     port = auto.services[0].ports[0]
@@ -179,6 +179,17 @@ def test_a_pod_listed_twice_is_refused() -> None:
 
 
 def test_health_check_node_port_with_etp_cluster_is_refused() -> None:
-    with pytest.raises(UsageError, match="needs external_traffic_policy Local"):
-        from_spec([{"name": "web", "type": "NodePort", "health_check_node_port": 32000}],
+    with pytest.raises(UsageError, match="needs type LoadBalancer and external_traffic_policy"):
+        from_spec([{"name": "web", "type": "LoadBalancer", "health_check_node_port": 32000}],
                   PODS, CIDR)  # fmt: skip
+
+
+def test_health_check_node_port_belongs_to_load_balancers_only() -> None:
+    # kube-apiserver: "may only be set when `type` is 'LoadBalancer' and
+    # `externalTrafficPolicy` is 'Local'"; kube-proxy serves none for a NodePort Service
+    [svc] = from_spec([{"name": "web", "type": "NodePort", "external_traffic_policy": "Local"}],
+                      PODS, CIDR)  # fmt: skip
+    assert svc.health_check_node_port is None
+    with pytest.raises(UsageError, match="needs type LoadBalancer"):
+        from_spec([{"name": "web", "type": "NodePort", "external_traffic_policy": "Local",
+                    "health_check_node_port": 32000}], PODS, CIDR)  # fmt: skip

@@ -36,7 +36,7 @@ def test_replicas_spread_over_nodes_like_a_spreading_scheduler() -> None:
 def test_nodeports_and_health_ports_are_allocated_and_unique() -> None:
     a, b = from_spec(
         [
-            {"name": "a", "type": "NodePort", "external_traffic_policy": "Local"},
+            {"name": "a", "type": "LoadBalancer", "external_traffic_policy": "Local"},
             {"name": "b", "type": "NodePort"},
         ],
         PODS,

@@ -32,7 +32,8 @@ def register(commands: Subparsers) -> None:
     up.add_argument(
         "--proxy",
         help="service proxy: iptables, iptables-legacy, nftables, ebpf (default iptables, "
-        "kube-proxy's default mode, when the lab has Services)",
+        "kube-proxy's default mode, when the lab has Services or runs Kubernetes; with "
+        "--control-plane kubernetes, iptables and nftables are the upstream kube-proxy)",
     )
     up.add_argument(
         "--lb-mode", choices=("snat", "dsr", "hybrid"),
@@ -42,6 +43,11 @@ def register(commands: Subparsers) -> None:
         "--lb-algorithm", choices=("random", "maglev"),
         help="ebpf: backend choice, as Cilium's loadBalancer.algorithm (default random)",
     )  # fmt: skip
+    up.add_argument(
+        "--min-sync-period",
+        metavar="DURATION",
+        help="the upstream kube-proxy's minSyncPeriod (control plane kubernetes; default 1s)",
+    )
     up.add_argument("--routes", help="Gateway API Gateways and HTTPRoutes (YAML) for a gateway")
     up.add_argument(
         "--control-plane", choices=("kubernetes", "etcd"),
@@ -91,7 +97,7 @@ def _register_down_status_exec(sub: Subparsers) -> None:
     kubeconfig = sub.add_parser(
         "kubeconfig",
         help="the admin kubeconfig of a lab with control_plane: kubernetes",
-        epilog="example:\n  kubectl --kubeconfig \"$(kubenetlab lab kubeconfig demo)\" get nodes\n"
+        epilog='example:\n  kubectl --kubeconfig "$(kubenetlab lab kubeconfig demo)" get nodes\n'
         "  kubenetlab lab kubeconfig demo --raw > ~/.kube/knl-demo",
     )
     kubeconfig.add_argument("name", help="the lab")
@@ -103,7 +109,9 @@ def _register_down_status_exec(sub: Subparsers) -> None:
 
 def _proxy_options(raw: dict[str, object], args: argparse.Namespace) -> dict[str, str] | None:
     """--lb-mode/--lb-algorithm over the spec's proxy_options."""
-    flags = {k: v for k, v in (("lb_mode", args.lb_mode), ("lb_algorithm", args.lb_algorithm)) if v}
+    given = (("lb_mode", args.lb_mode), ("lb_algorithm", args.lb_algorithm),
+             ("min_sync_period", args.min_sync_period))  # fmt: skip
+    flags = {k: v for k, v in given if v}
     if not flags:
         return None
     base = raw.get("proxy_options")

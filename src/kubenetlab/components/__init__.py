@@ -10,6 +10,7 @@ from kubenetlab.components.ebpf import EbpfDatapath
 from kubenetlab.components.etcd import EtcdStore
 from kubenetlab.components.gateway import Gateway
 from kubenetlab.components.kubelets import NodeKubelets
+from kubenetlab.components.kubeproxy import UpstreamKubeProxy
 from kubenetlab.components.kubernetes import KubernetesControlPlane
 from kubenetlab.components.proxy import ServiceProxyComponent
 from kubenetlab.components.routing import RoutingDaemons
@@ -21,6 +22,7 @@ COMPONENTS: tuple[Component, ...] = (
     EtcdStore(),
     KubernetesControlPlane(),
     NodeKubelets(),
+    UpstreamKubeProxy(),
     ServiceProxyComponent(),
     NodeAgents(),
     Backends(),

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from kubenetlab.components.base import Component
+from kubenetlab.controlplane.kubeproxy import runs_upstream
 from kubenetlab.errors import KnlError
 from kubenetlab.kernel import procs, sockets
 from kubenetlab.kernel.ledger import Ledger, ProcessRecord
@@ -94,6 +95,8 @@ def health_state(lab: Lab, node: Node) -> dict[str, dict[str, object]]:
 
 
 def write_health(lab: Lab, ledger: Ledger, start_servers: bool) -> None:
+    if runs_upstream(lab):  # the upstream kube-proxy serves its own health checks
+        return
     for node in lab.nodes:
         state = health_state(lab, node)
         if not state:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubenetlab.components.base import Component
+from kubenetlab.controlplane.kubeproxy import runs_upstream
 from kubenetlab.kernel import rules as kernel_rules
 from kubenetlab.kernel.ledger import Ledger, bpf_dir
 from kubenetlab.model import Lab, Node
@@ -30,8 +31,9 @@ class ServiceProxyComponent(Component):
     name = "service-proxy"
 
     def wanted(self, lab: Lab) -> bool:
-        # with etcd, the node agents program the nodes; with kubernetes, still this (for now)
-        return bool(lab.services) and lab.control_plane != "etcd"
+        # with etcd the node agents program the nodes; with kubernetes the upstream
+        # kube-proxy does (components/kubeproxy.py), the eBPF proxy still this (for now)
+        return bool(lab.services) and lab.control_plane != "etcd" and not runs_upstream(lab)
 
     def tools(self, lab: Lab) -> tuple[tuple[str, str], ...]:
         return proxy_of(lab).tools

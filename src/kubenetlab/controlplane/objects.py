@@ -93,6 +93,11 @@ def create_lab_objects(lab: Lab, kubeconfig: Path) -> int:
             created += 1
         for svc in lab.services:
             core.create_namespaced_service(svc.namespace, service_manifest(svc))
+            if svc.load_balancer_ips:  # what a load-balancer controller would write
+                ingress = [{"ip": ip} for ip in svc.load_balancer_ips]
+                core.patch_namespaced_service_status(
+                    svc.name, svc.namespace, {"status": {"loadBalancer": {"ingress": ingress}}}
+                )
             discovery.create_namespaced_endpoint_slice(svc.namespace, endpoint_slice_manifest(svc))
             created += 2
     except ApiException as exc:
@@ -101,6 +106,26 @@ def create_lab_objects(lab: Lab, kubeconfig: Path) -> int:
     finally:
         api.close()
     return created
+
+
+def replace_endpoints(kubeconfig: Path, svc: Service) -> None:
+    """Service `svc`'s EndpointSlice made to list its endpoints now (as the controller
+    would rewrite it); the proxies follow through their watches."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    api = api_client(kubeconfig)
+    want = endpoint_slice_manifest(svc)
+    try:
+        discovery = client.DiscoveryV1Api(api)
+        current = discovery.read_namespaced_endpoint_slice(want["metadata"]["name"], svc.namespace)
+        want["metadata"]["resourceVersion"] = current.metadata.resource_version
+        discovery.replace_namespaced_endpoint_slice(want["metadata"]["name"], svc.namespace, want)
+    except ApiException as exc:
+        raise KnlError(f"the lab's API server refused an object: {exc.status} {exc.reason}: "
+                       f"{(exc.body or '')[:300]}") from None  # fmt: skip
+    finally:
+        api.close()
 
 
 # virtual-kubelet's pod controller lists and watches Secrets, ConfigMaps and Services

@@ -83,7 +83,10 @@ class IptablesProxy(ServiceProxy):
         self.tools = ((kernel_rules.RESTORE[backend], "iptables"),)
 
     def desired(self, services: Sequence[Service], ctx: NodeContext) -> iptables.IptablesTables:
-        return iptables.tables(categorize(services, ctx.node), ctx.cluster_cidr, ctx.nfacct)
+        node_ip = ctx.node_ips[0] if ctx.node_ips else None
+        return iptables.tables(
+            categorize(services, ctx.node), ctx.cluster_cidr, ctx.nfacct, node_ip=node_ip
+        )
 
     def render(self, desired: iptables.IptablesTables, ctx: NodeContext) -> str:
         return desired.restore_text()

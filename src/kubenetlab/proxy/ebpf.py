@@ -111,8 +111,9 @@ def _add_port(maps: LbMaps, p: PortOnNode, node: str, node_ips: Sequence[str]) -
     proto, target = PROTO[p.protocol], p.port.target_port
     svc_id = _svc_id(p.name, maps.names)
     maps.names[svc_id] = p.name
+    internal = p.local_endpoints if p.internal_local else p.cluster_endpoints
     _add_service(
-        maps, (p.service.cluster_ip, p.port.port, proto, SCOPE_ALL), p.cluster_endpoints,
+        maps, (p.service.cluster_ip, p.port.port, proto, SCOPE_ALL), internal,
         target, node, 0, svc_id,
     )  # fmt: skip
     # North-south frontends: the node's addresses at the NodePort, external and LB IPs

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
 
 from kubenetlab.proxy.categorize import PortOnNode, categorize
 from kubenetlab.proxy.chains import iptables_chain, iptables_endpoint_chain, probability
@@ -129,6 +130,7 @@ def tables(
     cluster_cidr: str,
     nfacct: bool = True,
     localhost_nodeports: bool = True,
+    node_ip: str | None = None,
 ) -> IptablesTables:
     """The desired state for one node, from its categorised Service ports."""
     t = IptablesTables(nfacct=nfacct, localhost_nodeports=localhost_nodeports)
@@ -148,7 +150,7 @@ def tables(
     t.rules["filter"] += BASE_FILTER_RULES
     t.rules["nat"] += BASE_NAT_RULES
     for port in ports:
-        _port(t, port, cluster_cidr)
+        _port(t, port, cluster_cidr, node_ip)
     t.add("nat", NODEPORTS_LAST)
     if localhost_nodeports:
         t.add("filter", LOCALNET_DROP)
@@ -165,9 +167,15 @@ def counters(t: IptablesTables) -> list[str]:
     return [NFACCT_LOCALHOST, NFACCT_INVALID] if t.nfacct else []
 
 
-def render(services: Sequence[Service], node: str, cluster_cidr: str, nfacct: bool = True) -> str:
+def render(
+    services: Sequence[Service],
+    node: str,
+    cluster_cidr: str,
+    nfacct: bool = True,
+    node_ip: str | None = None,
+) -> str:
     """iptables-restore input (filter and nat) for kube-proxy on `node`."""
-    return tables(categorize(services, node), cluster_cidr, nfacct).restore_text()
+    return tables(categorize(services, node), cluster_cidr, nfacct, node_ip=node_ip).restore_text()
 
 
 def _chain(kind: str, p: PortOnNode) -> str:
@@ -181,140 +189,121 @@ def _sep(p: PortOnNode, ep: Endpoint) -> tuple[str, str]:
     return iptables_endpoint_chain(svc.namespace, svc.name, p.port.name, p.protocol, target), target
 
 
-def _port(t: IptablesTables, p: PortOnNode, cluster_cidr: str) -> None:
+def _port(t: IptablesTables, p: PortOnNode, cluster_cidr: str, node_ip: str | None) -> None:
+    """One Service port, as syncProxyRules writes it: where ClusterIP traffic and external
+    traffic go (the Cluster-policy KUBE-SVC or the Local-policy KUBE-SVL chain), or the
+    filter rule that rejects or drops it when it has nowhere to go."""
+    svc_chain, svl_chain = _chain("KUBE-SVC", p), _chain("KUBE-SVL", p)
+    internal_chain = svl_chain if p.internal_local else svc_chain
+    external_policy_chain = svl_chain if p.external_local else svc_chain
+    ext = _chain("KUBE-EXT", p)
+    uses_fw = p.has_endpoints and bool(p.service.load_balancer_ips and p.service.source_ranges)
+    lb_chain = _chain("KUBE-FW", p) if uses_fw else ext
+    if not p.has_endpoints:
+        internal_why = external_why = ("has no endpoints", "REJECT")
+    else:
+        internal_why = external_why = ("has no local endpoints", "DROP")
+    match = f"-m {p.protocol} -p {p.protocol} -d {p.service.cluster_ip} --dport {p.port.port}"
+    if p.has_internal_endpoints:
+        t.add("nat", f'-A KUBE-SERVICES -m comment --comment "{p.name} cluster IP" {match} '
+                     f"-j {t.chain('nat', internal_chain)}")  # fmt: skip
+    else:
+        why, target = internal_why
+        t.add("filter", f'-A KUBE-SERVICES -m comment --comment "{p.name} {why}" {match} -j {target}')
+    _external_entries(t, p, ext, lb_chain, external_why)
     if p.health_check_node_port:
         t.add(
             "filter",
             f'-A KUBE-NODEPORTS -m comment --comment "{p.name} health check node port" '
             f"-m tcp -p tcp --dport {p.health_check_node_port} -j ACCEPT",
         )
-    if not p.has_endpoints:
-        _no_endpoints(t, p)
-        return
-    svc_chain = t.chain("nat", _chain("KUBE-SVC", p))
-    match = f"-m {p.protocol} -p {p.protocol} -d {p.service.cluster_ip} --dport {p.port.port}"
-    t.add(
-        "nat", f'-A KUBE-SERVICES -m comment --comment "{p.name} cluster IP" {match} -j {svc_chain}'
-    )
-    t.add(
-        "nat",
-        f'-A {svc_chain} -m comment --comment "{p.name} cluster IP" {match} '
-        f"! -s {cluster_cidr} -j KUBE-MARK-MASQ",
-    )
-    _endpoint_rules(t, p, svc_chain, p.cluster_endpoints)
-    if p.port.node_port or p.service.external_addresses:
-        _external(t, p, svc_chain, cluster_cidr)
+    if p.has_internal_endpoints:  # masquerade what comes from outside the cluster CIDR
+        t.add("nat", f'-A {internal_chain} -m comment --comment "{p.name} cluster IP" {match} '
+                     f"! -s {cluster_cidr} -j KUBE-MARK-MASQ")  # fmt: skip
+    if p.has_endpoints and p.externally_accessible:
+        _external_chain(t, p, ext, svc_chain, external_policy_chain, cluster_cidr)
+    if uses_fw:
+        _firewall_chain(t, p, lb_chain, ext, node_ip)
+    if p.cluster_endpoints and p.uses_cluster_endpoints:
+        _endpoint_rules(t, p, t.chain("nat", svc_chain), p.cluster_endpoints)
+    if p.local_endpoints and p.uses_local_endpoints:
+        _endpoint_rules(t, p, t.chain("nat", svl_chain), p.local_endpoints)
     _sep_chains(t, p)
 
 
-def _no_endpoints(t: IptablesTables, p: PortOnNode) -> None:
-    match = f"-m {p.protocol} -p {p.protocol} -d {p.service.cluster_ip} --dport {p.port.port}"
-    t.add(
-        "filter",
-        f'-A KUBE-SERVICES -m comment --comment "{p.name} has no endpoints" {match} -j REJECT',
-    )
-    _external_filter(t, p, "has no endpoints", "REJECT")
-
-
-def _external_filter(t: IptablesTables, p: PortOnNode, why: str, target: str) -> None:
-    """No (local) endpoint for external traffic: DROP or REJECT it at every external
-    address, then at the node port."""
-    proto = p.protocol
-    for ip in p.service.external_addresses:
-        t.add(
-            "filter",
-            f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{p.name} {why}" '
-            f"-m {proto} -p {proto} -d {ip} --dport {p.port.port} -j {target}",
-        )
-    if p.port.node_port:
-        t.add(
-            "filter",
-            f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{p.name} {why}" '
-            f"-m addrtype --dst-type LOCAL -m {proto} -p {proto} --dport {p.port.node_port} "
-            f"-j {target}",
-        )
-
-
-def _external_entries(t: IptablesTables, p: PortOnNode, ext: str) -> None:
-    """KUBE-SERVICES → KUBE-EXT for external IPs and LB IPs (through KUBE-FW with source
-    ranges), KUBE-NODEPORTS → KUBE-EXT for the node port."""
+def _external_entries(
+    t: IptablesTables, p: PortOnNode, ext: str, lb_chain: str, why: tuple[str, str]
+) -> None:
+    """Where external traffic enters: KUBE-SERVICES → KUBE-EXT for external IPs, and for
+    LoadBalancer IPs (through KUBE-FW with source ranges), KUBE-NODEPORTS → KUBE-EXT for
+    the node port; filter rules for whatever has no (local) endpoint to go to."""
     svc, proto, port = p.service, p.protocol, p.port.port
+    comment, target = why
+
+    def refuse(dest: str) -> None:
+        t.add("filter", f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{p.name} {comment}" '
+                        f"{dest} -j {target}")  # fmt: skip
+
     for ip in svc.external_ips:
-        t.add(
-            "nat",
-            f'-A KUBE-SERVICES -m comment --comment "{p.name} external IP" '
-            f"-m {proto} -p {proto} -d {ip} --dport {port} -j {ext}",
-        )
-    lb_target = ext
-    if svc.load_balancer_ips and svc.source_ranges:
-        lb_target = t.chain("nat", _chain("KUBE-FW", p))
-        for src in svc.source_ranges:
-            t.add(
-                "nat",
-                f'-A {lb_target} -m comment --comment "{p.name} loadbalancer IP" -s {src} -j {ext}',
-            )
-        t.add(
-            "nat",
-            f'-A {lb_target} -m comment --comment "other traffic to {p.name} will be dropped by '
-            'KUBE-PROXY-FIREWALL"',
-        )
+        if p.has_endpoints:
+            t.add("nat", f'-A KUBE-SERVICES -m comment --comment "{p.name} external IP" '
+                         f"-m {proto} -p {proto} -d {ip} --dport {port} -j {t.chain('nat', ext)}")  # fmt: skip
+        if not p.has_external_endpoints:
+            refuse(f"-m {proto} -p {proto} -d {ip} --dport {port}")
     for ip in svc.load_balancer_ips:
-        t.add(
-            "nat",
-            f'-A KUBE-SERVICES -m comment --comment "{p.name} loadbalancer IP" '
-            f"-m {proto} -p {proto} -d {ip} --dport {port} -j {lb_target}",
-        )
-        if lb_target != ext:
-            t.add(
-                "filter",
-                f'-A KUBE-PROXY-FIREWALL -m comment --comment "{p.name} traffic not accepted by '
-                f'{lb_target}" -m {proto} -p {proto} -d {ip} --dport {port} -j DROP',
-            )
+        if p.has_endpoints:
+            t.add("nat", f'-A KUBE-SERVICES -m comment --comment "{p.name} loadbalancer IP" '
+                         f"-m {proto} -p {proto} -d {ip} --dport {port} -j {t.chain('nat', lb_chain)}")  # fmt: skip
+        if lb_chain != ext:
+            t.add("filter", f'-A KUBE-PROXY-FIREWALL -m comment --comment "{p.name} traffic not '
+                            f'accepted by {lb_chain}" -m {proto} -p {proto} -d {ip} --dport {port} -j DROP')  # fmt: skip
+    if not p.has_external_endpoints:
+        for ip in svc.load_balancer_ips:
+            refuse(f"-m {proto} -p {proto} -d {ip} --dport {port}")
     if p.port.node_port:
-        if t.localhost_nodeports:
-            count = f" -m nfacct --nfacct-name {NFACCT_LOCALHOST}" if t.nfacct else ""
-            t.add(
-                "nat",
-                f"-A KUBE-NODEPORTS -m comment --comment {p.name} -m {proto} -p {proto} "
-                f"-d {LOCALNET} --dport {p.port.node_port}{count} -j {ext}",
-            )
-        t.add(
-            "nat",
-            f"-A KUBE-NODEPORTS -m comment --comment {p.name} -m {proto} -p {proto} "
-            f"--dport {p.port.node_port} -j {ext}",
-        )
+        if p.has_endpoints:
+            # kube-proxy writes the localhost rule only when it can count it with nfacct
+            if t.localhost_nodeports and t.nfacct:
+                t.add("nat", f"-A KUBE-NODEPORTS -m comment --comment {p.name} -m {proto} -p {proto} "
+                             f"-d {LOCALNET} --dport {p.port.node_port} -m nfacct --nfacct-name "
+                             f"{NFACCT_LOCALHOST} -j {t.chain('nat', ext)}")  # fmt: skip
+            t.add("nat", f"-A KUBE-NODEPORTS -m comment --comment {p.name} -m {proto} -p {proto} "
+                         f"--dport {p.port.node_port} -j {t.chain('nat', ext)}")  # fmt: skip
+        if not p.has_external_endpoints:
+            refuse(f"-m addrtype --dst-type LOCAL -m {proto} -p {proto} --dport {p.port.node_port}")
 
 
-def _external(t: IptablesTables, p: PortOnNode, svc_chain: str, cluster_cidr: str) -> None:
-    """KUBE-NODEPORTS → KUBE-EXT: masquerade (Cluster), or Local's short-circuits + KUBE-SVL."""
+def _external_chain(
+    t: IptablesTables, p: PortOnNode, ext: str, svc_chain: str, policy_chain: str, cluster_cidr: str
+) -> None:
+    """KUBE-EXT: masquerade and go on (Cluster), or Local's short-circuits for pod and
+    node traffic (to the Cluster chain) before the local endpoints."""
     name = p.name
-    ext = t.chain("nat", _chain("KUBE-EXT", p))
-    _external_entries(t, p, ext)
-    if not p.service.local:
-        t.add(
-            "nat",
-            f'-A {ext} -m comment --comment "masquerade traffic for {name} external destinations" -j KUBE-MARK-MASQ',
-        )
-        t.add("nat", f"-A {ext} -j {svc_chain}")
-        return
-    t.add(
-        "nat",
-        f'-A {ext} -m comment --comment "pod traffic for {name} external destinations" -s {cluster_cidr} -j {svc_chain}',
-    )
-    t.add(
-        "nat",
-        f'-A {ext} -m comment --comment "masquerade LOCAL traffic for {name} external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ',
-    )
-    t.add(
-        "nat",
-        f'-A {ext} -m comment --comment "route LOCAL traffic for {name} external destinations" -m addrtype --src-type LOCAL -j {svc_chain}',
-    )
-    if p.local_endpoints:
-        svl = t.chain("nat", _chain("KUBE-SVL", p))
-        t.add("nat", f"-A {ext} -j {svl}")
-        _endpoint_rules(t, p, svl, p.local_endpoints)
+    t.chain("nat", ext)
+    if not p.external_local:
+        t.add("nat", f'-A {ext} -m comment --comment "masquerade traffic for {name} external destinations" -j KUBE-MARK-MASQ')
     else:
-        _external_filter(t, p, "has no local endpoints", "DROP")
+        t.add("nat", f'-A {ext} -m comment --comment "pod traffic for {name} external destinations" -s {cluster_cidr} -j {svc_chain}')
+        t.add("nat", f'-A {ext} -m comment --comment "masquerade LOCAL traffic for {name} external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ')
+        t.add("nat", f'-A {ext} -m comment --comment "route LOCAL traffic for {name} external destinations" -m addrtype --src-type LOCAL -j {svc_chain}')
+    if p.has_external_endpoints:
+        t.add("nat", f"-A {ext} -j {policy_chain}")
+
+
+def _firewall_chain(t: IptablesTables, p: PortOnNode, fw: str, ext: str, node_ip: str | None) -> None:
+    """KUBE-FW: each loadBalancerSourceRange → KUBE-EXT; when a range holds the node's own
+    IP, the LB IPs as sources too (a VIP bound on the node loops back with itself as
+    source); the rest falls through to the filter KUBE-PROXY-FIREWALL drop."""
+    head = f'-A {fw} -m comment --comment "{p.name} loadbalancer IP"'
+    allow_from_node = False
+    for src in p.service.source_ranges:
+        t.add("nat", f"{head} -s {src} -j {ext}")
+        if node_ip and IPv4Address(node_ip) in IPv4Network(src, strict=False):
+            allow_from_node = True
+    if allow_from_node:
+        for ip in p.service.load_balancer_ips:
+            t.add("nat", f"{head} -s {ip} -j {ext}")
+    t.add("nat", f'-A {fw} -m comment --comment "other traffic to {p.name} will be dropped by KUBE-PROXY-FIREWALL"')
 
 
 def _endpoint_rules(
@@ -343,7 +332,7 @@ def _endpoint_rules(
 
 def _sep_chains(t: IptablesTables, p: PortOnNode) -> None:
     proto, comment = p.protocol, _q(p.name)
-    for ep in p.cluster_endpoints:
+    for ep in p.reachable_endpoints:
         sep, target = _sep(p, ep)
         recent = f" -m recent --name {sep} --set" if p.service.affinity_timeout is not None else ""
         t.add("nat", f"-A {sep} -m comment --comment {comment} -s {ep.ip} -j KUBE-MARK-MASQ")

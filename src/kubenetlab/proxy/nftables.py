@@ -164,22 +164,27 @@ def _chain(kind: str, p: PortOnNode) -> str:
 
 
 def _service_port(rs: RuleSet, p: PortOnNode, cluster_cidr: str) -> None:
-    svc, proto, node_port = p.service, p.protocol, p.port.node_port
+    """One Service port: ClusterIP traffic to the Cluster-policy service-… chain (or, with
+    internalTrafficPolicy Local, the local-… chain), external traffic through external-…;
+    a no-endpoint verdict (reject, or drop without a local endpoint) where it has none."""
+    svc, proto = p.service, p.protocol
     key = f"{svc.cluster_ip} . {proto} . {p.port.port}"
     rs.elements.add(Element("cluster-ips", svc.cluster_ip))
-    if not p.has_endpoints:
-        rs.elements.add(Element("no-endpoint-services", key, "goto reject-chain", p.name))
-        _no_external_endpoints(rs, p, "goto reject-chain")
-        return
-    chain = _chain("service", p)
-    dispatch = _dispatch(rs, p, p.cluster_endpoints)  # endpoint chains first, as before
-    rs.chains[chain] = [
-        f"ip daddr {svc.cluster_ip} ip saddr != {cluster_cidr} jump mark-for-masquerade",
-        *dispatch,
-    ]
-    rs.elements.add(Element("service-ips", key, f"goto {chain}"))
-    if node_port or svc.external_addresses:
-        _external(rs, p, chain, cluster_cidr)
+    cluster_chain, local_chain = _chain("service", p), _chain("local", p)
+    if p.cluster_endpoints and p.uses_cluster_endpoints:
+        rs.chains[cluster_chain] = _dispatch(rs, p, p.cluster_endpoints)
+    if p.local_endpoints and p.uses_local_endpoints:
+        rs.chains[local_chain] = _dispatch(rs, p, p.local_endpoints)
+    internal_chain = local_chain if p.internal_local else cluster_chain
+    internal_verdict = "goto reject-chain" if not p.has_endpoints else "drop"
+    if p.has_internal_endpoints:
+        masq = f"ip daddr {svc.cluster_ip} ip saddr != {cluster_cidr} jump mark-for-masquerade"
+        rs.chains[internal_chain] = [masq, *rs.chains[internal_chain]]
+        rs.elements.add(Element("service-ips", key, f"goto {internal_chain}"))
+    else:
+        rs.elements.add(Element("no-endpoint-services", key, internal_verdict, p.name))
+    if p.externally_accessible:
+        _external(rs, p, cluster_chain, local_chain, cluster_cidr)
 
 
 def _no_external_endpoints(rs: RuleSet, p: PortOnNode, verdict: str) -> None:
@@ -208,22 +213,25 @@ def _external_entries(rs: RuleSet, p: PortOnNode, ext: str) -> None:
             rs.elements.add(Element("firewall-ips", f"{ip} . {proto} . {port}", f"goto {fw}"))
 
 
-def _external(rs: RuleSet, p: PortOnNode, chain: str, cluster_cidr: str) -> None:
-    """external-… for a NodePort: masquerade (Cluster), or Local's short-circuits + local-…"""
+def _external(
+    rs: RuleSet, p: PortOnNode, cluster_chain: str, local_chain: str, cluster_cidr: str
+) -> None:
+    """external-…: masquerade (Cluster), or Local's short-circuits before local-…"""
+    if not p.has_endpoints:
+        _no_external_endpoints(rs, p, "goto reject-chain")
+        return
     ext = _chain("external", p)
     _external_entries(rs, p, ext)
-    if not p.service.local:
-        rs.chains[ext] = ["jump mark-for-masquerade", f"goto {chain}"]
-        return
-    rules = [
-        f'ip saddr {cluster_cidr} goto {chain} comment "short-circuit pod traffic"',
-        'fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
-        f'fib saddr type local goto {chain} comment "short-circuit local traffic"',
-    ]
-    if p.local_endpoints:
-        local_chain = _chain("local", p)
-        rs.chains[local_chain] = _dispatch(rs, p, p.local_endpoints)
-        rules.append(f"goto {local_chain}")
+    if not p.external_local:
+        rules = ["jump mark-for-masquerade"]
+    else:
+        rules = [
+            f'ip saddr {cluster_cidr} goto {cluster_chain} comment "short-circuit pod traffic"',
+            'fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
+            f'fib saddr type local goto {cluster_chain} comment "short-circuit local traffic"',
+        ]
+    if p.has_external_endpoints:
+        rules.append(f"goto {local_chain if p.external_local else cluster_chain}")
     else:
         _no_external_endpoints(rs, p, "drop")
     rs.chains[ext] = rules

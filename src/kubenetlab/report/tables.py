@@ -84,6 +84,32 @@ def _print_kubernetes(k8s: dict[str, Any]) -> None:
     stdout.print(table)
 
 
+def _print_kube_proxy(rows: list[dict[str, Any]]) -> None:
+    version = rows[0].get("version", "?")
+    stdout.print(f"kube-proxy {version} (upstream) on every node; syncs from its /metrics",
+                 highlight=False)  # fmt: skip
+    table = Table("node", "mode", "syncs", "full/partial", "last sync", "mean", "p99 ≤",
+                  "pending", box=None, pad_edge=False)  # fmt: skip
+    notes = []
+    for r in rows:
+        if not r.get("running") or "error" in r:
+            table.add_row(r["node"], "down" if not r.get("running") else "?", *[""] * 6)
+            notes.append(f"  {r['node']}: {r.get('error') or r.get('last_log_line', '')}")
+            continue
+        age = r.get("last_sync_age_seconds")
+        mean, p99 = r.get("sync_seconds_mean"), r.get("sync_seconds_p99_bucket")
+        table.add_row(
+            r["node"], r.get("mode", "?"), str(r.get("syncs", 0)),
+            f"{r.get('full_syncs', 0)}/{r.get('partial_syncs', 0)}",
+            f"{age:.0f} s ago" if age is not None else "never",
+            f"{mean * 1000:.1f} ms" if mean else "-",
+            f"{p99 * 1000:.0f} ms" if p99 else "-", str(r.get("pending_changes", 0)),
+        )  # fmt: skip
+    stdout.print(table)
+    for note in notes:
+        stdout.print(note, highlight=False)
+
+
 def _print_control_plane(cp: dict[str, Any]) -> None:
     if cp.get("kubernetes"):
         _print_kubernetes(cp["kubernetes"])
@@ -92,6 +118,8 @@ def _print_control_plane(cp: dict[str, Any]) -> None:
             for k in cp["kubelets"]:
                 table.add_row(k["node"], k["kubelet"], str(k["ready"]), k.get("last_log_line", ""))
             stdout.print(table)
+        if cp.get("kube_proxy"):
+            _print_kube_proxy(cp["kube_proxy"])
         return
     etcd = cp.get("etcd") or {}
     revision = f", revision {etcd['revision']}" if "revision" in etcd else ""

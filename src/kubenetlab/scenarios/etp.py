@@ -126,7 +126,7 @@ class EtpReport(ScenarioReport):
 
 def _spec(proxy_name: str) -> dict[str, Any]:
     services = [
-        {"name": "keep", "type": "NodePort", "port": 80, "target_port": 8080,
+        {"name": "keep", "type": "LoadBalancer", "port": 80, "target_port": 8080,
          "node_port": NODE_PORTS["Local"], "external_traffic_policy": "Local",
          "health_check_node_port": HEALTH_PORT, "pods": [BACKEND]},
         {"name": "spread", "type": "NodePort", "port": 80, "target_port": 8080,
