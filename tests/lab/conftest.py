@@ -114,10 +114,13 @@ def lab_hygiene() -> Iterator[None]:
     assert not new_procs, f"processes left in other network namespaces: {sorted(new_procs)}"
 
 
-def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, timeout: float = 120, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "kubenetlab", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
+        input=input,
     )

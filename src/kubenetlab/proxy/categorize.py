@@ -22,6 +22,7 @@ class PortOnNode:
     cluster_endpoints: tuple[Endpoint, ...]  # for Cluster-policy traffic (KUBE-SVC)
     local_endpoints: tuple[Endpoint, ...]  # for Local-policy traffic (KUBE-SVL): on this node
     has_endpoints: bool = False  # any usable endpoint on any node (kube-proxy's hasEndpoints)
+    node: str = ""  # the node this was decided for
 
     @property
     def name(self) -> str:
@@ -93,7 +94,7 @@ def categorize_port(svc: Service, port: ServicePort, node: str) -> PortOnNode:
         local = tuple(e for e in endpoints if e.node == node and e.ready)
         if not local:
             local = tuple(e for e in endpoints if e.node == node and e.serving_terminating)
-    return PortOnNode(svc, port, cluster, local, has_any)
+    return PortOnNode(svc, port, cluster, local, has_any, node)
 
 
 def categorize(services: Sequence[Service], node: str) -> list[PortOnNode]:

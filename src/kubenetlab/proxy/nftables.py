@@ -1,18 +1,21 @@
-"""kube-proxy nftables mode, rendered as `nft -f` scripts (pure): full and incremental.
+"""kube-proxy nftables mode (v1.36), rendered as `nft -f` scripts (pure): full and
+incremental.
 
 Structure follows kube-proxy (pkg/proxy/nftables/proxier.go and its tests): table
 `ip kube-proxy`; dispatch `ip daddr . meta l4proto . th dport vmap @service-ips` and
-`ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports`; per Service a
-`service-<hash>-ns/name/proto/port` chain (masquerade from outside the cluster CIDR,
-then `numgen random mod N vmap { i : goto endpoint-… }`), `external-…` for NodePorts
-(Local: short-circuit pod and local traffic, the rest to `local-…`), `endpoint-…`
-chains (hairpin masquerade, dnat); no-endpoint maps reject (or drop, for Local
-NodePorts without local endpoints); masquerading by mark 0x4000, `fully-random`.
-External IPs and LoadBalancer IPs are `service-ips` elements that go to `external-…`;
-loadBalancerSourceRanges become a `firewall-ips` element → `firewall-…` chain
-(`ip saddr != { ranges } drop`, checked before DNAT); ClientIP affinity is one
-`affinity-…` set per endpoint (dynamic, with the timeout) that the service chain checks
-first and the endpoint chain updates. (Expected text: TestOverallNFTablesRules.)
+`ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports`, after one rule
+that marks ClusterIP traffic from outside the cluster CIDR for masquerade. Per Service a
+`service-<hash>-ns/name/proto/port` chain (ClusterIP traffic; or `local-…` with
+internalTrafficPolicy Local) that DNATs straight to `numgen random mod N map { i : ip .
+port }`; `external-…` for NodePorts, external and LoadBalancer IPs (Cluster: mark and go
+to `service-…`; Local: short-circuit pod and node traffic, the rest to `local-…`);
+no-endpoint maps reject (drop without a local endpoint). Hairpin traffic (a pod reaching
+itself through its Service) is masqueraded by the `hairpin-connections` set of this
+node's endpoints, with `ct status dnat`. loadBalancerSourceRanges become a
+`firewall-ips` element → `firewall-…` chain (`ip saddr != { ranges } drop`, checked
+before DNAT); ClientIP affinity is one `affinity-…` set per endpoint (dynamic, with the
+timeout) that the service chain checks first and an `endpoint-…` chain updates.
+(Expected text: TestOverallNFTablesRules of v1.36.3.)
 
 A rule set is a `RuleSet` of chains and map/set elements, so an update is the diff of
 two: only chains whose rules changed are flushed and refilled, only changed elements
@@ -23,12 +26,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
 
 from kubenetlab.proxy.categorize import PortOnNode, categorize
 from kubenetlab.proxy.chains import nft_chain, nft_endpoint_chain
 from kubenetlab.services import Endpoint, Service
 
 T = "ip kube-proxy"
+MARK = "0x4000"
+MASQUERADE = f"mark set mark or {MARK}"  # kube-proxy's masqueradeRule
 BASE_CHAINS = {  # chain → its declaration suffix
     "cluster-ips-check": "",
     "filter-prerouting-pre-dnat": " { type filter hook prerouting priority -110 ; }",
@@ -37,7 +43,6 @@ BASE_CHAINS = {  # chain → its declaration suffix
     "filter-input": " { type filter hook input priority 0 ; }",
     "filter-output": " { type filter hook output priority 0 ; }",
     "firewall-check": "",
-    "mark-for-masquerade": "",
     "masquerading": "",
     "nat-output": " { type nat hook output priority -100 ; }",
     "nat-postrouting": " { type nat hook postrouting priority 100 ; }",
@@ -50,6 +55,8 @@ BASE_CHAINS = {  # chain → its declaration suffix
 SETS = [
     'add set ip kube-proxy cluster-ips { type ipv4_addr ; comment "Active ClusterIPs" ; }',
     'add set ip kube-proxy nodeport-ips { type ipv4_addr ; comment "IPs that accept NodePort traffic" ; }',
+    "add set ip kube-proxy hairpin-connections { type ipv4_addr . ipv4_addr . inet_proto . "
+    'inet_service ; comment "service hairpin connections" ; }',
     "add map ip kube-proxy firewall-ips { type ipv4_addr . inet_proto . inet_service : verdict ; "
     'comment "destinations that are subject to LoadBalancerSourceRanges" ; }',
     "add map ip kube-proxy no-endpoint-nodeports { type inet_proto . inet_service : verdict ; "
@@ -105,10 +112,12 @@ def _base_rules(cluster_cidr: str, service_cidr: str) -> list[tuple[str, str]]:
         ("filter-output-pre-dnat", "ct state new jump firewall-check"),
         ("filter-output", "ct state new jump cluster-ips-check"),
         ("firewall-check", "ip daddr . meta l4proto . th dport vmap @firewall-ips"),
-        ("mark-for-masquerade", "mark set mark or 0x4000"),
-        ("masquerading", "mark and 0x4000 == 0 return"),
-        ("masquerading", "mark set mark xor 0x4000"),
-        ("masquerading", "masquerade fully-random"),
+        ("masquerading", f"mark and {MARK} != 0 mark set mark xor {MARK} masquerade fully-random"),
+        (
+            "masquerading",
+            "ct status dnat ip saddr . ip daddr . meta l4proto . th dport @hairpin-connections "
+            "masquerade fully-random",
+        ),
         ("nat-output", "jump services"),
         ("nat-postrouting", "jump masquerading"),
         ("nat-prerouting", "jump services"),
@@ -117,6 +126,11 @@ def _base_rules(cluster_cidr: str, service_cidr: str) -> list[tuple[str, str]]:
             "ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports",
         ),
         ("reject-chain", "reject"),
+        (
+            "services",
+            f"ip daddr @cluster-ips ip saddr != {cluster_cidr} {MASQUERADE} "
+            'comment "masquerade clusterIP traffic from outside cluster"',
+        ),
         ("services", "ip daddr . meta l4proto . th dport vmap @service-ips"),
         ("services", "ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports"),
         (
@@ -127,22 +141,25 @@ def _base_rules(cluster_cidr: str, service_cidr: str) -> list[tuple[str, str]]:
 
 
 def _dispatch(rs: RuleSet, p: PortOnNode, endpoints: Sequence[Endpoint]) -> list[str]:
-    """endpoint-… chains (hairpin masquerade, affinity update, dnat) and the rules that
-    pick one: affinity checks first, then the `numgen` vmap."""
+    """The rules that pick an endpoint: without affinity one DNAT through a `numgen` map;
+    with ClientIP affinity, the affinity checks, then a `numgen` vmap to endpoint-… chains
+    that record the client and DNAT."""
     svc, proto, target_port = p.service, p.protocol, p.port.target_port
+    if svc.affinity_timeout is None:
+        pairs = " , ".join(f"{i} : {ep.ip} . {target_port}" for i, ep in enumerate(endpoints))
+        return [f"meta l4proto {proto} dnat ip addr . port to numgen random mod {len(endpoints)} map {{ {pairs} }}"]
     targets, sticky = [], []
     for ep in endpoints:
         chain = nft_endpoint_chain(svc.namespace, svc.name, p.port.name, proto, ep.ip, target_port)
-        rules = [f"ip saddr {ep.ip} jump mark-for-masquerade"]
-        if svc.affinity_timeout is not None:
-            affinity = "affinity-" + chain.removeprefix("endpoint-")
-            rs.sets[affinity] = (
-                f"{{ type ipv4_addr ; flags dynamic,timeout ; timeout {svc.affinity_timeout}s ; }}"
-            )
-            rules.append(f"update @{affinity} {{ ip saddr }}")
-            sticky.append(f"ip saddr @{affinity} goto {chain}")
-        rules.append(f"meta l4proto {proto} dnat to {ep.ip}:{target_port}")
-        rs.chains[chain] = rules
+        affinity = "affinity-" + chain.removeprefix("endpoint-")
+        rs.sets[affinity] = (
+            f"{{ type ipv4_addr ; flags dynamic,timeout ; timeout {svc.affinity_timeout}s ; }}"
+        )
+        rs.chains[chain] = [
+            f"update @{affinity} {{ ip saddr }}",
+            f"meta l4proto {proto} dnat to {ep.ip}:{target_port}",
+        ]
+        sticky.append(f"ip saddr @{affinity} goto {chain}")
         targets.append(chain)
     vmap = " , ".join(f"{i} : goto {c}" for i, c in enumerate(targets))
     return [*sticky, f"numgen random mod {len(targets)} vmap {{ {vmap} }}"]
@@ -154,8 +171,9 @@ def rule_set(
     """The desired state for one node (what `render_full` writes and `render_delta` diffs)."""
     rs = RuleSet()
     rs.elements |= {Element("nodeport-ips", ip) for ip in node_ips}
+    node_ip = node_ips[0] if node_ips else None
     for port in categorize(services, node):
-        _service_port(rs, port, cluster_cidr)
+        _service_port(rs, port, cluster_cidr, node_ip)
     return rs
 
 
@@ -163,7 +181,7 @@ def _chain(kind: str, p: PortOnNode) -> str:
     return nft_chain(kind, p.service.namespace, p.service.name, p.port.name, p.protocol)
 
 
-def _service_port(rs: RuleSet, p: PortOnNode, cluster_cidr: str) -> None:
+def _service_port(rs: RuleSet, p: PortOnNode, cluster_cidr: str, node_ip: str | None) -> None:
     """One Service port: ClusterIP traffic to the Cluster-policy service-… chain (or, with
     internalTrafficPolicy Local, the local-… chain), external traffic through external-…;
     a no-endpoint verdict (reject, or drop without a local endpoint) where it has none."""
@@ -177,14 +195,16 @@ def _service_port(rs: RuleSet, p: PortOnNode, cluster_cidr: str) -> None:
         rs.chains[local_chain] = _dispatch(rs, p, p.local_endpoints)
     internal_chain = local_chain if p.internal_local else cluster_chain
     internal_verdict = "goto reject-chain" if not p.has_endpoints else "drop"
+    for ep in p.reachable_endpoints:  # a pod reaching itself through this Service
+        if ep.node == p.node:
+            hairpin = f"{ep.ip} . {ep.ip} . {proto} . {p.port.target_port}"
+            rs.elements.add(Element("hairpin-connections", hairpin))
     if p.has_internal_endpoints:
-        masq = f"ip daddr {svc.cluster_ip} ip saddr != {cluster_cidr} jump mark-for-masquerade"
-        rs.chains[internal_chain] = [masq, *rs.chains[internal_chain]]
         rs.elements.add(Element("service-ips", key, f"goto {internal_chain}"))
     else:
         rs.elements.add(Element("no-endpoint-services", key, internal_verdict, p.name))
     if p.externally_accessible:
-        _external(rs, p, cluster_chain, local_chain, cluster_cidr)
+        _external(rs, p, cluster_chain, local_chain, cluster_cidr, node_ip)
 
 
 def _no_external_endpoints(rs: RuleSet, p: PortOnNode, verdict: str) -> None:
@@ -197,8 +217,9 @@ def _no_external_endpoints(rs: RuleSet, p: PortOnNode, verdict: str) -> None:
         rs.elements.add(Element("no-endpoint-nodeports", key, verdict, p.name))
 
 
-def _external_entries(rs: RuleSet, p: PortOnNode, ext: str) -> None:
-    """service-ips for external and LB IPs, service-nodeports, and the firewall."""
+def _external_entries(rs: RuleSet, p: PortOnNode, ext: str, node_ip: str | None) -> None:
+    """service-ips for external and LB IPs, service-nodeports, and the firewall (source
+    ranges; when one holds the node's own IP, the LB IPs too, as kube-proxy allows)."""
     svc, proto, port = p.service, p.protocol, p.port.port
     for ip in svc.external_addresses:
         rs.elements.add(Element("service-ips", f"{ip} . {proto} . {port}", f"goto {ext}"))
@@ -208,26 +229,36 @@ def _external_entries(rs: RuleSet, p: PortOnNode, ext: str) -> None:
         )
     if svc.load_balancer_ips and svc.source_ranges:
         fw = _chain("firewall", p)
-        rs.chains[fw] = [f"ip saddr != {{ {', '.join(svc.source_ranges)} }} drop"]
+        sources = list(svc.source_ranges)
+        if node_ip and any(
+            IPv4Address(node_ip) in IPv4Network(r, strict=False) for r in svc.source_ranges
+        ):
+            sources += svc.load_balancer_ips
+        rs.chains[fw] = [f"ip saddr != {{ {', '.join(sources)} }} drop"]
         for ip in svc.load_balancer_ips:
             rs.elements.add(Element("firewall-ips", f"{ip} . {proto} . {port}", f"goto {fw}"))
 
 
 def _external(
-    rs: RuleSet, p: PortOnNode, cluster_chain: str, local_chain: str, cluster_cidr: str
+    rs: RuleSet,
+    p: PortOnNode,
+    cluster_chain: str,
+    local_chain: str,
+    cluster_cidr: str,
+    node_ip: str | None,
 ) -> None:
     """external-…: masquerade (Cluster), or Local's short-circuits before local-…"""
     if not p.has_endpoints:
         _no_external_endpoints(rs, p, "goto reject-chain")
         return
     ext = _chain("external", p)
-    _external_entries(rs, p, ext)
+    _external_entries(rs, p, ext, node_ip)
     if not p.external_local:
-        rules = ["jump mark-for-masquerade"]
+        rules = [f'{MASQUERADE} comment "masquerade"']
     else:
         rules = [
             f'ip saddr {cluster_cidr} goto {cluster_chain} comment "short-circuit pod traffic"',
-            'fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
+            f'fib saddr type local {MASQUERADE} comment "masquerade local traffic"',
             f'fib saddr type local goto {cluster_chain} comment "short-circuit local traffic"',
         ]
     if p.has_external_endpoints:
