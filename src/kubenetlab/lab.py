@@ -269,6 +269,7 @@ def status_document(ledger: Ledger) -> dict[str, Any]:
             **_component_status(ledger, "kubernetes"),
             **_component_status(ledger, "kubelets"),
             **_component_status(ledger, "kube-proxy"),
+            **_component_status(ledger, "proxy-agents"),
         }
         if health == "ok"
         else {},

@@ -106,7 +106,7 @@ class LiveLab:
         if self.lab.control_plane == "etcd":  # written to etcd; the node agents follow
             synced = _through_etcd(self.lab, self.ledger, new_svc)
         elif self.lab.control_plane == "kubernetes":  # through the API; kube-proxy follows
-            synced = _through_api(old, self.lab, self.ledger, new_svc)
+            synced = _through_api(self.lab, self.ledger, new_svc)
         else:
             synced = ServiceProxyComponent().update(old, self.lab)
         self.ledger.lab = self.lab.to_dict()
@@ -115,20 +115,28 @@ class LiveLab:
         return synced
 
 
-def _through_api(old: Lab, lab: Lab, ledger: Ledger, svc: Service) -> dict[str, SyncResult]:
-    """Rewrite the EndpointSlice through the lab's API and wait for every node's upstream
-    kube-proxy to have synced it (its own metrics); the eBPF proxy is still synced here."""
+def _through_api(lab: Lab, ledger: Ledger, svc: Service) -> dict[str, SyncResult]:
+    """Rewrite the EndpointSlice through the lab's API and wait for every node's proxy to
+    have programmed it: the upstream kube-proxy (its own metrics) or the eBPF proxy's API
+    agents (the resourceVersion they applied); what each node's sync did."""
     from pathlib import Path
 
     from kubenetlab.components.kubeproxy import wait_synced
+    from kubenetlab.components.proxyagents import read_status, wait_applied
     from kubenetlab.controlplane import objects
     from kubenetlab.controlplane.kubeproxy import runs_upstream
 
     kubeconfig = Path(ledger.extra["api_server"]["kubeconfig"])
-    if not runs_upstream(lab):
-        objects.replace_endpoints(kubeconfig, svc)
-        return ServiceProxyComponent().update(old, lab)
-    return wait_synced(lab, lambda: objects.replace_endpoints(kubeconfig, svc))
+    if runs_upstream(lab):
+        return wait_synced(lab, lambda: objects.replace_endpoints(kubeconfig, svc))
+    wait_applied(lab, ledger, objects.replace_endpoints(kubeconfig, svc))
+    out = {}
+    for node in lab.nodes:
+        last = read_status(ledger, node.name).get("last_sync", {})
+        out[node.name] = SyncResult(
+            last.get("changed", 0), last.get("seconds", 0.0), last.get("mode", "none")
+        )
+    return out
 
 
 def _through_etcd(lab: Lab, ledger: Ledger, svc: Service) -> dict[str, SyncResult]:

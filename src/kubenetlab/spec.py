@@ -311,6 +311,8 @@ def _proxy_options(
             "lb_mode": LB_MODES,
             "lb_algorithm": LB_ALGORITHMS,
         }
+        if control_plane == "kubernetes":  # its API agents coalesce as kube-proxy does
+            allowed["min_sync_period"] = None
     elif proxy in MODES and control_plane == "kubernetes":
         allowed = {"min_sync_period": None}
     else:

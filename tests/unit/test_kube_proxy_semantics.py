@@ -145,3 +145,28 @@ def test_kube_proxy_metrics_are_read_for_ipv4_only() -> None:
     assert (m.syncs, m.full, m.partial, m.endpoint_changes, m.pending) == (3, 1, 2, 4, 1)
     assert m.mean_seconds == pytest.approx(0.1) and m.last_timestamp == 1.7e9
     assert m.quantile(0.5) == 0.128 and m.quantile(0.3) == 0.064
+
+
+def test_results_name_the_proxy_that_programmed_the_nodes() -> None:
+    assert kubeproxy.implementation(_lab(proxy="nftables")) == (
+        "kube-proxy v1.36.3 (upstream, nftables mode)"
+    )
+    assert "API agents" in str(kubeproxy.implementation(_lab(proxy="ebpf")))
+    plain = build_lab({"services": [{"name": "web"}]})
+    assert str(kubeproxy.implementation(plain)).startswith("kubenetlab renderer (iptables")
+    assert kubeproxy.implementation(build_lab({})) is None
+    # the eBPF proxy's API agents coalesce bursts too
+    assert _lab(proxy="ebpf", proxy_options={"min_sync_period": "2s"}).proxy_options == {
+        "min_sync_period": "2s"
+    }
+
+
+def test_compare_takes_the_kubernetes_control_plane_only() -> None:
+    from kubenetlab.scenarios.compare import CompareSettings, _lab_for
+    from kubenetlab.stacks import resolve
+
+    with pytest.raises(UsageError, match="control plane must be kubernetes"):
+        CompareSettings(profiles=("native",), control_plane="etcd")
+    lab = _lab_for(resolve("flannel"), "kubernetes")
+    assert lab.control_plane == "kubernetes" and kubeproxy.runs_upstream(lab)
+    assert _lab_for(resolve("flannel")).control_plane is None

@@ -61,6 +61,7 @@ class BenchResult:
     notes: list[str] = field(default_factory=list)
     histogram: HdrHistogram | None = field(default=None, repr=False)  # pooled samples, ns
     placement: dict[str, Any] = field(default_factory=dict)  # bench.placement.Placement
+    proxy: str | None = None  # the service proxy programming the lab's nodes (and version)
 
     @property
     def test_name(self) -> str:
@@ -87,4 +88,5 @@ class BenchResult:
             "estimates": {k: v.to_dict() for k, v in self.estimates.items()},
             "notes": self.notes,
             "placement": self.placement,
+            "proxy": self.proxy,
         }

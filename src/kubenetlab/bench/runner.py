@@ -32,6 +32,7 @@ from kubenetlab.bench.stats import (
     median_ci,
     new_histogram,
 )
+from kubenetlab.controlplane.kubeproxy import implementation
 from kubenetlab.errors import EnvironmentProblem, KnlError, UsageError
 from kubenetlab.kernel import cgroups, procs, sockets
 from kubenetlab.kernel.cgroups import Cgroup
@@ -402,6 +403,7 @@ def run(
         runs=runs,
         notes=_notes(tool, fallback, spec, runs),
         placement=placement.to_dict(),
+        proxy=implementation(lab),
     )
     if spec.test in LATENCY_TESTS:
         result.histogram = pooled

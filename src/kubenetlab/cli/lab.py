@@ -46,7 +46,8 @@ def register(commands: Subparsers) -> None:
     up.add_argument(
         "--min-sync-period",
         metavar="DURATION",
-        help="the upstream kube-proxy's minSyncPeriod (control plane kubernetes; default 1s)",
+        help="with --control-plane kubernetes: kube-proxy's minSyncPeriod, or the eBPF "
+        "proxy agents' (default 1s)",
     )
     up.add_argument("--routes", help="Gateway API Gateways and HTTPRoutes (YAML) for a gateway")
     up.add_argument(

@@ -13,6 +13,7 @@ from kubenetlab.components.kubelets import NodeKubelets
 from kubenetlab.components.kubeproxy import UpstreamKubeProxy
 from kubenetlab.components.kubernetes import KubernetesControlPlane
 from kubenetlab.components.proxy import ServiceProxyComponent
+from kubenetlab.components.proxyagents import EbpfProxyAgents
 from kubenetlab.components.routing import RoutingDaemons
 from kubenetlab.model import Lab
 
@@ -23,6 +24,7 @@ COMPONENTS: tuple[Component, ...] = (
     KubernetesControlPlane(),
     NodeKubelets(),
     UpstreamKubeProxy(),
+    EbpfProxyAgents(),
     ServiceProxyComponent(),
     NodeAgents(),
     Backends(),

@@ -45,9 +45,14 @@ def _get(node: Node, port: int, path: str, timeout: float = 2.0) -> tuple[int, s
             return exc.code, exc.read().decode(errors="replace")
 
 
+def metrics_text(node: Node, timeout: float = 2.0) -> str:
+    """The node's kube-proxy's /metrics, as it serves them (OSError when it does not answer)."""
+    return _get(node, METRICS_PORT, "/metrics", timeout)[1]
+
+
 def metrics(node: Node, timeout: float = 2.0) -> SyncMetrics:
     """The node's kube-proxy's sync metrics (OSError when it does not answer)."""
-    return kubeproxy.parse_metrics(_get(node, METRICS_PORT, "/metrics", timeout)[1])
+    return kubeproxy.parse_metrics(metrics_text(node, timeout))
 
 
 def log_name(node: Node) -> str:

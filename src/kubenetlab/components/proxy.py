@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from kubenetlab.components.base import Component
-from kubenetlab.controlplane.kubeproxy import runs_upstream
 from kubenetlab.kernel import rules as kernel_rules
 from kubenetlab.kernel.ledger import Ledger, bpf_dir
 from kubenetlab.model import Lab, Node
@@ -32,8 +31,8 @@ class ServiceProxyComponent(Component):
 
     def wanted(self, lab: Lab) -> bool:
         # with etcd the node agents program the nodes; with kubernetes the upstream
-        # kube-proxy does (components/kubeproxy.py), the eBPF proxy still this (for now)
-        return bool(lab.services) and lab.control_plane != "etcd" and not runs_upstream(lab)
+        # kube-proxy (components/kubeproxy.py) or the eBPF proxy's API agents do
+        return bool(lab.services) and lab.control_plane is None
 
     def tools(self, lab: Lab) -> tuple[tuple[str, str], ...]:
         return proxy_of(lab).tools

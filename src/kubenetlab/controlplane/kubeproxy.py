@@ -40,6 +40,20 @@ def runs_upstream(lab: Lab) -> bool:
     return lab.control_plane == "kubernetes" and (lab.proxy or "iptables") in MODES
 
 
+def implementation(lab: Lab) -> str | None:
+    """Which service proxy programs the lab's nodes, as results record it."""
+    from kubenetlab.controlplane.upstream import KUBERNETES_VERSION
+
+    if lab.proxy is None:
+        return None
+    if runs_upstream(lab):
+        return f"kube-proxy {KUBERNETES_VERSION} (upstream, {MODES[lab.proxy or 'iptables'][0]} mode)"
+    if lab.proxy == "ebpf":
+        fed = "its API agents" if lab.control_plane == "kubernetes" else "kubenetlab"
+        return f"kubenetlab eBPF proxy (maps written by {fed})"
+    return f"kubenetlab renderer ({lab.proxy}, rules equal to kube-proxy {KUBERNETES_VERSION}'s)"
+
+
 def min_sync_period(value: Any) -> str:
     """kube-proxy's minSyncPeriod as a Go duration ("1s", "500ms", "1m30s"); exit 2 else."""
     text = str(value).strip()

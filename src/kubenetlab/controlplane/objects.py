@@ -108,9 +108,9 @@ def create_lab_objects(lab: Lab, kubeconfig: Path) -> int:
     return created
 
 
-def replace_endpoints(kubeconfig: Path, svc: Service) -> None:
+def replace_endpoints(kubeconfig: Path, svc: Service) -> int:
     """Service `svc`'s EndpointSlice made to list its endpoints now (as the controller
-    would rewrite it); the proxies follow through their watches."""
+    would rewrite it); the proxies follow through their watches. Its new resourceVersion."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
@@ -120,7 +120,10 @@ def replace_endpoints(kubeconfig: Path, svc: Service) -> None:
         discovery = client.DiscoveryV1Api(api)
         current = discovery.read_namespaced_endpoint_slice(want["metadata"]["name"], svc.namespace)
         want["metadata"]["resourceVersion"] = current.metadata.resource_version
-        discovery.replace_namespaced_endpoint_slice(want["metadata"]["name"], svc.namespace, want)
+        done = discovery.replace_namespaced_endpoint_slice(
+            want["metadata"]["name"], svc.namespace, want
+        )
+        return int(done.metadata.resource_version)
     except ApiException as exc:
         raise KnlError(f"the lab's API server refused an object: {exc.status} {exc.reason}: "
                        f"{(exc.body or '')[:300]}") from None  # fmt: skip

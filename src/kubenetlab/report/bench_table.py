@@ -44,6 +44,8 @@ def print_bench(result: BenchResult) -> None:
         stdout.print(_stream_table(result, level))
     if result.placement:
         stdout.print(placement_line(result.placement), highlight=False)
+    if result.proxy:
+        stdout.print(f"service proxy on the lab's nodes: {result.proxy}", highlight=False)
     for note in result.notes:
         stdout.print(f"note: {note}", highlight=False)
 

@@ -106,7 +106,7 @@ def print_compare(report: CompareReport) -> None:
         table.add_row(*cells)
     stdout.print(table)
     for row in report.rows:
-        what = f"{row.name}: {row.models}"
+        what = f"{row.name}: {row.models}" + (f"; service proxy: {row.proxy}" if row.proxy else "")
         stdout.print(
             what if row.results else f"{what} — not measured: {row.reason}", highlight=False
         )

@@ -26,6 +26,9 @@ def print_etp(report: EtpReport) -> None:
             "yes" if r.client_ip_kept else "no", str(r.health_check or "-"),
         )  # fmt: skip
     stdout.print(table)
+    for proxy, impl in dict.fromkeys((r.proxy, r.implementation) for r in report.rows):
+        if impl:
+            stdout.print(f"{proxy}: {impl}", highlight=False)
     verdict = "as documented" if report.passed else "NOT as documented"
     stdout.print(
         f"{verdict}: Local keeps the client IP where a backend is and drops elsewhere (health "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 from rich.console import Console
@@ -110,6 +111,28 @@ def _print_kube_proxy(rows: list[dict[str, Any]]) -> None:
         stdout.print(note, highlight=False)
 
 
+def _print_proxy_agents(rows: list[dict[str, Any]]) -> None:
+    stdout.print("eBPF proxy agents (API clients) on every node", highlight=False)
+    table = Table("node", "agent", "API", "syncs", "last sync", "map update", "services",
+                  box=None, pad_edge=False)  # fmt: skip
+    now = time.time()
+    for r in rows:
+        last = r.get("last_sync") or {}
+        when = f"{now - r['applied_at']:.0f} s ago" if r.get("applied_at") else "never"
+        table.add_row(
+            r["node"], "running" if r.get("running") else "down", str(r.get("api", "?"))[:40],
+            str(r.get("syncs", 0)), when,
+            f"{last.get('seconds', 0) * 1000:.2f} ms ({last.get('mode', '-')})" if last else "-",
+            str(r.get("services", "-")),
+        )  # fmt: skip
+    stdout.print(table)
+    for gap in dict.fromkeys(g for r in rows for g in r.get("unsupported") or []):
+        stdout.print(f"  not programmed: {gap}", highlight=False)
+    for r in rows:
+        if not r.get("running"):
+            stdout.print(f"  {r['node']}: {r.get('last_log_line', '')}", highlight=False)
+
+
 def _print_control_plane(cp: dict[str, Any]) -> None:
     if cp.get("kubernetes"):
         _print_kubernetes(cp["kubernetes"])
@@ -120,6 +143,8 @@ def _print_control_plane(cp: dict[str, Any]) -> None:
             stdout.print(table)
         if cp.get("kube_proxy"):
             _print_kube_proxy(cp["kube_proxy"])
+        if cp.get("proxy_agents"):
+            _print_proxy_agents(cp["proxy_agents"])
         return
     etcd = cp.get("etcd") or {}
     revision = f", revision {etcd['revision']}" if "revision" in etcd else ""

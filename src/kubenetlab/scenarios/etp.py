@@ -55,6 +55,7 @@ class EtpSettings:
     proxies: tuple[str, ...]
     requests: int
     timeout: float
+    control_plane: str | None = None  # "kubernetes": the upstream kube-proxy (or API agents)
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Row:
     client_ip_kept: bool
     failures: dict[str, int]
     health_check: int | None = None
+    implementation: str | None = None  # which service proxy programmed the nodes
 
 
 @dataclass
@@ -114,7 +116,8 @@ class EtpReport(ScenarioReport):
         return {
             "schema_version": 1,
             "settings": {"proxies": list(s.proxies), "requests": s.requests,
-                         "timeout_s": s.timeout, "policies": list(NODE_PORTS)},
+                         "timeout_s": s.timeout, "policies": list(NODE_PORTS),
+                         "control_plane": s.control_plane},
             "client_ip": self.client_ip,
             "backend": BACKEND,
             "tool": "kubenetlab echo backend: answers with the peer address it saw",
@@ -124,7 +127,7 @@ class EtpReport(ScenarioReport):
         }  # fmt: skip
 
 
-def _spec(proxy_name: str) -> dict[str, Any]:
+def _spec(proxy_name: str, control_plane: str | None = None) -> dict[str, Any]:
     services = [
         {"name": "keep", "type": "LoadBalancer", "port": 80, "target_port": 8080,
          "node_port": NODE_PORTS["Local"], "external_traffic_policy": "Local",
@@ -133,7 +136,7 @@ def _spec(proxy_name: str) -> dict[str, Any]:
          "node_port": NODE_PORTS["Cluster"], "pods": [BACKEND]},
     ]  # fmt: skip
     return {"name": "etp", "profile": "native", "nodes": 2, "pods_per_node": 1, "proxy": proxy_name,
-            "services": services}  # fmt: skip
+            "services": services, "control_plane": control_plane}  # fmt: skip
 
 
 def _ask(live: LiveLab, ip: str, port: int, settings: EtpSettings) -> list[str]:
@@ -155,8 +158,11 @@ def _health(live: LiveLab, ip: str) -> int:
 
 
 def _rows(proxy_name: str, settings: EtpSettings, report: EtpReport) -> list[Row]:
+    from kubenetlab.controlplane.kubeproxy import implementation
+
     rows = []
-    with running(build_lab(_spec(proxy_name))) as live:
+    lab = build_lab(_spec(proxy_name, settings.control_plane))
+    with running(lab) as live:
         report.client_ip = str(live.lab.client_ip)
         keep = live.service("default/keep")
         for policy, port in NODE_PORTS.items():
@@ -169,6 +175,7 @@ def _rows(proxy_name: str, settings: EtpSettings, report: EtpReport) -> list[Row
                     len(seen), sum(addresses.values()), dict(addresses),
                     bool(addresses) and set(addresses) == {report.client_ip}, dict(failures),
                     _health(live, str(node.underlay_ip)) if policy == "Local" else None,
+                    implementation(lab),
                 ))  # fmt: skip
     return rows
 
@@ -193,6 +200,11 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=0.5, help="seconds before a connection counts as dropped"
     )
+    parser.add_argument(
+        "--control-plane", choices=("kubernetes",),
+        help="the upstream control plane in the lab: kube-proxy itself serves the rules and "
+        "health checks (default: kubenetlab's renderer and health-check server)",
+    )  # fmt: skip
 
 
 def settings_from(args: argparse.Namespace) -> EtpSettings:
@@ -203,7 +215,7 @@ def settings_from(args: argparse.Namespace) -> EtpSettings:
         raise UsageError(f"--requests must be 1-10000, not {args.requests}")
     if not 0.05 <= args.timeout <= 30:
         raise UsageError(f"--timeout must be 0.05-30 seconds, not {args.timeout:g}")
-    return EtpSettings(proxies, args.requests, args.timeout)
+    return EtpSettings(proxies, args.requests, args.timeout, args.control_plane)
 
 
 SCENARIO = Scenario(

@@ -1,0 +1,206 @@
+"""Network-programming latency on a Kubernetes lab, per proxy and cluster size: the time
+from `kubectl apply` of a Service (with its EndpointSlice) to the first connection to its
+ClusterIP answered from a pod — with N Services already programmed — and the proxy's own
+account of it (issue 26's benchmark).
+
+    python benchmarks/network_programming.py [--proxies iptables,nftables,ebpf]
+        [--services 100,1000] [--probes 5] [-o table|json]
+
+Per proxy × N: `lab up --control-plane kubernetes --proxy P` (2 nodes × 2 pods, one spec
+Service whose pods run the lab's backend), N − 1 more selector-less Services + EndpointSlices
+on the same pods created through the API with the official client (how long the API took
+to accept them is printed), a wait until every node's proxy has synced them, then per probe:
+a new Service applied with kubectl, and a prober in node2-pod2 connecting to its ClusterIP
+every 5 ms until it answers. Printed: that time's median and max; for the upstream
+kube-proxy, `kubeproxy_network_programming_duration_seconds` (ClusterLoader2's network
+programming latency: from the EndpointSlice's last-change-trigger time to the rules being
+written) and `kubeproxy_sync_proxy_rules_duration_seconds` means over the probes; for the
+eBPF agents, their map-update time; and the RSS of one kube-proxy (or agent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from kubenetlab.components.kubeproxy import metrics, metrics_text
+from kubenetlab.components.proxyagents import read_status
+from kubenetlab.controlplane import upstream
+from kubenetlab.controlplane.objects import api_client
+from kubenetlab.kernel.ledger import Ledger
+from kubenetlab.live import attach
+
+PROBE = """
+import socket, sys, time
+ip, start = sys.argv[1], float(sys.argv[2])
+deadline = time.time() + 60
+while time.time() < deadline:
+    try:
+        s = socket.create_connection((ip, 80), timeout=0.2); s.sendall(b"?"); s.recv(100); s.close()
+        print(time.time() - start); sys.exit(0)
+    except OSError:
+        time.sleep(0.005)
+sys.exit(1)
+"""
+
+
+def cli(*args: str, timeout: float = 900) -> str:
+    out = subprocess.run([sys.executable, "-m", "kubenetlab", *args], capture_output=True,
+                         text=True, timeout=timeout)  # fmt: skip
+    if out.returncode != 0:
+        raise SystemExit(f"kubenetlab {' '.join(args)}: {out.stderr.strip()}")
+    return out.stdout
+
+
+def _objects(name: str, pods: list[tuple[str, str]]) -> tuple[dict, dict]:
+    """A selector-less Service and its EndpointSlice, stamped as the EndpointSlice controller
+    stamps its own (kube-proxy measures network programming from that trigger time)."""
+    now = time.time()
+    trigger = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+           "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}  # fmt: skip
+    eps = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+           "metadata": {"name": f"{name}-1", "labels": {"kubernetes.io/service-name": name},
+                        "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": trigger}},
+           "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+           "endpoints": [{"addresses": [ip], "nodeName": node, "conditions": {"ready": True}}
+                         for ip, node in pods]}  # fmt: skip
+    return svc, eps
+
+
+def _create_many(kubeconfig: Path, count: int, pods: list[tuple[str, str]]) -> float:
+    from kubernetes import client
+
+    api = api_client(kubeconfig)
+    core, discovery = client.CoreV1Api(api), client.DiscoveryV1Api(api)
+    started = time.monotonic()
+    for i in range(count):
+        svc, eps = _objects(f"bulk-{i}", pods)
+        core.create_namespaced_service("default", svc)
+        discovery.create_namespaced_endpoint_slice("default", eps)
+    api.close()
+    return time.monotonic() - started
+
+
+def _wait_quiet(lab_name: str, proxy: str, seconds: float = 600) -> None:
+    live = attach(lab_name)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proxy == "ebpf":
+            ledger = Ledger.load(lab_name)
+            assert ledger is not None
+            rows = [read_status(ledger, n.name) for n in live.lab.nodes]
+            counts = {r.get("services") for r in rows}
+            if len(counts) == 1 and None not in counts and time.time() - max(
+                r.get("applied_at", 0) for r in rows
+            ) > 2:
+                return
+        elif all(m.pending == 0 for m in (metrics(n) for n in live.lab.nodes)):
+            time.sleep(1.5)
+            if all(m.pending == 0 for m in (metrics(n) for n in live.lab.nodes)):
+                return
+        time.sleep(0.5)
+    raise SystemExit(f"{proxy}: the proxies did not settle in {seconds:.0f} s")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _npl(text: str) -> tuple[float, int]:
+    """(sum, count) of kubeproxy_network_programming_duration_seconds for IPv4."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total, count = 0.0, 0
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.labels.get("ip_family", "IPv4") != "IPv4":
+                continue
+            if s.name == "kubeproxy_network_programming_duration_seconds_sum":
+                total = s.value
+            elif s.name == "kubeproxy_network_programming_duration_seconds_count":
+                count = int(s.value)
+    return total, count
+
+
+def measure(proxy: str, services: int, probes: int) -> dict:
+    name = f"bnp-{proxy[:3]}"
+    spec = Path(f"/tmp/{name}.yaml")
+    spec.write_text("services:\n  - {name: web, port: 80, target_port: 8080, replicas: 3}\n")
+    cli("lab", "up", "-f", str(spec), "--name", name, "--control-plane", "kubernetes",
+        "--proxy", proxy, "--profile", "native")  # fmt: skip
+    try:
+        kubeconfig = Path(cli("lab", "kubeconfig", name).strip())
+        live = attach(name)
+        pods = [(str(p.ip), p.node) for p in live.lab.pods if p.name != "node2-pod2"]
+        accepted = _create_many(kubeconfig, services - 1, pods)
+        _wait_quiet(name, proxy)
+        node = live.lab.nodes[1]
+        before = [metrics(node), _npl(metrics_text(node))] if proxy != "ebpf" else None
+        kubectl = str(upstream.program("kubectl"))
+        latencies = []
+        for i in range(probes):
+            svc, eps = _objects(f"probe-{i}", pods)
+            start = time.time()
+            subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), "apply", "-f", "-"],
+                           input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [svc, eps]}),
+                           capture_output=True, text=True, check=True)  # fmt: skip
+            ip = json.loads(subprocess.run(
+                [kubectl, "--kubeconfig", str(kubeconfig), "get", "svc", f"probe-{i}", "-o", "json"],
+                capture_output=True, text=True, check=True).stdout)["spec"]["clusterIP"]  # fmt: skip
+            out = cli("lab", "exec", name, "node2-pod2", "--", sys.executable, "-c", PROBE, ip, str(start))
+            latencies.append(float(out.strip()))
+            time.sleep(1.1)  # outside the last sync's minSyncPeriod: each probe alone
+        ledger = Ledger.load(name)
+        assert ledger is not None
+        row = {"proxy": proxy, "services": services, "api_accept_seconds": round(accepted, 1),
+               "apply_to_answer_p50_ms": round(statistics.median(latencies) * 1000, 1),
+               "apply_to_answer_max_ms": round(max(latencies) * 1000, 1)}  # fmt: skip
+        if before is not None:
+            after = metrics(node)
+            npl_sum, npl_count = _npl(metrics_text(node))
+            _syncs, mean, _kind = after.since(before[0])
+            row["kube_proxy_sync_mean_ms"] = round(mean * 1000, 1)
+            row["network_programming_mean_ms"] = round(
+                (npl_sum - before[1][0]) / max(1, npl_count - before[1][1]) * 1000, 1
+            )
+            [kp] = [p for p in ledger.processes if p.role == "kube-proxy" and p.netns == node.netns]
+            row["proxy_rss_mb"] = round(_rss_mb(kp.pid), 1)
+        else:
+            status = read_status(ledger, node.name)
+            row["map_update_ms"] = round(status.get("last_sync", {}).get("seconds", 0) * 1000, 2)
+            [agent] = [p for p in ledger.processes if p.role == "proxy-agent" and p.netns == node.netns]
+            row["proxy_rss_mb"] = round(_rss_mb(agent.pid), 1)
+        return row
+    finally:
+        cli("lab", "down", name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--proxies", default="iptables,nftables,ebpf")
+    parser.add_argument("--services", default="100,1000")
+    parser.add_argument("--probes", type=int, default=5)
+    parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    args = parser.parse_args()
+    rows = [measure(p, int(n), args.probes)
+            for n in args.services.split(",") for p in args.proxies.split(",")]  # fmt: skip
+    if args.output == "json":
+        print(json.dumps(rows, indent=2))
+        return
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    print("  ".join(keys))
+    for r in rows:
+        print("  ".join(str(r.get(k, "-")) for k in keys))
+
+
+if __name__ == "__main__":
+    main()
