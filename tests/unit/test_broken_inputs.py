@@ -17,6 +17,11 @@ LOL = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".joi
     f"{n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
 )
 DEEP = "a: " + "[" * 5000 + "]" * 5000 + "\n"
+SAVE = (
+    "*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-X - [0:0]\n"
+    "-A PREROUTING -j KUBE-SERVICES\n"
+    "-A KUBE-SERVICES -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j KUBE-SVC-X\nCOMMIT\n"
+)
 BAD_UTF8 = b"name: caf\xe9\nnodes: 2\n"
 SVC = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: default}\nspec:\n"
 SLICE = (
@@ -40,7 +45,9 @@ CASES: list[tuple[str, str | bytes | None, list[str], tuple[int, ...], str]] = [
     ("spec-1e8-nodes", "nodes: 100000000\n", [], (2,), "more than one host holds"),
     ("spec-too-many-pods", "nodes: 200\npods_per_node: 100\n", [], (2,), "10,000 pods"),
     ("spec-not-utf8", BAD_UTF8, [], (2,), "not UTF-8 text"),
-    ("spec-deep", DEEP, [], (2,), "nested deeper than"),
+    ("spec-deep", DEEP, [], (2,), "maximum nesting depth"),
+    # deeper than kubenetlab's 64 levels, within libyaml's own 1000
+    ("spec-deep-100", "a: " + "[" * 100 + "]" * 100 + "\n", [], (2,), "nesting depth (64 levels)"),
     ("spec-billion-laughs", LOL, [], (2,), "alias"),
     ("spec-empty", "", [], (2,), "the lab spec is empty"),
     ("spec-pod-mtu-9000", "underlay_mtu: 1500\npod_mtu: 9000\n", [], (2,), "use 1450"),
@@ -83,7 +90,7 @@ CASES: list[tuple[str, str | bytes | None, list[str], tuple[int, ...], str]] = [
         "must be an integer from 0 to 1,000,000, not 'ninety'",
     ),
     ("routes-not-utf8", BAD_UTF8, ["routes"], (2,), "not UTF-8 text"),
-    ("routes-deep", DEEP, ["routes"], (2,), "nested deeper than"),
+    ("routes-deep", DEEP, ["routes"], (2,), "maximum nesting depth"),
     ("routes-laughs", LOL, ["routes"], (2,), "alias"),
     ("routes-dev-zero", None, ["lab", "up", "--routes", "/dev/zero", "--dry-run"], (2,), "larger"),
     # audit
@@ -115,7 +122,17 @@ CASES: list[tuple[str, str | bytes | None, list[str], tuple[int, ...], str]] = [
         (2,),
         "alias",
     ),
-    ("audit-deep", DEEP, ["audit"], (2,), "nested deeper than"),
+    ("audit-deep", DEEP, ["audit"], (2,), "maximum nesting depth"),
+    # what iptables-restore --test refuses (issue 23 item 3), named by line
+    ("audit-ipt-no-argument", SAVE.replace("--dport 80 ", "--dport "), ["audit", ".txt"], (2,),
+     "line 6: option --dport needs an argument"),
+    ("audit-ipt-table-twice", SAVE + SAVE, ["audit", ".txt"], (2,), "line 8: table nat appears twice"),
+    ("audit-ipt-truncated", SAVE.replace("COMMIT\n", ""), ["audit", ".txt"], (2,),
+     "line 1: table nat has no COMMIT"),
+    ("audit-ipt-undeclared", SAVE.replace("-j KUBE-SVC-X", "-j KUBE-SVC-X\n-A KUBE-NOPE -j DROP"),
+     ["audit", ".txt"], (2,), "line 7: chain KUBE-NOPE is not declared"),
+    ("audit-ipt-and-nft", SAVE + "table ip kube-proxy {\n}\n", ["audit", ".txt"], (2,),
+     "both an iptables-save dump and an nft ruleset"),
     ("audit-not-utf8", BAD_UTF8, ["audit"], (2,), "not UTF-8 text"),
     ("audit-list-items", "apiVersion: v1\nkind: List\nitems: 5\n", ["audit"], (2,), "items"),
     ("audit-min-severity", SVC_OK, ["audit", "--min-severity", "loud"], (2,), "invalid choice"),
@@ -198,7 +215,7 @@ CASES: list[tuple[str, str | bytes | None, list[str], tuple[int, ...], str]] = [
     ),
     ("render-proxy-name", SVC_OK, ["render", "--proxy", "bogus"], (2,), "unknown service proxy"),
     ("render-not-utf8", BAD_UTF8, ["render"], (2,), "not UTF-8 text"),
-    ("render-deep", DEEP, ["render"], (2,), "nested deeper than"),
+    ("render-deep", DEEP, ["render"], (2,), "maximum nesting depth"),
     ("render-laughs", LOL, ["render"], (2,), "alias"),
     (
         "render-dev-zero",

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from kubenetlab.audit import restore_syntax
 from kubenetlab.audit.yamlsrc import Doc, load_documents
 from kubenetlab.errors import UsageError
 from kubenetlab.inputs import STDIN, read_text
@@ -25,6 +26,8 @@ LAB_SPEC_KEYS = {
     "services", "routes", "allow_mtu_mismatch",
 }  # fmt: skip
 NFT_TABLE = re.compile(r"^table (ip|ip6|inet|arp|bridge|netdev) \S+ \{", re.M)
+IPTABLES_TABLE = re.compile(r"^\*(nat|filter|mangle|raw|security)\s*$", re.M)
+IPTABLES_CHAIN = re.compile(r"^:[A-Z][\w-]* (ACCEPT|DROP|-) \[\d+:\d+\]\s*$", re.M)
 
 KINDS = {
     "kubernetes": "Kubernetes manifests",
@@ -94,7 +97,18 @@ def _walk(directory: Path) -> tuple[list[Path], list[Path]]:
 def detect(path: str, text: str) -> Source:
     """Raise ValueError with the reason when the file is none of the known kinds."""
     stripped = text.lstrip()
-    if re.search(r"^\*(nat|filter|mangle|raw|security)\s*$", text, re.M) and "COMMIT" in text:
+    iptables = IPTABLES_TABLE.search(text) or IPTABLES_CHAIN.search(text)
+    if iptables and NFT_TABLE.search(text):
+        raise ValueError(
+            "holds both an iptables-save dump and an nft ruleset: give them as two files "
+            "(each is audited as what it is)"
+        )
+    if iptables:
+        refused = restore_syntax.problems(text)
+        if refused:
+            line, problem = refused[0]
+            more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+            raise ValueError(f"line {line}: {problem}{more}: iptables-restore would refuse it")
         return Source(path, "iptables-save", text=text)
     if NFT_TABLE.search(text):
         return Source(path, "nft-ruleset", text=text)

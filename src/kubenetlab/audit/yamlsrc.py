@@ -67,12 +67,13 @@ def _unwrap(doc: Doc) -> list[Doc]:
     items = data.get("items")
     if not isinstance(items, list):
         return [doc]
+    # one pass over the key lines, grouped by item (a scan per item was quadratic)
+    per_item: dict[int, dict[Path, int]] = {}
+    for p, n in doc.lines.items():
+        if len(p) > 2 and p[0] == "items" and isinstance(p[1], int):
+            per_item.setdefault(p[1], {})[p[2:]] = n
     return [
-        Doc(
-            item,
-            doc.lines.get(("items", i), doc.line),
-            {p[2:]: n for p, n in doc.lines.items() if p[:2] == ("items", i) and len(p) > 2},
-        )
+        Doc(item, doc.lines.get(("items", i), doc.line), per_item.get(i, {}))
         for i, item in enumerate(items)
         if item is not None
     ]
