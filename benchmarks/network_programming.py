@@ -4,18 +4,20 @@ ClusterIP answered from a pod — with N Services already programmed — and the
 account of it (issue 26's benchmark).
 
     python benchmarks/network_programming.py [--proxies iptables,nftables,ebpf]
-        [--services 100,1000] [--probes 5] [-o table|json]
+        [--services 100,1000] [--probes 5] [--min-sync-period 1s] [-o table|json]
 
 Per proxy × N: `lab up --control-plane kubernetes --proxy P` (2 nodes × 2 pods, one spec
 Service whose pods run the lab's backend), N − 1 more selector-less Services + EndpointSlices
 on the same pods created through the API with the official client (how long the API took
 to accept them is printed), a wait until every node's proxy has synced them, then per probe:
-a new Service applied with kubectl, and a prober in node2-pod2 connecting to its ClusterIP
-every 5 ms until it answers. Printed: that time's median and max; for the upstream
-kube-proxy, `kubeproxy_network_programming_duration_seconds` (ClusterLoader2's network
-programming latency: from the EndpointSlice's last-change-trigger time to the rules being
-written) and `kubeproxy_sync_proxy_rules_duration_seconds` means over the probes; for the
-eBPF agents, their map-update time; and the RSS of one kube-proxy (or agent).
+a prober in node2-pod2 already connecting (10 ms connect timeout, a new SYN every ~12 ms)
+to a ClusterIP chosen in advance, and the Service + EndpointSlice written to the API (what
+`kubectl apply` does, without its process start-up); the time from the write to the first
+answer. Printed: that time's median and max; for the upstream kube-proxy,
+`kubeproxy_network_programming_duration_seconds` (ClusterLoader2's network programming
+latency: from the EndpointSlice's last-change-trigger time to the rules being written) and
+`kubeproxy_sync_proxy_rules_duration_seconds` means over the probes; for the eBPF agents,
+their map-update time; and the RSS of one kube-proxy (or agent).
 """
 
 from __future__ import annotations
@@ -30,21 +32,22 @@ from pathlib import Path
 
 from kubenetlab.components.kubeproxy import metrics, metrics_text
 from kubenetlab.components.proxyagents import read_status
-from kubenetlab.controlplane import upstream
 from kubenetlab.controlplane.objects import api_client
 from kubenetlab.kernel.ledger import Ledger
 from kubenetlab.live import attach
 
 PROBE = """
 import socket, sys, time
-ip, start = sys.argv[1], float(sys.argv[2])
+ip = sys.argv[1]
+print("ready", flush=True)
 deadline = time.time() + 60
 while time.time() < deadline:
     try:
-        s = socket.create_connection((ip, 80), timeout=0.2); s.sendall(b"?"); s.recv(100); s.close()
-        print(time.time() - start); sys.exit(0)
+        s = socket.create_connection((ip, 80), timeout=0.01)
+        s.settimeout(2); s.sendall(b"?"); s.recv(100); s.close()
+        print(time.time(), flush=True); sys.exit(0)
     except OSError:
-        time.sleep(0.005)
+        time.sleep(0.002)
 sys.exit(1)
 """
 
@@ -57,13 +60,16 @@ def cli(*args: str, timeout: float = 900) -> str:
     return out.stdout
 
 
-def _objects(name: str, pods: list[tuple[str, str]]) -> tuple[dict, dict]:
+def _objects(
+    name: str, pods: list[tuple[str, str]], cluster_ip: str | None = None
+) -> tuple[dict, dict]:
     """A selector-less Service and its EndpointSlice, stamped as the EndpointSlice controller
     stamps its own (kube-proxy measures network programming from that trigger time)."""
     now = time.time()
     trigger = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
     svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-           "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}  # fmt: skip
+           "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}],
+                    **({"clusterIP": cluster_ip} if cluster_ip else {})}}  # fmt: skip
     eps = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
            "metadata": {"name": f"{name}-1", "labels": {"kubernetes.io/service-name": name},
                         "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": trigger}},
@@ -131,12 +137,12 @@ def _npl(text: str) -> tuple[float, int]:
     return total, count
 
 
-def measure(proxy: str, services: int, probes: int) -> dict:
+def measure(proxy: str, services: int, probes: int, min_sync: str) -> dict:
     name = f"bnp-{proxy[:3]}"
     spec = Path(f"/tmp/{name}.yaml")
     spec.write_text("services:\n  - {name: web, port: 80, target_port: 8080, replicas: 3}\n")
     cli("lab", "up", "-f", str(spec), "--name", name, "--control-plane", "kubernetes",
-        "--proxy", proxy, "--profile", "native")  # fmt: skip
+        "--proxy", proxy, "--profile", "native", "--min-sync-period", min_sync)  # fmt: skip
     try:
         kubeconfig = Path(cli("lab", "kubeconfig", name).strip())
         live = attach(name)
@@ -145,23 +151,32 @@ def measure(proxy: str, services: int, probes: int) -> dict:
         _wait_quiet(name, proxy)
         node = live.lab.nodes[1]
         before = [metrics(node), _npl(metrics_text(node))] if proxy != "ebpf" else None
-        kubectl = str(upstream.program("kubectl"))
+        from kubernetes import client
+
+        api = api_client(kubeconfig)
+        core, discovery = client.CoreV1Api(api), client.DiscoveryV1Api(api)
         latencies = []
         for i in range(probes):
-            svc, eps = _objects(f"probe-{i}", pods)
-            start = time.time()
-            subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), "apply", "-f", "-"],
-                           input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [svc, eps]}),
-                           capture_output=True, text=True, check=True)  # fmt: skip
-            ip = json.loads(subprocess.run(
-                [kubectl, "--kubeconfig", str(kubeconfig), "get", "svc", f"probe-{i}", "-o", "json"],
-                capture_output=True, text=True, check=True).stdout)["spec"]["clusterIP"]  # fmt: skip
-            out = cli("lab", "exec", name, "node2-pod2", "--", sys.executable, "-c", PROBE, ip, str(start))
-            latencies.append(float(out.strip()))
+            ip = f"10.96.250.{10 + i}"  # chosen, so the prober can wait on it before it exists
+            prober = subprocess.Popen(
+                [sys.executable, "-m", "kubenetlab", "lab", "exec", name, "node2-pod2", "--",
+                 sys.executable, "-c", PROBE, ip], stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            assert prober.stdout is not None and prober.stdout.readline().strip() == "ready"
+            svc, eps = _objects(f"probe-{i}", pods, ip)
+            start = time.time()  # the API write, as `kubectl apply` makes it
+            core.create_namespaced_service("default", svc)
+            discovery.create_namespaced_endpoint_slice("default", eps)
+            answered = prober.stdout.readline().strip()
+            if prober.wait(timeout=90) != 0 or not answered:
+                raise SystemExit(f"{proxy}: probe-{i} at {ip} never answered")
+            latencies.append(float(answered) - start)
             time.sleep(1.1)  # outside the last sync's minSyncPeriod: each probe alone
+        api.close()
         ledger = Ledger.load(name)
         assert ledger is not None
-        row = {"proxy": proxy, "services": services, "api_accept_seconds": round(accepted, 1),
+        row = {"proxy": proxy, "services": services, "min_sync": min_sync,
+               "api_accept_seconds": round(accepted, 1),
                "apply_to_answer_p50_ms": round(statistics.median(latencies) * 1000, 1),
                "apply_to_answer_max_ms": round(max(latencies) * 1000, 1)}  # fmt: skip
         if before is not None:
@@ -189,9 +204,10 @@ def main() -> None:
     parser.add_argument("--proxies", default="iptables,nftables,ebpf")
     parser.add_argument("--services", default="100,1000")
     parser.add_argument("--probes", type=int, default=5)
+    parser.add_argument("--min-sync-period", default="1s", help="kube-proxy's (and the agents')")
     parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
     args = parser.parse_args()
-    rows = [measure(p, int(n), args.probes)
+    rows = [measure(p, int(n), args.probes, args.min_sync_period)
             for n in args.services.split(",") for p in args.proxies.split(",")]  # fmt: skip
     if args.output == "json":
         print(json.dumps(rows, indent=2))

@@ -159,3 +159,18 @@ def test_a_bad_report_dir_is_refused_before_measuring(tmp_path: Path, where: str
                           target], capture_output=True, text=True, timeout=30)  # fmt: skip
     assert out.returncode == 2, out.stderr
     assert out.stderr.count("\n") == 1 and "--report" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_errors_name_the_flag_that_was_typed(tmp_path: Path) -> None:
+    out = _cli("lab", "up", "--pods-per-node", "-3", "--dry-run")
+    assert out.returncode == 2 and "--pods-per-node must not be negative" in out.stderr
+    spec = tmp_path / "lab.yaml"
+    spec.write_text("pods_per_node: -3\n")
+    out = _cli("lab", "up", "-f", str(spec), "--dry-run")  # from the file: the spec key
+    assert out.returncode == 2 and "error: pods_per_node must not be negative" in out.stderr
+
+
+def test_no_color_is_taken_after_the_subcommand_too() -> None:
+    out = _cli("lab", "up", "--dry-run", "--no-color", "--nodes", "1")
+    assert out.returncode == 0, out.stderr
+    assert "\x1b[" not in out.stdout

@@ -68,8 +68,13 @@ def _no_color() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.no_color or os.environ.get("NO_COLOR"):
+    # --no-color anywhere before a `--` (as kubectl takes its global flags), not only first
+    words = list(sys.argv[1:] if argv is None else argv)
+    cut = words.index("--") if "--" in words else len(words)
+    anywhere = "--no-color" in words[:cut]
+    words = [w for i, w in enumerate(words) if i >= cut or w != "--no-color"]
+    args = build_parser().parse_args(words)
+    if args.no_color or anywhere or os.environ.get("NO_COLOR"):
         _no_color()
     interrupt.install()
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from kubenetlab.cli.common import Parser, Subparsers, add_output, emit, print_json
@@ -119,6 +120,14 @@ def _proxy_options(raw: dict[str, object], args: argparse.Namespace) -> dict[str
     return {**(base if isinstance(base, dict) else {}), **flags}
 
 
+def _as_flags(message: str, overrides: dict[str, object]) -> str:
+    """A spec key named in an error is the flag the user typed, when it came from one."""
+    for key in sorted((k for k, v in overrides.items() if v is not None and "_" in k),
+                      key=len, reverse=True):  # fmt: skip
+        message = re.sub(rf"(?<![\w-]){key}\b", f"--{key.replace('_', '-')}", message)
+    return message
+
+
 def lab_up(args: argparse.Namespace) -> int:
     from kubenetlab import lab as labmod
     from kubenetlab.inputs import load_yaml_documents
@@ -135,7 +144,10 @@ def lab_up(args: argparse.Namespace) -> int:
         "control_plane": args.control_plane, "etcd_data_dir": args.etcd_data_dir,
         "service_node_port_range": args.service_node_port_range,
     }  # fmt: skip
-    lab = build_lab(raw, overrides)
+    try:
+        lab = build_lab(raw, overrides)
+    except UsageError as exc:
+        raise UsageError(_as_flags(exc.message, overrides)) from None
     if args.dry_run:
         objects, notes = labmod.preview(lab)
         if args.output == "table":

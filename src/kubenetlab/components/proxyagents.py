@@ -62,7 +62,8 @@ class EbpfProxyAgents(Component):
     def start(self, lab: Lab, ledger: Ledger, plan: Any) -> dict[str, Any]:
         started = time.monotonic()
         kubeconfig = ledger.state_dir / "pki" / "kube-proxy.kubeconfig"
-        min_sync = _seconds(lab.proxy_options.get("min_sync_period", "1s"))
+        # 0 means the default (1 s), as kube-proxy's configuration defaulting has it
+        min_sync = _seconds(lab.proxy_options.get("min_sync_period", "1s")) or 1.0
         for node in lab.nodes:
             status = ledger.state_file(f"proxy-agent-{node.name}.json")
             log = open(ledger.state_file(f"proxy-agent-{node.name}.log"), "w")  # noqa: SIM115
