@@ -174,3 +174,18 @@ def test_no_color_is_taken_after_the_subcommand_too() -> None:
     out = _cli("lab", "up", "--dry-run", "--no-color", "--nodes", "1")
     assert out.returncode == 0, out.stderr
     assert "\x1b[" not in out.stdout
+
+
+def test_audit_reads_a_fifo_as_lab_up_does(tmp_path: Path) -> None:
+    """`audit -f <(kubectl get …)`: a FIFO is read once, bounded, not called missing."""
+    import threading
+
+    fifo = tmp_path / "dump"
+    os.mkfifo(fifo)
+    text = Path("examples/cluster-dump.yaml").read_text()
+    writer = threading.Thread(target=lambda: fifo.write_text(text), daemon=True)
+    writer.start()
+    out = _cli("audit", "-f", str(fifo), "-o", "json")
+    writer.join(timeout=10)
+    assert out.returncode in (0, 1), out.stderr
+    assert "no such file" not in out.stderr and '"inputs"' in out.stdout

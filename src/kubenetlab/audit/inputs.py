@@ -77,7 +77,9 @@ def expand(paths: list[str]) -> tuple[list[Path], list[InputError]]:
                         f"nothing to audit here ({what}; audited: {', '.join(sorted(SUFFIXES))})",
                     )
                 )
-        elif p.is_file() or name == STDIN:
+        elif p.is_file() or name == STDIN or p.exists():
+            # a FIFO or device (`-f <(kubectl get …)`, /dev/stdin) is read once, bounded,
+            # as `lab up -f` reads it
             files.append(p)
         else:
             errors.append(InputError(name, "no such file or directory"))
