@@ -114,3 +114,32 @@ def test_the_ebpf_proxy_follows_the_api(tmp_path: Path) -> None:
         while not any("default/fenced" in g for g in _agents(name)["node1"].get("unsupported", [])):
             assert time.monotonic() < deadline, _agents(name)["node1"]
             time.sleep(0.2)
+
+        # an API Pod's processes are socket-LB'd as the lab's own pods are: from inside a
+        # Deployment's pod (kubectl exec), its own Service's ClusterIP answers
+        _apply(kubeconfig, tmp_path, {"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "echo"},
+             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "echo"}},
+                      "template": {"metadata": {"labels": {"app": "echo"}}, "spec": {
+                          "containers": [{"name": "web", "image": "python:3",
+                                          "args": ["-m", "http.server", "8080"],
+                                          "readinessProbe": {"tcpSocket": {"port": 8080},
+                                                             "periodSeconds": 1}}]}}}},
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo"},
+             "spec": {"selector": {"app": "echo"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+        ]})  # fmt: skip
+        ready = kubectl(kubeconfig, "wait", "--for=condition=Ready", "pod", "-l", "app=echo",
+                        "--timeout=60s")  # fmt: skip
+        assert ready.returncode == 0, ready.stderr
+        ip = kubectl(kubeconfig, "get", "svc", "echo", "-o", "jsonpath={.spec.clusterIP}").stdout
+        pod = kubectl(kubeconfig, "get", "pod", "-l", "app=echo", "-o",
+                      "jsonpath={.items[0].metadata.name}").stdout  # fmt: skip
+        deadline = time.monotonic() + 15
+        while True:  # until the agents have the controller's EndpointSlice
+            got = kubectl(kubeconfig, "exec", pod, "--", "python3", "-c",
+                          f"import urllib.request as u; print(u.urlopen('http://{ip}/', "
+                          "timeout=2).status)")  # fmt: skip
+            if got.returncode == 0 and got.stdout.strip() == "200":
+                break
+            assert time.monotonic() < deadline, got.stderr
+            time.sleep(0.5)

@@ -19,6 +19,7 @@ type container struct {
 	argv    []string
 	argvErr error
 	logPath string
+	cgroup  string // set before run: the cgroup v2 directory its process starts in, or ""
 
 	mu       sync.Mutex
 	state    corev1.ContainerState
@@ -110,6 +111,10 @@ func (c *container) run(netns string, env []string, policy corev1.RestartPolicy,
 // once runs the process to its end: exit code, reason and message as a kubelet reports them.
 func (c *container) once(netns string, env []string, onChange func()) (int32, string, string) {
 	cmd, err := c.command(netns, env)
+	release := func() {}
+	if err == nil {
+		release, err = intoCgroup(cmd, c.cgroup)
+	}
 	if err == nil {
 		var log *os.File
 		log, err = os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -118,6 +123,7 @@ func (c *container) once(netns string, env []string, onChange func()) (int32, st
 			cmd.Stdout, cmd.Stderr = log, log
 			err = cmd.Start()
 		}
+		release()
 	}
 	if err != nil {
 		return 128, "StartError", err.Error()

@@ -17,6 +17,7 @@ import (
 type pod struct {
 	spec       *corev1.Pod
 	netns      string // "" for hostNetwork: the node's own namespace
+	cgroup     string // the socket-LB cgroup its processes start in (eBPF proxy), or ""
 	ip, hostIP string
 	started    metav1.Time
 	containers []*container
@@ -46,6 +47,7 @@ func (p *pod) start(ctx context.Context, onChange func()) {
 	ctx, p.cancel = context.WithCancel(ctx)
 	for i := range p.containers {
 		c := p.containers[i]
+		c.cgroup = p.cgroup
 		go c.run(p.netns, p.env(&c.spec), p.spec.Spec.RestartPolicy, onChange)
 		if probe := c.spec.ReadinessProbe; probe != nil {
 			go p.prober(probe, &c.spec).watch(ctx, func(ok bool) {

@@ -66,8 +66,9 @@ func (p *Provider) changed(pd *pod) {
 }
 
 type podNetwork struct {
-	Netns string `json:"netns"`
-	IP    string `json:"ip"`
+	Netns  string `json:"netns"`
+	IP     string `json:"ip"`
+	Cgroup string `json:"cgroup"` // the socket-LB cgroup of an eBPF-proxy lab, or ""
 }
 
 // network makes the pod's namespace (or, for hostNetwork, uses the node's).
@@ -134,7 +135,7 @@ func (p *Provider) CreatePod(ctx context.Context, spec *corev1.Pod) error {
 	if err != nil {
 		return err
 	}
-	pd := &pod{spec: spec.DeepCopy(), netns: n.Netns, ip: n.IP, hostIP: p.cfg.NodeIP, started: metav1.Now()}
+	pd := &pod{spec: spec.DeepCopy(), netns: n.Netns, cgroup: n.Cgroup, ip: n.IP, hostIP: p.cfg.NodeIP, started: metav1.Now()}
 	dir := filepath.Dir(logPath(p.cfg.StateDir, spec, "x"))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -280,7 +281,15 @@ func (p *Provider) RunInContainer(ctx context.Context, namespace, name, containe
 		defer errw.Close()
 		run.Stderr = errw
 	}
-	err = run.Run()
+	release, err := intoCgroup(run, pd.cgroup)
+	if err != nil {
+		return err
+	}
+	err = run.Start()
+	release()
+	if err == nil {
+		err = run.Wait()
+	}
 	if ee, ok := err.(*exec.ExitError); ok {
 		return utilexec.CodeExitError{Err: ee, Code: ee.ExitCode()}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -110,4 +111,16 @@ func writeTemp(t *testing.T, text string) *os.File {
 	}
 	t.Cleanup(func() { f.Close() })
 	return f
+}
+
+func TestIntoCgroupLeavesCommandsAloneWithoutOneAndRefusesAMissingDirectory(t *testing.T) {
+	cmd := exec.Command("true")
+	release, err := intoCgroup(cmd, "")
+	if err != nil || cmd.SysProcAttr != nil {
+		t.Fatalf("no cgroup: want an untouched command, got %v %+v", err, cmd.SysProcAttr)
+	}
+	release()
+	if _, err := intoCgroup(exec.Command("true"), "/nonexistent/knl-cgroup"); err == nil {
+		t.Fatal("a missing cgroup directory must be an error, not a process outside it")
+	}
 }

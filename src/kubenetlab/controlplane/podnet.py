@@ -3,7 +3,10 @@
 The kubelets (Go, go/knl-kubelet) ask this for each Pod bound to their node, as a kubelet
 calls its CNI plugin: `add` wires a namespace exactly as the lab's own pods are wired
 (topology's pod plan: a veth to the node, a /32 from the node's pod CIDR, a route via the
-node's pod gateway) and answers {"netns", "ip"}; `del` removes it. One topology
+node's pod gateway) and answers {"netns", "ip", "cgroup"}; `del` removes it. On a lab
+running the eBPF proxy, "cgroup" is the Pod's directory in the node's socket-LB cgroup tree,
+which the kubelet starts every container (and `kubectl exec`) in, so Cilium-style socket LB
+covers the Pod's processes as it covers the lab's own pods'. One topology
 implementation serves both. One server per lab (`serve`, on a Unix socket in the lab's
 state dir, started by the kubelets component) answers every node: a Python process per Pod
 would spend half a second importing before its first netlink call.
@@ -31,7 +34,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
-from kubenetlab.kernel import netns
+from kubenetlab.kernel import cgroups, netns
 from kubenetlab.kernel.apply import apply_in_order
 from kubenetlab.kernel.ledger import Ledger
 from kubenetlab.model import Lab, Node, Pod, netns_prefix
@@ -110,13 +113,15 @@ def add(ledger: Ledger, lab: Lab, node_name: str, pod_key: str, uid: str) -> dic
         ip, index = _allocate(lab, node, mine)
         ns = f"{netns_prefix(lab.name)}pod-{uid[:13]}"
         record = {"uid": uid, "pod": pod_key, "node": node_name, "netns": ns, "ip": str(ip),
-                  "index": index}  # fmt: skip
+                  "index": index, "cgroup": _socket_lb_cgroup(lab, node, ns)}  # fmt: skip
         _write_record(path, record)  # before the namespace exists
         pod = Pod(pod_key, node_name, index, ip, ns)
         objects = [Netns(ns), *pod_plan(lab, node, pod)]
         port = node_pod_port(pod)
         try:
             apply_in_order(objects, assigned={(node.netns, port): _free_ifindex(node.netns)})
+            if record["cgroup"]:  # inside the lab's recorded tree: removed with it
+                Path(record["cgroup"]).mkdir(exist_ok=True)
         except BaseException:
             remove(ledger, uid)
             raise
@@ -130,8 +135,19 @@ def remove(ledger: Ledger, uid: str) -> bool:
     except (OSError, ValueError):
         return False
     netns.remove(record["netns"])  # its veth goes with it; so does the node's end
+    if record.get("cgroup"):  # its processes are gone (the kubelet ended them first)
+        cgroups.remove(record["cgroup"])
     path.unlink(missing_ok=True)
     return True
+
+
+def _socket_lb_cgroup(lab: Lab, node: Node, ns: str) -> str:
+    """The Pod's cgroup in the eBPF proxy's tree (<v2>/knl-<lab>-socklb/<node>/<pod>), whose
+    parent carries the node's socket-LB programs; "" when the lab has no eBPF proxy."""
+    root = cgroups.v2_root()
+    if lab.proxy != "ebpf" or root is None:
+        return ""
+    return str(root / cgroups.socket_lb_name(lab.name) / node.netns / ns)
 
 
 def handle(ledger: Ledger, lab: Lab, request: dict[str, Any]) -> dict[str, Any]:
