@@ -61,8 +61,15 @@ class IptablesTables:
     nfacct: bool = True  # count with nfacct (the node must hold the counters first)
     localhost_nodeports: bool = True
 
+    _declared: dict[str, set[str]] = field(default_factory=dict, repr=False, compare=False)
+
     def chain(self, table: str, name: str) -> str:
-        if name not in self.chains[table]:
+        """Declare `name` once, in order (a set beside the list: a scan was quadratic)."""
+        declared = self._declared.get(table)
+        if declared is None:
+            declared = self._declared[table] = set(self.chains[table])
+        if name not in declared:
+            declared.add(name)
             self.chains[table].append(name)
         return name
 
