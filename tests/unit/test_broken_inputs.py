@@ -123,6 +123,11 @@ CASES: list[tuple[str, str | bytes | None, list[str], tuple[int, ...], str]] = [
         "alias",
     ),
     ("audit-deep", DEEP, ["audit"], (2,), "maximum nesting depth"),
+    # /proc and /sys pass as writable directories and refuse every new file (item 11)
+    ("etcd-disk-proc", None, ["etcd", "disk", "--dir", "/proc"], (2,),
+     "--dir /proc: cannot create a test file there"),
+    ("host-check-etcd-sys", None, ["host", "check", "--window", "0.1", "--etcd-dir", "/sys/kernel"],
+     (2,), "--etcd-dir /sys/kernel: cannot create a test file there"),
     # what iptables-restore --test refuses (issue 23 item 3), named by line
     ("audit-ipt-no-argument", SAVE.replace("--dport 80 ", "--dport "), ["audit", ".txt"], (2,),
      "line 6: option --dport needs an argument"),

@@ -121,10 +121,19 @@ def _filesystem(path: Path) -> str:
     return fstype
 
 
+def _cannot_create(directory: str, exc: OSError) -> str:
+    """/proc and /sys pass as writable directories and refuse every new file."""
+    return (f"--dir {directory}: cannot create a test file there ({exc.strerror}): "
+            "give a directory on the disk etcd would use")  # fmt: skip
+
+
 def run_builtin(directory: str, size: int, bs: int) -> tuple[int, float, dict[str, float]]:
     block = os.urandom(bs)
     samples: list[int] = []
-    fd, name = tempfile.mkstemp(prefix="knl-etcd-disk-", dir=directory)
+    try:
+        fd, name = tempfile.mkstemp(prefix="knl-etcd-disk-", dir=directory)
+    except OSError as exc:
+        raise UsageError(_cannot_create(directory, exc)) from None
     started = time.perf_counter()
     try:
         # As fio (--fallocate=native) and etcd's WAL (64 MB segments) do: the file's blocks
@@ -147,7 +156,10 @@ def run_builtin(directory: str, size: int, bs: int) -> tuple[int, float, dict[st
 def run_fio(directory: str, size: int, bs: int) -> tuple[int, float, dict[str, float], str]:
     if shutil.which("fio") is None:
         raise EnvironmentProblem("`fio` is not installed: apt-get install -y fio")
-    name = Path(tempfile.mkdtemp(prefix="knl-etcd-disk-", dir=directory))
+    try:
+        name = Path(tempfile.mkdtemp(prefix="knl-etcd-disk-", dir=directory))
+    except OSError as exc:
+        raise UsageError(_cannot_create(directory, exc)) from None
     try:
         out = subprocess.run(
             ["fio", "--rw=write", "--ioengine=sync", "--fdatasync=1", f"--size={size}",

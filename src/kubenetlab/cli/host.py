@@ -84,7 +84,10 @@ def check_cmd(args: argparse.Namespace) -> int:
     if not 0.1 <= args.window <= 300:
         raise UsageError(f"--window must be 0.1-300 seconds, not {args.window:g}")
     with progress("host check", 1) as bar:
-        checks = run_checks(Host(), args.window, args.etcd_dir)
+        try:
+            checks = run_checks(Host(), args.window, args.etcd_dir)
+        except UsageError as exc:  # the etcd disk check names its own --dir
+            raise UsageError(exc.message.replace("--dir ", "--etcd-dir ", 1)) from None
         bar.advance()
     doc = to_dict(checks, args.window)
     if args.output == "table":
