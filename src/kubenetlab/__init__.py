@@ -15,7 +15,15 @@ def _interrupted_while_starting(signum: int, frame: object) -> None:
     os._exit(128 + signum)
 
 
-# Only when this process is the command (`kubenetlab …`, `python -m kubenetlab`), never when
-# a program (pytest) imports the package; cli.main() installs the real handlers.
-if os.path.basename(sys.argv[0] if sys.argv else "") in ("kubenetlab", "-m", "__main__.py"):
+def _is_the_command() -> bool:
+    """`kubenetlab …` or `python -m kubenetlab …`; not a program importing the package
+    (pytest) nor a lab helper (`python -m kubenetlab.agent`, …)."""
+    if sys.argv and os.path.basename(sys.argv[0]) == "kubenetlab":
+        return True
+    orig = list(getattr(sys, "orig_argv", []))
+    return "-m" in orig[:-1] and orig[orig.index("-m") + 1] == "kubenetlab"
+
+
+# cli.main() installs the real handlers once the command line is parsed.
+if _is_the_command():
     signal.signal(signal.SIGINT, _interrupted_while_starting)
