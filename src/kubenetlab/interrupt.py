@@ -35,6 +35,28 @@ def _raise(signum: int, _frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
+@contextmanager
+def held_across_fork() -> Iterator[None]:
+    """Block the termination signals in this thread while a child is forked and recorded:
+    a signal that lands in an at-fork hook is printed as "Exception ignored … Traceback"
+    and swallowed. A signal that arrives meanwhile is delivered when the block ends, after
+    the child's PID is in the ledger. The child must unblock them before it execs
+    (`unblock_in_child`): a blocked mask survives exec."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def unblock_in_child() -> None:
+    """In a forked child before exec: the program gets the signals a shell would give it."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+
+
 def check() -> None:
     """Raise again a termination signal whose exception Python swallowed: one that lands in
     an at-fork hook (every subprocess start runs logging's) or a __del__, where exceptions

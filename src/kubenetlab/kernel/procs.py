@@ -32,6 +32,7 @@ def _enter(name: str, cpus: frozenset[int] | None = None, cgroup: Path | None = 
     member = cgroups.member_cgroup(name)  # looked up before the fork
 
     def preexec() -> None:
+        interrupt.unblock_in_child()  # spawn holds them across the fork
         netns.enter_for_exec(name)
         if member is not None:
             with open(member, "w") as procs_file:  # the eBPF proxy's socket LB applies
@@ -61,20 +62,21 @@ def spawn(
     entry = ProcessRecord(ns, list(argv), role)
     ledger.processes.append(entry)
     ledger.save()
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=stdout,
-        stderr=stderr,
-        preexec_fn=_enter(ns, cpus, cgroup),
-        start_new_session=True,  # outlives the command that started it, immune to its ^C
-        pass_fds=pass_fds,
-        env=env,
-    )
-    entry.pid = proc.pid
-    entry.start_time = start_time(proc.pid)
-    ledger.save()
-    interrupt.check()  # a signal during the fork may have been swallowed
+    with interrupt.held_across_fork():  # delivered after the PID is recorded
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            preexec_fn=_enter(ns, cpus, cgroup),
+            start_new_session=True,  # outlives the command that started it, immune to its ^C
+            pass_fds=pass_fds,
+            env=env,
+        )
+        entry.pid = proc.pid
+        entry.start_time = start_time(proc.pid)
+        ledger.save()
+    interrupt.check()  # a signal swallowed elsewhere (a __del__) is raised again
     return proc
 
 
