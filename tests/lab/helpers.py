@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from kubenetlab.controlplane import upstream
@@ -160,3 +162,35 @@ def ask(
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def web_slice(doc: dict[str, Any], pods: list[str]) -> dict[str, Any]:
+    """examples/services.yaml's `web` EndpointSlice listing `pods`, as a user applies it."""
+    ips = {p["name"]: (p["ip"], p["node"]) for p in doc["pods"]}
+    return {
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "web-knl", "namespace": "default", "labels": {
+            "kubernetes.io/service-name": "web",
+            "endpointslice.kubernetes.io/managed-by": "kubenetlab"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": [{"addresses": [ips[p][0]], "nodeName": ips[p][1],
+                       "conditions": {"ready": True}} for p in pods],
+    }  # fmt: skip
+
+
+def kubectl_apply(kubeconfig: str, tmp_path: Path, obj: dict[str, Any]) -> None:
+    path = tmp_path / "applied.json"
+    path.write_text(json.dumps(obj))
+    out = kubectl(kubeconfig, "apply", "-f", str(path))
+    assert out.returncode == 0, out.stderr
+
+
+def lands_only_on(name: str, ip: str, pod: str, seconds: float = 15) -> None:
+    """Until 20 connections in a row from node2-pod2 to ip:80 reach `pod`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if {who for who, *_ in ask(name, "node2-pod2", ip, 80, n=20)} == {pod}:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"20 connections to {ip} did not all reach {pod} in {seconds} s")

@@ -5,7 +5,6 @@ API server gone quiet, and a field it cannot program named."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -14,43 +13,22 @@ from pathlib import Path
 import pytest
 
 from kubenetlab.kernel.ledger import Ledger
-from tests.lab.helpers import ask, kubeconfig_of, kubectl, lab, status
+from tests.lab.helpers import (
+    ask,
+    kubeconfig_of,
+    kubectl,
+    kubectl_apply,
+    lab,
+    lands_only_on,
+    status,
+    web_slice,
+)
 
 pytestmark = pytest.mark.lab
 
 SPEC = ["-f", "examples/services.yaml", "--profile", "native", "--control-plane", "kubernetes",
         "--proxy", "ebpf"]  # fmt: skip
 WEB_PODS = {"node1-pod1", "node2-pod1", "node1-pod2"}
-
-
-def _slice(doc: dict, pods: list[str]) -> dict:
-    ips = {p["name"]: (p["ip"], p["node"]) for p in doc["pods"]}
-    return {
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": "web-knl", "namespace": "default", "labels": {
-            "kubernetes.io/service-name": "web",
-            "endpointslice.kubernetes.io/managed-by": "kubenetlab"}},
-        "addressType": "IPv4",
-        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-        "endpoints": [{"addresses": [ips[p][0]], "nodeName": ips[p][1],
-                       "conditions": {"ready": True}} for p in pods],
-    }  # fmt: skip
-
-
-def _apply(kubeconfig: str, tmp_path: Path, obj: dict) -> None:
-    path = tmp_path / "obj.json"
-    path.write_text(json.dumps(obj))
-    out = kubectl(kubeconfig, "apply", "-f", str(path))
-    assert out.returncode == 0, out.stderr
-
-
-def _lands_only_on(name: str, ip: str, pod: str, seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if {who for who, *_ in ask(name, "node2-pod2", ip, 80, n=20)} == {pod}:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"20 connections to {ip} did not all reach {pod} in {seconds} s")
 
 
 def _agents(name: str) -> dict[str, dict]:
@@ -78,15 +56,15 @@ def test_the_ebpf_proxy_follows_the_api(tmp_path: Path) -> None:
 
         # a kubectl change reaches the maps
         kubeconfig = kubeconfig_of(name)
-        _apply(kubeconfig, tmp_path, _slice(doc, ["node2-pod1"]))
-        _lands_only_on(name, web, "node2-pod1")
+        kubectl_apply(kubeconfig, tmp_path, web_slice(doc, ["node2-pod1"]))
+        lands_only_on(name, web, "node2-pod1")
 
         # a burst of 8 changes costs fewer map updates than changes (minSyncPeriod 1 s)
         before = {n: r["syncs"] for n, r in _agents(name).items()}
         order = ["node1-pod1", "node2-pod1", "node1-pod2"]
         for i in range(8):
-            _apply(kubeconfig, tmp_path, _slice(doc, [order[i % 3]]))
-        _lands_only_on(name, web, order[7 % 3])
+            kubectl_apply(kubeconfig, tmp_path, web_slice(doc, [order[i % 3]]))
+        lands_only_on(name, web, order[7 % 3])
         time.sleep(1.2)
         for node, row in _agents(name).items():
             assert 1 <= row["syncs"] - before[node] < 8, row
@@ -100,11 +78,11 @@ def test_the_ebpf_proxy_follows_the_api(tmp_path: Path) -> None:
             assert {who for who, *_ in ask(name, "node1-pod1", web, 80, n=5)} == {order[7 % 3]}
         finally:
             os.kill(api.pid, signal.SIGCONT)
-        _apply(kubeconfig, tmp_path, _slice(doc, ["node1-pod1"]))
-        _lands_only_on(name, web, "node1-pod1", seconds=40)
+        kubectl_apply(kubeconfig, tmp_path, web_slice(doc, ["node1-pod1"]))
+        lands_only_on(name, web, "node1-pod1", seconds=40)
 
         # a field this proxy does not program is named in lab status, not dropped silently
-        _apply(kubeconfig, tmp_path, {
+        kubectl_apply(kubeconfig, tmp_path, {
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "fenced", "namespace": "default"},
             "spec": {"type": "LoadBalancer", "loadBalancerSourceRanges": ["198.18.0.0/24"],
@@ -117,7 +95,7 @@ def test_the_ebpf_proxy_follows_the_api(tmp_path: Path) -> None:
 
         # an API Pod's processes are socket-LB'd as the lab's own pods are: from inside a
         # Deployment's pod (kubectl exec), its own Service's ClusterIP answers
-        _apply(kubeconfig, tmp_path, {"apiVersion": "v1", "kind": "List", "items": [
+        kubectl_apply(kubeconfig, tmp_path, {"apiVersion": "v1", "kind": "List", "items": [
             {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "echo"},
              "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "echo"}},
                       "template": {"metadata": {"labels": {"app": "echo"}}, "spec": {

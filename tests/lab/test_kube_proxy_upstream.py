@@ -18,44 +18,22 @@ from kubenetlab.controlplane import upstream
 from kubenetlab.kernel.ledger import Ledger
 from kubenetlab.live import attach
 from tests.lab.conftest import run_cli
-from tests.lab.helpers import HEALTH, ask, kubeconfig_of, kubectl, lab, lab_exec, status
+from tests.lab.helpers import (
+    HEALTH,
+    ask,
+    kubeconfig_of,
+    kubectl_apply,
+    lab,
+    lab_exec,
+    lands_only_on,
+    status,
+    web_slice,
+)
 
 pytestmark = pytest.mark.lab
 
 SPEC = ["-f", "examples/services.yaml", "--profile", "native", "--control-plane", "kubernetes"]
 WEB_PODS = {"node1-pod1", "node2-pod1", "node1-pod2"}  # examples/services.yaml's spread
-
-
-def _slice(doc: dict, pods: list[str]) -> str:
-    """The `web` Service's EndpointSlice listing `pods`, as a user would kubectl apply it."""
-    ips = {p["name"]: (p["ip"], p["node"]) for p in doc["pods"]}
-    return json.dumps({
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": "web-knl", "namespace": "default", "labels": {
-            "kubernetes.io/service-name": "web",
-            "endpointslice.kubernetes.io/managed-by": "kubenetlab"}},
-        "addressType": "IPv4",
-        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-        "endpoints": [{"addresses": [ips[p][0]], "nodeName": ips[p][1],
-                       "conditions": {"ready": True}} for p in pods],
-    })  # fmt: skip
-
-
-def _apply(kubeconfig: str, tmp_path: Path, manifest: str) -> None:
-    path = tmp_path / "slice.json"
-    path.write_text(manifest)
-    out = kubectl(kubeconfig, "apply", "-f", str(path))
-    assert out.returncode == 0, out.stderr
-
-
-def _lands_only_on(name: str, cluster_ip: str, pod: str, seconds: float = 15) -> float:
-    """Seconds until 20 connections in a row reach `pod`."""
-    started = time.monotonic()
-    while time.monotonic() - started < seconds:
-        if {who for who, *_ in ask(name, "node2-pod2", cluster_ip, 80, n=20)} == {pod}:
-            return time.monotonic() - started
-        time.sleep(0.2)
-    raise AssertionError(f"20 connections to {cluster_ip} did not all reach {pod} in {seconds} s")
 
 
 @pytest.mark.parametrize("proxy", ["iptables", "nftables", "iptables-legacy"])
@@ -98,8 +76,8 @@ def test_upstream_kube_proxy_carries_the_labs_services(proxy: str, tmp_path: Pat
 
         # An endpoint change made with kubectl reaches every node's rules.
         kubeconfig = kubeconfig_of(name)
-        _apply(kubeconfig, tmp_path, _slice(doc, ["node2-pod1"]))
-        _lands_only_on(name, web, "node2-pod1")
+        kubectl_apply(kubeconfig, tmp_path, web_slice(doc, ["node2-pod1"]))
+        lands_only_on(name, web, "node2-pod1")
 
         # The API server stops answering: the rules stay, traffic flows; when it answers
         # again, kube-proxy's watches resume and a change reaches the data path.
@@ -109,14 +87,14 @@ def test_upstream_kube_proxy_carries_the_labs_services(proxy: str, tmp_path: Pat
             assert {who for who, *_ in ask(name, "node1-pod1", web, 80, n=5)} == {"node2-pod1"}
         finally:
             os.kill(api.pid, signal.SIGCONT)
-        _apply(kubeconfig, tmp_path, _slice(doc, ["node1-pod2"]))
-        _lands_only_on(name, web, "node1-pod2", seconds=40)
+        kubectl_apply(kubeconfig, tmp_path, web_slice(doc, ["node1-pod2"]))
+        lands_only_on(name, web, "node1-pod2", seconds=40)
 
         # The lab's own endpoint moves go through the API too, and report kube-proxy's syncs.
         synced = attach(name).set_endpoints("web", ["node1-pod1"])
         assert set(synced) == {"node1", "node2"}
         assert all(s.changed >= 1 and s.mode in ("full", "delta") for s in synced.values())
-        _lands_only_on(name, web, "node1-pod1", seconds=2)
+        lands_only_on(name, web, "node1-pod1", seconds=2)
 
 
 def test_a_dead_kube_proxy_shows_in_status_and_traffic_keeps_its_rules() -> None:
