@@ -70,7 +70,7 @@ def test_each_rule_fires_where_it_should_and_nowhere_else(path: str) -> None:
 def test_corpus_covers_every_rule() -> None:
     from kubenetlab.audit.findings import catalogue
 
-    covered = set().union(*EXPECTED.values()) | {"KNL-IPT-001", "KNL-CIL-008"}
+    covered = set().union(*EXPECTED.values()) | {"KNL-IPT-001", "KNL-CIL-008", "KNL-CIL-011"}
     assert covered == set(catalogue())
 
 
@@ -172,12 +172,105 @@ def test_helm_set_parsing_follows_helm_strvals(tmp_path: Path) -> None:
     assert v["ipam"] == {"mode": "kubernetes"} and v["hubble"] == {"enabled": False}
     assert v["a"] == {"b": 1} and v["port"] == "8472" and v["list"] == ["x", "y"]
     assert v["nodeSelector"] == {"kubernetes.io/os": "linux"}
-    assert v["arr"] == [{}, {"name": "z"}] and cmd.namespace == "kube-system"
+    # strvals fills the skipped index with null, as Helm does
+    assert v["arr"] == [None, {"name": "z"}] and cmd.namespace == "kube-system"
     assert cmd.chart == "./chart" and cmd.release == "c"
     with pytest.raises(UsageError):
         helmcmd.parse("kubectl apply -f x.yaml")
     with pytest.raises(UsageError):
         helmcmd.parse("helm install c cilium/cilium --set novalue")
+
+
+def test_helm_set_json_file_literal_in_helms_order(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("PEM\n")
+    cmd = helmcmd.parse(
+        "helm upgrade c cilium/cilium --set-string a=s --set a=1 "
+        """--set-json 'a=2,lb={"mode":"dsr"},l=[1,{"x":null}]' """
+        "--set-file ca=ca.pem --set-literal 'lit=x,y={z}' --set 'm[0][1]=q'",
+        base_dir=tmp_path,
+    )
+    v = cmd.values
+    # --set-json, then --set, then --set-string, whatever their places on the line
+    assert v["a"] == "s"
+    assert v["lb"] == {"mode": "dsr"} and v["l"] == [1, {"x": None}]
+    assert v["ca"] == "PEM\n" and v["lit"] == "x,y={z}" and v["m"] == [[None, "q"]]
+    assert cmd.flag_for("lb") == '--set-json lb={"mode":"dsr"}'
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ("--set 'c[99999999999]=y'", "index of 99999999999 is greater than maximum supported"),
+        ("--set 'c[65537]=y'", "greater than maximum supported index of 65536"),
+        ("--set 'c[-1]=y'", "negative -1 index not allowed"),
+        ("--set " + ".".join(["k"] * 31) + "=1", "nested level of 30"),
+        ("--set-json 'a={bad'", "--set-json a: not a JSON value"),
+        ("--set-json 'a=1 2'", "text after the JSON value"),
+        ("--set-file k=/nonexistent/f", "--set-file /nonexistent/f: cannot read"),
+        ("--version abc", "--version 'abc' is neither a version nor a version constraint"),
+    ],
+)
+def test_helm_command_values_helm_refuses_are_refused(flags: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message.replace("[", r"\[")):
+        helmcmd.parse(f"helm install c cilium/cilium {flags}")
+
+
+def test_helm_index_cap_keeps_memory_small() -> None:
+    cmd = helmcmd.parse("helm install c cilium/cilium --set 'c[65536]=y'")
+    assert len(cmd.values["c"]) == 65537
+
+
+@pytest.mark.parametrize(
+    "version", ["1.16.2", "v1.16", "~1.15", "^1.14.0", ">=1.14, <1.16", "1.17.0-rc.1"]
+)
+def test_helm_version_constraints_are_taken(version: str) -> None:
+    cmd = helmcmd.parse(f"helm install c cilium/cilium --version '{version}' --set tunnel=vxlan")
+    assert cmd.version == version
+
+
+def test_cilium_version_must_be_a_version() -> None:
+    with pytest.raises(UsageError, match="--cilium-version 'latest' is not a version"):
+        AuditOptions([], cilium_version="latest")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("ipv4NativeRoutingCIDR: 10.0.0.0/99", "'10.0.0.0/99' is not an IPv4 CIDR"),
+        ("kubeProxyReplacement: maybe", "'maybe' is not one of true, false, strict"),
+        ("loadBalancer: dsr", "'dsr' is not a mapping of settings"),
+        ("k8sServicePort: abc", "'abc' is not a port number (1-65535)"),
+        ("k8sServicePort: 70000", "70000 is not a port number"),
+        ("MTU: -1", "-1 is less than the minimum of 0"),
+        ("routingMode: Native", "'Native' is not one of native, tunnel"),
+    ],
+)
+def test_cilium_values_the_chart_or_agent_refuse_are_findings(
+    tmp_path: Path, line: str, expected: str
+) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text(f"ipam:\n  mode: kubernetes\ntunnel: vxlan\n{line}\n")
+    report = audit(AuditOptions([str(values)], cilium_version="1.16.2"))
+    assert not report.errors
+    invalid = [f for f in report.findings if f.rule == "KNL-CIL-011"]
+    assert len(invalid) == 1 and expected in invalid[0].message, report.findings
+    assert invalid[0].line == 4
+    # the other checks still ran: tunnel is removed in 1.15
+    assert "KNL-CIL-001" in {f.rule for f in report.findings}
+
+
+def test_invalid_values_on_a_helm_command_leave_a_corrected_command() -> None:
+    report = audit(
+        AuditOptions(
+            [],
+            helm_command="helm install c cilium/cilium --version 1.16.2 "
+            "--set routingMode=native,ipv4NativeRoutingCIDR=10.0.0.0/8,k8sServicePort=http",
+        )
+    )
+    [invalid] = [f for f in report.findings if f.rule == "KNL-CIL-011"]
+    assert invalid.message.startswith("--set k8sServicePort=http: 'http' is not a port number")
+    assert report.corrected_commands
+    assert "k8sServicePort=http" not in report.corrected_commands[0]["corrected"]
 
 
 def test_iptables_scale_warning_with_rules_walked(tmp_path: Path) -> None:

@@ -15,11 +15,14 @@ or `dsrDispatch=geneve` with `tunnelProtocol=geneve`. eBPF host routing needs
 
 from __future__ import annotations
 
+import copy
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from ipaddress import IPv4Network
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
 
 from kubenetlab.audit.findings import CILIUM_DOCS, Finding, Rule, register
 from kubenetlab.kubeobjects import field_name
@@ -124,6 +127,16 @@ CILIUM_FIXED_MTU = register(
     )
 )
 
+CILIUM_VALUE_INVALID = register(
+    Rule(
+        "KNL-CIL-011",
+        "cilium-value-invalid",
+        "error",
+        "a value the chart or the agent refuses (wrong type, not a CIDR, not a port)",
+        CILIUM_DOCS + "helm-reference/",
+    )
+)
+
 
 Version = tuple[int, int, int]
 LATEST_KNOWN: Version = (1, 16, 0)
@@ -132,15 +145,19 @@ API_HOST_PLACEHOLDER = "<API_SERVER_HOST>"
 
 
 def parse_version(text: str | None) -> Version | None:
+    """1.16.2, v1.16, 1.17.0-rc.1 — or the first version in a Helm constraint (`~1.15`)."""
     if not text:
         return None
-    parts = text.lstrip("v").split("-")[0].split(".")
-    try:
-        nums = [int(p) for p in parts[:3]]
-    except ValueError:
+    m = re.search(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", text)
+    if m is None:
         return None
-    major, minor, patch = [*nums, 0, 0, 0][:3]
+    major, minor, patch = (int(g) if g else 0 for g in m.groups())
     return major, minor, patch
+
+
+def is_version(text: str) -> bool:
+    """A concrete Cilium version, as `--cilium-version` takes: 1.16, 1.16.2, v1.17.0-rc.1."""
+    return re.fullmatch(r"v?\d+\.\d+(\.\d+)?(-[0-9A-Za-z.-]+)?", text) is not None
 
 
 def get(values: dict[str, Any], dotted: str, default: Any = None) -> Any:
@@ -190,18 +207,26 @@ def _v(ctx: ValuesContext) -> str:
     return "Cilium " + ".".join(map(str, ctx.version))
 
 
-# The types of the values the checks read (Cilium's values.schema.json, those fields only).
+# The values the checks read, as the chart's values.schema.json types them and as the agent
+# parses them at start-up (a port number, a CIDR, the kube-proxy-replacement words).
 VALUES_SCHEMA = {
     "type": "object",
     "properties": {
         "tunnel": {"type": "string"},
-        "routingMode": {"enum": ["native", "tunnel"]},
+        "routingMode": {"enum": ["native", "tunnel", ""]},
         "tunnelProtocol": {"enum": ["vxlan", "geneve", ""]},
         "autoDirectNodeRoutes": {"type": "boolean"},
-        "kubeProxyReplacement": {"type": ["boolean", "string"]},
+        "kubeProxyReplacement": {
+            "enum": [True, False, "true", "false", "strict", "partial", "disabled", "probe", ""]
+        },
         "k8sServiceHost": {"type": "string"},
-        "k8sServicePort": {"type": ["integer", "string"]},
-        "ipv4NativeRoutingCIDR": {"type": "string"},
+        "k8sServicePort": {
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": 65535},
+                {"type": "string", "pattern": "^(|[1-9][0-9]{0,4})$", "format": "port"},
+            ]
+        },
+        "ipv4NativeRoutingCIDR": {"type": "string", "format": "ipv4-cidr-or-empty"},
         "enableIPv4Masquerade": {"type": "boolean"},
         "MTU": {"type": "integer", "minimum": 0},
         "bpf": {"type": "object", "properties": {"masquerade": {"type": "boolean"}}},
@@ -214,15 +239,67 @@ VALUES_SCHEMA = {
         },
     },
 }
-_VALUES = Draft202012Validator(VALUES_SCHEMA)
+_FORMATS = FormatChecker(formats=())
 
 
-def type_problem(values: Any) -> tuple[tuple[str | int, ...], str] | None:
-    """The first value whose type the Cilium chart would refuse: (path, message)."""
-    for error in sorted(_VALUES.iter_errors(values), key=lambda e: list(map(str, e.path))):
+@_FORMATS.checks("ipv4-cidr-or-empty", raises=ValueError)
+def _ipv4_cidr(text: object) -> bool:
+    # The agent parses it with Go's net.ParseCIDR: host bits may be set.
+    if isinstance(text, str) and text:
+        IPv4Network(text, strict=False)
+    return True
+
+
+@_FORMATS.checks("port")
+def _port(text: object) -> bool:
+    if not isinstance(text, str) or not text:
+        return True
+    return text.isdigit() and 1 <= int(text) <= 65535
+
+
+_VALUES = Draft202012Validator(VALUES_SCHEMA, format_checker=_FORMATS)
+
+
+def invalid_values(values: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every value the chart or agent would refuse: (path, message), in key order."""
+    found = {}
+    for error in _VALUES.iter_errors(values):
         path = tuple(error.absolute_path)
-        return path, f"Helm values {field_name(path) or '(top)'}: {error.message}"
-    return None
+        message = error.message
+        if error.validator == "anyOf":  # k8sServicePort: say what is expected, once
+            message = f"{error.instance!r} is not a port number (1-65535)"
+        elif error.validator == "format":
+            message = f"{error.instance!r} is not an IPv4 CIDR"
+        elif error.validator == "enum":
+            words = dict.fromkeys(_fmt(v) for v in error.validator_value if v != "")
+            message = f"{error.instance!r} is not one of {', '.join(words)}"
+        elif error.validator == "type" and error.validator_value == "object":
+            message = f"{error.instance!r} is not a mapping of settings"
+        found.setdefault(path, message)
+    return sorted(found.items(), key=lambda item: list(map(str, item[0])))
+
+
+def invalid_value_finding(ctx: ValuesContext, path: tuple[str | int, ...], message: str) -> Finding:
+    dotted = ".".join(map(str, path))
+    return CILIUM_VALUE_INVALID.finding(
+        ctx.file,
+        ctx.line_of(dotted) if dotted else None,
+        f"{ctx.written(dotted) if dotted else 'Helm values'}: {message}; `helm install` or the "
+        "agent's start refuses it",
+        f"give {field_name(path) or 'the values'} a valid value (the other checks ran without it)",
+    )
+
+
+def without(values: dict[str, Any], paths: list[tuple[str | int, ...]]) -> dict[str, Any]:
+    """A copy of `values` with the entries at `paths` removed (for checks after a refusal)."""
+    out = copy.deepcopy(values)
+    for path in paths:
+        node: Any = out
+        for part in path[:-1]:
+            node = node[part] if isinstance(node, (dict, list)) else None
+        if path and isinstance(node, dict):
+            node.pop(path[-1], None)
+    return out
 
 
 ValuesCheck = Callable[[ValuesContext], Iterator[Finding]]

@@ -30,6 +30,10 @@ class AuditOptions:
 
     def __post_init__(self) -> None:
         """Values that end up in a corrected helm command must be what Helm would take."""
+        if self.cilium_version is not None and not cilium_values.is_version(self.cilium_version):
+            raise UsageError(
+                f"--cilium-version {self.cilium_version!r} is not a version (such as 1.16.2)"
+            )
         if self.nodes is not None and self.nodes < 1:
             raise UsageError(f"nodes must be at least 1, not {self.nodes}")
         if self.pod_cidr is not None:
@@ -108,6 +112,25 @@ def _values_context(
     return cilium_values.ValuesContext(values, version, note, file, line_of, written)
 
 
+def _cilium_findings(
+    values: dict[str, Any],
+    version_text: str | None,
+    file: str,
+    doc: Doc | None,
+    cmd: helmcmd.HelmCommand | None,
+) -> tuple[cilium_values.ValuesContext, list[Finding]]:
+    """Refused values as findings, then every check on the values without them."""
+    invalid = cilium_values.invalid_values(values)
+    as_written = _values_context(values, version_text, file, doc, cmd)
+    found = [cilium_values.invalid_value_finding(as_written, p, m) for p, m in invalid]
+    if invalid and not isinstance(values, dict):
+        return as_written, found
+    ctx = _values_context(
+        cilium_values.without(values, [p for p, _ in invalid]), version_text, file, doc, cmd
+    )
+    return ctx, found + cilium_values.check(ctx)
+
+
 def _is_cilium_values(values: dict[str, Any], chart: str | None = None) -> bool:
     if chart is not None:
         return chart.split("/")[-1].startswith("cilium")
@@ -153,12 +176,8 @@ def _audit_source(src: Source, options: AuditOptions, report: AuditReport) -> li
         return _usable_objects(src, report)
     if src.kind == "helm-values" and _is_cilium_values(src.docs[0].data):
         doc = src.docs[0]
-        if problem := cilium_values.type_problem(doc.data):
-            path, message = problem
-            report.errors.append(InputError(f"{src.path}:{doc.line_of(*path)}", message))
-            return []
-        ctx = _values_context(doc.data, options.cilium_version, src.path, doc, None)
-        report.findings += cilium_values.check(ctx)
+        _, found = _cilium_findings(doc.data, options.cilium_version, src.path, doc, None)
+        report.findings += found
     elif src.kind in ANALYSERS:
         found, summary = ANALYSERS[src.kind](src)
         report.findings += found
@@ -198,13 +217,9 @@ def _audit_helm_command(options: AuditOptions, report: AuditReport) -> None:
     report.sources.append(Source(HELM_COMMAND, "helm-command", text=options.helm_command, data=cmd))
     if not _is_cilium_values(cmd.values, cmd.chart):
         return
-    if problem := cilium_values.type_problem(cmd.values):
-        report.errors.append(InputError(HELM_COMMAND, problem[1]))
-        return
-    ctx = _values_context(
+    ctx, found = _cilium_findings(
         cmd.values, options.cilium_version or cmd.version, HELM_COMMAND, None, cmd
     )
-    found = cilium_values.check(ctx)
     report.findings += found
     if found:
         report.corrected_commands.append(
