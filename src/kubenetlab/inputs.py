@@ -7,13 +7,13 @@ UsageError naming the file (and the line, where there is one): exit 2.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import ScalarNode
 from yaml.parser import Parser
 from yaml.reader import Reader
 from yaml.resolver import Resolver
@@ -24,7 +24,7 @@ from kubenetlab.errors import UsageError
 MAX_BYTES = 64 * 1024 * 1024  # an iptables-save of 10,000 Services × 3 endpoints is ~15 MB
 MAX_DEPTH = 64  # Kubernetes objects nest about 10 deep
 MAX_ALIASES = 1000  # YAML aliases per file: a real manifest has a handful
-MAX_NODES = 2_000_000  # YAML nodes with aliases expanded: a 10,000-Service List is ~500,000
+MAX_NODES = 2_000_000  # YAML nodes that aliases stand for, per document (billion laughs)
 STDIN = "-"
 
 
@@ -48,7 +48,7 @@ def read_text(path: str | Path, limit: int = MAX_BYTES) -> str:
 
 
 # libyaml's parser where PyYAML was built with it (10x the pure-Python scanner's speed:
-# a 4,000-Service List took 20 s), composed in Python so the bounds below apply.
+# a 4,000-Service List took 20 s); its events are built into values below, bounded.
 try:
     from yaml.cyaml import CParser as _Events
 except ImportError:  # PyYAML without libyaml
@@ -60,87 +60,230 @@ except ImportError:  # PyYAML without libyaml
             Parser.__init__(self)
 
 
-class BoundedLoader(Composer, _Events, SafeConstructor, Resolver):  # type: ignore[misc]
-    """PyYAML's safe loader, refusing deep nesting, alias floods and duplicate keys while
-    it composes, before any Python object is built."""
-
-    def __init__(self, stream: str) -> None:
-        _Events.__init__(self, stream)
-        Composer.__init__(self)
-        SafeConstructor.__init__(self)
-        Resolver.__init__(self)
-        self._depth = 0
-        self._aliases = 0
-        self._sizes: dict[int, int] = {}  # id(node) → its size with aliases expanded
-
-    def compose_node(self, parent: Node | None, index: Any) -> Node:  # type: ignore[override]
-        alias = self.check_event(yaml.AliasEvent)
-        if alias:
-            self._aliases += 1
-            if self._aliases > MAX_ALIASES:
-                raise self._refuse(f"more than {MAX_ALIASES} YAML aliases")
-        self._depth += 1
-        if self._depth > MAX_DEPTH:
-            raise self._refuse(f"exceeded the maximum nesting depth ({MAX_DEPTH} levels)")
-        try:
-            node = Composer.compose_node(self, parent, index)
-        finally:
-            self._depth -= 1
-        if alias and id(node) not in self._sizes:
-            raise self._refuse("an alias refers to the node that contains it")
-        if not alias:
-            self._sizes[id(node)] = self._size(node)
-        if self._sizes[id(node)] > MAX_NODES:
-            raise self._refuse(f"aliases expand to more than {MAX_NODES:,} nodes (an alias bomb)")
-        return node
-
-    def _size(self, node: Node) -> int:
-        if isinstance(node, MappingNode):
-            return 1 + sum(
-                self._sizes.get(id(k), 1) + self._sizes.get(id(v), 1) for k, v in node.value
-            )
-        if isinstance(node, SequenceNode):
-            return 1 + sum(self._sizes.get(id(c), 1) for c in node.value)
-        return 1
-
-    def compose_mapping_node(self, anchor: str | None) -> MappingNode:  # type: ignore[override]
-        node = Composer.compose_mapping_node(self, anchor)
-        seen: dict[str, int] = {}
-        for key, _ in node.value:
-            if isinstance(key, ScalarNode):
-                if key.value in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key.value!r}", key.start_mark
-                    )
-                seen[key.value] = key.start_mark.line
-        return node
-
-    def _refuse(self, problem: str) -> yaml.YAMLError:
-        return yaml.composer.ComposerError(None, None, problem, self.peek_event().start_mark)
+KeyPath = tuple[str | int, ...]
+MERGE_TAG = "tag:yaml.org,2002:merge"
+_CONTAINER_TAGS = (None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
-def compose_all(text: str) -> list[Node]:
-    """The node tree of every document (raises yaml.YAMLError, bounded as above)."""
-    loader = BoundedLoader(text)
+class _Frame:
+    """A mapping or sequence being filled, with its key path and the pending key."""
+
+    __slots__ = ("anchor", "key", "merges", "path", "start", "typed_keys", "value")
+
+    def __init__(self, value: Any, path: KeyPath, anchor: str | None, start: int) -> None:
+        self.value = value
+        self.path = path
+        self.key: Any = _NO_KEY
+        self.merges: list[Any] = []
+        self.anchor = anchor
+        self.start = start
+        self.typed_keys: set[str] | None = None  # how non-string keys (1, true) were written
+
+
+_NO_KEY = object()
+
+
+class Document:
+    """One YAML document: its data, first line (1-based) and, when asked, every key's line."""
+
+    __slots__ = ("data", "line", "lines")
+
+    def __init__(self, data: Any, line: int, lines: dict[KeyPath, int]) -> None:
+        self.data = data
+        self.line = line
+        self.lines = lines
+
+
+def documents(text: str, with_lines: bool = False) -> Iterator[Document]:
+    """Every document of `text`, built straight from libyaml's parser events (no node tree:
+    a node tree took ~80 bytes of memory per input byte), bounded as it is read: nesting
+    depth, alias count, alias expansion (billion laughs fails fast) and duplicate keys.
+    Raises yaml.YAMLError with the line of the problem."""
+    events = _Events(text)
+    resolver, constructor = Resolver(), SafeConstructor()
     try:
-        nodes = []
-        while loader.check_node():
-            nodes.append(loader.get_node())
-        return nodes
+        yield from _build_documents(events, resolver, constructor, with_lines)
     finally:
-        loader.dispose()
+        events.dispose()
+
+
+def _refuse(problem: str, event: Any) -> yaml.YAMLError:
+    return yaml.composer.ComposerError(None, None, problem, event.start_mark)
+
+
+def _build_documents(
+    events: Any, resolver: Resolver, constructor: SafeConstructor, with_lines: bool
+) -> Iterator[Document]:
+    stack: list[_Frame] = []
+    anchors: dict[str, Any] = {}
+    sizes: dict[str, int] = {}  # anchor → nodes it stands for, aliases expanded
+    lines: dict[KeyPath, int] = {}
+    root: Any = _NO_KEY
+    first_line = 0
+    nodes = aliases = expanded = 0
+
+    def place(value: Any, event: Any) -> KeyPath:
+        """Put a finished value (or a container just opened) where it belongs; its path."""
+        nonlocal root, first_line
+        if not stack:
+            root, first_line = value, event.start_mark.line + 1
+            return ()
+        frame = stack[-1]
+        if isinstance(frame.value, list):
+            path = (*frame.path, len(frame.value))
+            frame.value.append(value)
+            if with_lines:
+                lines[path] = event.start_mark.line + 1
+            return path
+        if frame.key is _NO_KEY:
+            raise _refuse("a mapping or a list used as a key", event)
+        key, frame.key = frame.key, _NO_KEY
+        if key is MERGE_TAG:
+            frame.merges.append(value)
+            return frame.path
+        frame.value[key] = value
+        return (*frame.path, key)
+
+    while True:
+        event = events.get_event()
+        kind = type(event)
+        if kind is yaml.StreamEndEvent:
+            return
+        if kind is yaml.DocumentStartEvent:
+            anchors, sizes, lines, root = {}, {}, {}, _NO_KEY
+            nodes = aliases = expanded = 0
+            continue
+        if kind is yaml.DocumentEndEvent:
+            if root is not _NO_KEY:
+                yield Document(root, first_line, lines)
+            continue
+        if kind is yaml.StreamStartEvent:
+            continue
+        if kind is yaml.AliasEvent:
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise _refuse(f"more than {MAX_ALIASES} YAML aliases", event)
+            if event.anchor not in anchors:
+                raise _refuse(f"found undefined alias {event.anchor!r}", event)
+            if event.anchor not in sizes:
+                raise _refuse("an alias refers to the node that contains it", event)
+            nodes += sizes[event.anchor]
+            expanded += sizes[event.anchor]
+            if expanded > MAX_NODES:
+                raise _refuse(
+                    f"aliases expand to more than {MAX_NODES:,} nodes (an alias bomb)", event
+                )
+            value = anchors[event.anchor]
+            if stack and isinstance(stack[-1].value, dict) and stack[-1].key is _NO_KEY:
+                _set_key(
+                    stack[-1],
+                    value if not isinstance(value, list | dict) else str(value),
+                    event,
+                    with_lines,
+                    lines,
+                )
+            else:
+                place(value, event)
+            continue
+        nodes += 1
+        if kind is yaml.ScalarEvent:
+            tag = event.tag
+            if tag is None or tag == "!":
+                tag = resolver.resolve(ScalarNode, event.value, event.implicit)
+            node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+            if stack and isinstance(stack[-1].value, dict) and stack[-1].key is _NO_KEY:
+                if tag == MERGE_TAG:
+                    stack[-1].key = MERGE_TAG
+                    continue
+                key = _scalar(constructor, node)
+                _set_key(stack[-1], key, event, with_lines, lines, event.value)
+                if event.anchor is not None:
+                    anchors[event.anchor], sizes[event.anchor] = key, 1
+                continue
+            value = _scalar(constructor, node)
+            place(value, event)
+            if event.anchor is not None:
+                anchors[event.anchor], sizes[event.anchor] = value, 1
+            continue
+        if kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+            if event.tag not in _CONTAINER_TAGS:
+                raise _refuse(f"the tag {event.tag} is not supported here", event)
+            if len(stack) >= MAX_DEPTH:
+                raise _refuse(f"exceeded the maximum nesting depth ({MAX_DEPTH} levels)", event)
+            container: Any = {} if kind is yaml.MappingStartEvent else []
+            path = place(container, event)
+            stack.append(_Frame(container, path, event.anchor, nodes))
+            if event.anchor is not None:
+                anchors[event.anchor] = container
+            continue
+        # MappingEndEvent / SequenceEndEvent
+        frame = stack.pop()
+        if frame.merges:
+            _merge(frame, event)
+        if frame.anchor is not None:
+            sizes[frame.anchor] = nodes - frame.start + 1
+
+
+def _scalar(constructor: SafeConstructor, node: ScalarNode) -> Any:
+    # The tag's constructor called directly: construct_object would keep every node in
+    # its cache for the whole document.
+    build = (
+        SafeConstructor.yaml_constructors.get(node.tag) or SafeConstructor.yaml_constructors[None]
+    )
+    return build(constructor, node)
+
+
+def _set_key(
+    frame: _Frame,
+    key: Any,
+    event: Any,
+    with_lines: bool,
+    lines: dict[KeyPath, int],
+    written: str | None = None,
+) -> None:
+    if isinstance(key, list | dict | set):
+        key = str(key)
+    # Duplicates as written: `1:` and `'1':` are one key once Kubernetes reads it as JSON.
+    typed = frame.typed_keys or ()
+    if isinstance(key, str):
+        clash = key in frame.value or key in typed
+    else:
+        clash = key in frame.value or (
+            written is not None and (written in frame.value or written in typed)
+        )
+        if written is not None:
+            frame.typed_keys = {*typed, written}
+    if clash:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"duplicate key {written if written is not None else key!r}",
+            event.start_mark,
+        )
+    frame.key = key
+    if with_lines:
+        lines[(*frame.path, key)] = event.start_mark.line + 1
+
+
+def _merge(frame: _Frame, event: Any) -> None:
+    """YAML merge keys (`<<: *base`): keys written in the mapping win over merged ones."""
+    merged: dict[Any, Any] = {}
+    for value in frame.merges:
+        sources = value if isinstance(value, list) else [value]
+        for source in sources:
+            if not isinstance(source, dict):
+                raise _refuse("a merge key (<<) needs a mapping or a list of mappings", event)
+            for k, v in source.items():
+                merged.setdefault(k, v)
+    written = dict(frame.value)  # merged keys first, as PyYAML orders them
+    frame.value.clear()
+    frame.value.update(merged)
+    frame.value.update(written)
 
 
 def yaml_documents(text: str) -> list[Any]:
     """Python objects of every non-empty document (raises yaml.YAMLError)."""
-    loader = BoundedLoader(text)
-    try:
-        docs = []
-        while loader.check_node():
-            docs.append(loader.construct_document(loader.get_node()))
-        return [d for d in docs if d is not None]
-    finally:
-        loader.dispose()
+    return [d.data for d in documents(text) if d.data is not None]
 
 
 def load_yaml(path: str | Path) -> Any:

@@ -70,7 +70,12 @@ def test_each_rule_fires_where_it_should_and_nowhere_else(path: str) -> None:
 def test_corpus_covers_every_rule() -> None:
     from kubenetlab.audit.findings import catalogue
 
-    covered = set().union(*EXPECTED.values()) | {"KNL-IPT-001", "KNL-CIL-008", "KNL-CIL-011"}
+    covered = set().union(*EXPECTED.values()) | {
+        "KNL-IPT-001",
+        "KNL-CIL-008",
+        "KNL-CIL-011",
+        "KNL-GW-008",
+    }
     assert covered == set(catalogue())
 
 
@@ -243,6 +248,8 @@ def test_cilium_version_must_be_a_version() -> None:
         ("k8sServicePort: 70000", "70000 is not a port number"),
         ("MTU: -1", "-1 is less than the minimum of 0"),
         ("routingMode: Native", "'Native' is not one of native, tunnel"),
+        ("kubeProxyReplacement: {a: 1}", "{'a': 1} is not one of true, false"),
+        ("MTU: big", "'big' is not of type 'integer'"),
     ],
 )
 def test_cilium_values_the_chart_or_agent_refuse_are_findings(
@@ -271,6 +278,50 @@ def test_invalid_values_on_a_helm_command_leave_a_corrected_command() -> None:
     assert invalid.message.startswith("--set k8sServicePort=http: 'http' is not a port number")
     assert report.corrected_commands
     assert "k8sServicePort=http" not in report.corrected_commands[0]["corrected"]
+
+
+def test_httproute_over_the_api_limits_is_one_finding(tmp_path: Path) -> None:
+    rule = {"backendRefs": [{"name": "a", "port": 80}, {"name": "b", "port": 80, "weight": 0}]}
+    route = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "big"},
+        "spec": {"parentRefs": [{"name": "gw"}], "rules": [rule] * 10_000},
+    }
+    f = tmp_path / "route.yaml"
+    f.write_text(json.dumps(route))
+    report = audit(AuditOptions([str(f)]))
+    assert [x.rule for x in report.findings] == ["KNL-GW-008"]
+    assert "spec.rules has 10,000 entries (at most 16)" in report.findings[0].message
+    route["spec"]["rules"] = [{**rule, "backendRefs": rule["backendRefs"] * 9}]
+    f.write_text(json.dumps(route))
+    [over] = audit(AuditOptions([str(f)])).findings
+    assert "spec.rules[0].backendRefs has 18 entries (at most 16)" in over.message
+
+
+def test_text_output_groups_repeated_findings_of_every_severity(tmp_path: Path) -> None:
+    rules = [{"backendRefs": [{"name": f"missing-{i}", "port": 80}]} for i in range(16)]
+    docs = [
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": f"r{j}"},
+            "spec": {"parentRefs": [{"name": "gw"}], "rules": rules},
+        }
+        for j in range(50)
+    ]
+    f = tmp_path / "routes.yaml"
+    f.write_text("\n---\n".join(json.dumps(d) for d in docs))
+    out = subprocess.run(
+        [sys.executable, "-m", "kubenetlab", "audit", str(f)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "warning KNL-GW-004: 800 findings, the first 10 below" in out.stdout
+    assert "info KNL-GW-001: 800 findings, the first 3 below" in out.stdout
+    assert out.stdout.count("KNL-GW-004 ") == 10 and len(out.stdout) < 20_000
 
 
 def test_iptables_scale_warning_with_rules_walked(tmp_path: Path) -> None:

@@ -158,7 +158,9 @@ def test_a_bad_report_dir_is_refused_before_measuring(tmp_path: Path, where: str
     out = subprocess.run([sys.executable, "-m", "kubenetlab", "scenario", "mtu", "--report",
                           target], capture_output=True, text=True, timeout=30)  # fmt: skip
     assert out.returncode == 2, out.stderr
-    assert out.stderr.count("\n") == 1 and "--report" in out.stderr and "Traceback" not in out.stderr
+    assert (
+        out.stderr.count("\n") == 1 and "--report" in out.stderr and "Traceback" not in out.stderr
+    )
 
 
 def test_errors_name_the_flag_that_was_typed(tmp_path: Path) -> None:

@@ -137,3 +137,46 @@ def test_2000_mutants_of_examples_and_corpus_never_traceback(tmp_path: Path) -> 
     seconds = time.monotonic() - started
     assert seconds < 60, f"{seconds:.0f} s"
     assert outcomes["ok"] > 100 and outcomes["refused"] > 100, outcomes  # both paths exercised
+
+
+def test_the_compiled_validator_agrees_with_jsonschema_on_mutants() -> None:
+    """kubeobjects checks objects with fastjsonschema first (the fast path) and asks
+    jsonschema only to explain a failure: the two must never disagree on valid vs invalid."""
+    from kubenetlab import kubeobjects
+
+    def explained(doc: dict[str, Any]) -> bool:
+        found = list(kubeobjects._BASE.iter_errors(doc))
+        validator = kubeobjects._VALIDATORS.get(doc.get("kind", "")) if not found else None
+        return not found and (validator is None or not list(validator.iter_errors(doc)))
+
+    rng = random.Random(7)
+    values = [*REPLACEMENTS, "010.0.0.1", "300.1.1.1", "::1", "fe80::1%eth0", 70000, 65535]
+    checked = disagree = 0
+    for name in MANIFESTS:
+        for doc in unwrap_lists(yaml_documents((ROOT / name).read_text())):
+            if not isinstance(doc, dict):
+                continue
+            for path in list(_paths(doc))[1:]:
+                mutant = copy.deepcopy(doc)
+                node: Any = mutant
+                for key in path[:-1]:
+                    node = node[key]
+                node[path[-1]] = rng.choice(values)
+                checked += 1
+                kind = mutant.get("kind", "")
+                fast = kubeobjects._valid("", mutant) and (
+                    kind not in kubeobjects._FAST or kubeobjects._valid(kind, mutant)
+                )
+                if fast != explained(mutant):
+                    disagree += 1
+    assert checked > 500 and disagree == 0, f"{disagree} of {checked} mutants"
+
+
+def _paths(obj: Any, path: tuple[Any, ...] = ()) -> Any:
+    yield path
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from _paths(value, (*path, key))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            yield from _paths(value, (*path, i))

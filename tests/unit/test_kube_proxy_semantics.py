@@ -55,7 +55,7 @@ def test_source_ranges_holding_the_node_ip_let_the_lb_ip_itself_in() -> None:
                ports=(ServicePort("http", 80, 8080, "TCP", 30080),),
                load_balancer_ips=("198.18.1.20",), source_ranges=("198.18.0.0/24",))  # fmt: skip
     inside = iptables.render([svc], "node1", CIDR, node_ip="198.18.0.1")
-    assert '-s 198.18.1.20 -j KUBE-EXT-' in inside
+    assert "-s 198.18.1.20 -j KUBE-EXT-" in inside
     outside = iptables.render([svc], "node1", CIDR, node_ip="198.19.0.1")
     assert "-s 198.18.1.20 -j" not in outside
 

@@ -49,21 +49,23 @@ def test_endpoint_order_a_missing_rule_and_a_misplaced_nodeports_jump_are() -> N
     assert diff.where == "nat KUBE-SERVICES"
 
 
-NFT = "\n".join([
-    "table ip kube-proxy {",
-    '\tcomment "rules for kube-proxy"',
-    "\tset cluster-ips {",
-    "\t\ttype ipv4_addr",
-    '\t\tcomment "Active ClusterIPs"',
-    "\t\telements = { 10.96.0.1, 10.96.0.10,",
-    "\t\t\t\t10.96.0.11 }",
-    "\t}",
-    "",
-    "\tchain services {",
-    "\t\tip daddr . meta l4proto . th dport vmap @service-ips counter packets 4 bytes 240",
-    "\t}",
-    "}",
-])
+NFT = "\n".join(
+    [
+        "table ip kube-proxy {",
+        '\tcomment "rules for kube-proxy"',
+        "\tset cluster-ips {",
+        "\t\ttype ipv4_addr",
+        '\t\tcomment "Active ClusterIPs"',
+        "\t\telements = { 10.96.0.1, 10.96.0.10,",
+        "\t\t\t\t10.96.0.11 }",
+        "\t}",
+        "",
+        "\tchain services {",
+        "\t\tip daddr . meta l4proto . th dport vmap @service-ips counter packets 4 bytes 240",
+        "\t}",
+        "}",
+    ]
+)
 
 
 def test_nft_element_order_and_counters_are_not_differences() -> None:

@@ -53,7 +53,10 @@ def test_nodeports_and_health_ports_are_allocated_and_unique() -> None:
         ({"name": "x", "pods": ["nope"]}, "no pod 'nope'"),
         ({"name": "x", "replicas": 9}, "replicas must be 0-4"),
         ({"name": "x", "external_traffic_policy": "Local"}, "needs type NodePort"),
-        ({"name": "x", "type": "NodePort", "node_port": 80}, "outside service_node_port_range 30000-32767"),
+        (
+            {"name": "x", "type": "NodePort", "node_port": 80},
+            "outside service_node_port_range 30000-32767",
+        ),
         ({"name": "X_Y"}, "must be a DNS label"),
         ({"name": "x", "type": "ExternalName"}, "ClusterIP, NodePort or LoadBalancer"),
         ({"name": "x", "load_balancer_ips": ["198.18.100.1"]}, "needs type LoadBalancer"),

@@ -12,7 +12,14 @@ from typing import Any
 
 from kubenetlab.audit.findings import GATEWAY_SPEC, Finding, Rule, register
 from kubenetlab.audit.services import Obj
-from kubenetlab.gateway.model import MAX_WEIGHT, path_error, shares, valid_weight
+from kubenetlab.gateway.model import (
+    HTTPROUTE_LIMITS,
+    MAX_WEIGHT,
+    path_error,
+    shares,
+    valid_weight,
+)
+from kubenetlab.kubeobjects import field_name
 
 HTTPROUTE_SPLIT = register(
     Rule(
@@ -84,6 +91,16 @@ HTTPROUTE_WEIGHT_RANGE = register(
     )
 )
 
+HTTPROUTE_OVER_LIMITS = register(
+    Rule(
+        "KNL-GW-008",
+        "httproute-over-api-limits",
+        "error",
+        "a list longer than the API allows (16 rules, 64 matches, 16 backendRefs…)",
+        GATEWAY_SPEC + "#httproute",
+    )
+)
+
 
 def backend_shares(refs: list[dict[str, Any]]) -> list[tuple[str, int, float]]:
     """(name, weight, share) per backendRef (weights already checked by valid_weight)."""
@@ -102,9 +119,40 @@ def check(objects: list[Obj]) -> list[Finding]:
     services = {(o.namespace, o.name) for o in objects if o.kind == "Service"}
     out: list[Finding] = []
     for route in (o for o in objects if o.kind == "HTTPRoute"):
+        if over := _over_limits(route):
+            out.append(over)  # the API rejects the route: its rules never take effect
+            continue
         for i, rule in enumerate((route.data.get("spec") or {}).get("rules") or []):
             out += _check_rule(route, i, rule, services)
     return out
+
+
+def _over_limits(route: Obj) -> Finding | None:
+    """One finding for every list of the route longer than the API's maxItems."""
+    spec = route.data.get("spec") or {}
+    over: list[tuple[tuple[str | int, ...], int, int]] = []
+    for field in ("parentRefs", "hostnames", "rules"):
+        items = spec.get(field)
+        if isinstance(items, list) and len(items) > HTTPROUTE_LIMITS[f"spec.{field}"]:
+            over.append((("spec", field), len(items), HTTPROUTE_LIMITS[f"spec.{field}"]))
+    for i, rule in enumerate(spec.get("rules") or []):
+        for field in ("matches", "backendRefs", "filters"):
+            items = rule.get(field) if isinstance(rule, dict) else None
+            if isinstance(items, list) and len(items) > HTTPROUTE_LIMITS[field]:
+                over.append((("spec", "rules", i, field), len(items), HTTPROUTE_LIMITS[field]))
+    if not over:
+        return None
+    text = "; ".join(
+        f"{field_name(p)} has {n:,} entries (at most {limit})" for p, n, limit in over[:3]
+    )
+    more = f"; and {len(over) - 3} more lists" if len(over) > 3 else ""
+    return HTTPROUTE_OVER_LIMITS.finding(
+        route.file,
+        route.line(*over[0][0]),
+        f"{route.ref}: {text}{more}: the API server rejects the route, so none of its rules "
+        "is checked further or takes effect",
+        "split it into several HTTPRoutes (each within 16 rules) attached to the same parent",
+    )
 
 
 def _check_rule(

@@ -120,7 +120,12 @@ def detect(path: str, text: str) -> Source:
         except RecursionError:
             raise ValueError("invalid JSON: nested too deeply") from None
         except ValueError as exc:
-            raise ValueError(f"invalid JSON: {exc}") from None
+            # Not one JSON value: maybe YAML documents written in flow style (`{…}\n---\n{…}`).
+            try:
+                docs = load_documents(text)
+            except (yaml.YAMLError, RecursionError):
+                raise ValueError(f"invalid JSON: {exc}") from None
+            return _yaml_source(path, text, docs)
         if isinstance(data, dict) and "nftables" in data:
             entries = data["nftables"]
             if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
@@ -132,6 +137,10 @@ def detect(path: str, text: str) -> Source:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ValueError(f"invalid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    return _yaml_source(path, text, docs)
+
+
+def _yaml_source(path: str, text: str, docs: list[Doc]) -> Source:
     if not docs:
         raise ValueError("empty: no YAML document, rule dump or ruleset")
     if any(isinstance(d.data, dict) and "apiVersion" in d.data and "kind" in d.data for d in docs):

@@ -5,10 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from yaml.constructor import SafeConstructor
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
-from kubenetlab.inputs import compose_all
+from kubenetlab.inputs import documents
 
 Path = tuple[str | int, ...]
 
@@ -27,36 +24,12 @@ class Doc:
         return self.line
 
 
-def _build(node: Node, path: Path, lines: dict[Path, int], constructor: SafeConstructor) -> Any:
-    if isinstance(node, MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = constructor.construct_object(key_node, deep=True)
-            if isinstance(key, list | dict):
-                key = str(key)
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _build(value_node, (*path, key), lines, constructor)
-        return out
-    if isinstance(node, SequenceNode):
-        items = []
-        for i, item in enumerate(node.value):
-            lines[(*path, i)] = item.start_mark.line + 1
-            items.append(_build(item, (*path, i), lines, constructor))
-        return items
-    assert isinstance(node, ScalarNode)
-    return constructor.construct_object(node, deep=True)
-
-
 def load_documents(text: str) -> list[Doc]:
     """Every non-empty document of a (multi-document) YAML text, a `kind: List` (what
     `kubectl get … -o yaml` prints) unwrapped into its items. Raises yaml.YAMLError."""
     docs = []
-    for node in compose_all(text):
-        if node is None:
-            continue
-        lines: dict[Path, int] = {}
-        data = _build(node, (), lines, SafeConstructor())
-        docs += _unwrap(Doc(data, node.start_mark.line + 1, lines))
+    for document in documents(text, with_lines=True):
+        docs += _unwrap(Doc(document.data, document.line, document.lines))
     return docs
 
 

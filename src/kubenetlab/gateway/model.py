@@ -159,6 +159,17 @@ def _fail(where: str, message: str) -> UsageError:
     return UsageError(f"{where}: {message}")
 
 
+# The API's maxItems for HTTPRoute lists (httproute_types.go), by field path.
+HTTPROUTE_LIMITS = {
+    "spec.parentRefs": 32,
+    "spec.hostnames": 16,
+    "spec.rules": 16,
+    "matches": 64,
+    "backendRefs": 16,
+    "filters": 16,
+}
+
+
 def _map(value: Any, where: str) -> dict[str, Any]:
     if value is None:
         return {}
@@ -300,14 +311,20 @@ def _rule(item: Any, where: str, route_ns: str) -> Rule:
     item = _map(item, where)
     matches = tuple(
         _match(m, f"{where}.matches[{i}]")
-        for i, m in enumerate(_list(item.get("matches"), f"{where}.matches", 64))
+        for i, m in enumerate(
+            _list(item.get("matches"), f"{where}.matches", HTTPROUTE_LIMITS["matches"])
+        )
     ) or (Match(),)
     backends = tuple(
         _backend(b, f"{where}.backendRefs[{i}]", route_ns)
-        for i, b in enumerate(_list(item.get("backendRefs"), f"{where}.backendRefs", 16))
+        for i, b in enumerate(
+            _list(item.get("backendRefs"), f"{where}.backendRefs", HTTPROUTE_LIMITS["backendRefs"])
+        )
     )
     modifier = None
-    for i, f in enumerate(_list(item.get("filters"), f"{where}.filters", 16)):
+    for i, f in enumerate(
+        _list(item.get("filters"), f"{where}.filters", HTTPROUTE_LIMITS["filters"])
+    ):
         f = _map(f, f"{where}.filters[{i}]")
         kind = f.get("type")
         if kind != "RequestHeaderModifier":
@@ -342,18 +359,30 @@ def _route(doc: dict[str, Any], where: str, order: int) -> HTTPRoute:
             p.get("namespace") or namespace,
             p.get("sectionName"),
         )
-        for i, p in enumerate(_list(spec.get("parentRefs"), f"{where}.spec.parentRefs", 32))
+        for i, p in enumerate(
+            _list(
+                spec.get("parentRefs"),
+                f"{where}.spec.parentRefs",
+                HTTPROUTE_LIMITS["spec.parentRefs"],
+            )
+        )
     )
     hostnames = tuple(
         _str(h, f"{where}.spec.hostnames[{i}]")
-        for i, h in enumerate(_list(spec.get("hostnames"), f"{where}.spec.hostnames", 16))
+        for i, h in enumerate(
+            _list(
+                spec.get("hostnames"), f"{where}.spec.hostnames", HTTPROUTE_LIMITS["spec.hostnames"]
+            )
+        )
     )
     for h in hostnames:
         if not HOSTNAME.match(h):
             raise _fail(f"{where}.spec.hostnames", f"{h!r} is not a valid hostname")
     rules = tuple(
         _rule(r, f"{where}.spec.rules[{i}]", namespace)
-        for i, r in enumerate(_list(spec.get("rules"), f"{where}.spec.rules", 16))
+        for i, r in enumerate(
+            _list(spec.get("rules"), f"{where}.spec.rules", HTTPROUTE_LIMITS["spec.rules"])
+        )
     ) or (Rule((Match(),), ()),)
     if not parents:
         raise _fail(f"{where}.spec.parentRefs", "is empty: the route attaches to no Gateway")

@@ -25,7 +25,7 @@ def print_audit(report: AuditReport) -> None:
             stdout.print(f"\n[bold]{f.file}[/]", highlight=False)
             _print_grouped(report.findings, f.file)
         shown[(f.file, f.rule)] += 1
-        if f.severity == "info" and shown[(f.file, f.rule)] > INFO_SHOWN:
+        if shown[(f.file, f.rule)] > SHOWN[f.severity]:
             continue  # counted in the group line above
         where = f":{f.line}" if f.line else ""
         stdout.print(
@@ -47,15 +47,17 @@ def print_audit(report: AuditReport) -> None:
     )
 
 
-INFO_SHOWN = 3  # info findings of one rule per file printed in full; -o json has them all
+# Findings of one rule per file printed in full (a 10,000-rule route set gives 30,000
+# findings); the rest are counted in one line. -o json and -o sarif have them all.
+SHOWN = {"error": 10, "warning": 10, "info": 3}
 
 
 def _print_grouped(findings: list[Finding], file: str) -> None:
-    counts = Counter(f.rule for f in findings if f.file == file and f.severity == "info")
-    for rule, n in sorted(counts.items()):
-        if n > INFO_SHOWN:
+    counts = Counter((f.severity, f.rule) for f in findings if f.file == file)
+    for (severity, rule), n in sorted(counts.items(), key=lambda kv: kv[0][1]):
+        if n > SHOWN[severity]:
             stdout.print(
-                f"  [blue]info[/] {rule}: {n} findings, the first {INFO_SHOWN} below "
+                f"  {MARK[severity]} {rule}: {n:,} findings, the first {SHOWN[severity]} below "
                 "(-o json lists all)",
                 highlight=False,
             )
