@@ -26,3 +26,11 @@ class EnvironmentProblem(KnlError):
     """
 
     exit_code = 3
+
+
+class CommandFailed(KnlError):
+    """A command the user asked to run could not start: the shell's exit code (126, 127)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

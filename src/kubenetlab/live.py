@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from kubenetlab import lab as labmod
 from kubenetlab.components.backends import Backends
 from kubenetlab.components.proxy import ServiceProxyComponent
-from kubenetlab.errors import UsageError
+from kubenetlab.errors import KnlError, UsageError
+from kubenetlab.kernel import netns
 from kubenetlab.kernel.ledger import Ledger, known_labs
 from kubenetlab.model import Lab, Node
 from kubenetlab.proxy import SyncResult
@@ -57,6 +58,16 @@ class LiveLab:
         return self.lab.name
 
     def member(self, name: str) -> Member:
+        found = self._member(name)
+        if found.netns and not netns.exists(found.netns):
+            raise KnlError(
+                f"{name}'s namespace {found.netns} is gone: lab {self.name!r} is damaged "
+                f"(`kubenetlab lab status {self.name}` shows what is left, "
+                f"`kubenetlab lab down {self.name}` removes it)"
+            )
+        return found
+
+    def _member(self, name: str) -> Member:
         lab = self.lab
         for pod in lab.pods:
             if pod.name == name:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -112,6 +113,28 @@ def test_bad_member_and_unknown_lab_exit_2() -> None:
         assert wrong_pod.returncode == 2 and "no pod, node or service" in wrong_pod.stderr
     assert run_cli("lab", "down", "t-bad").returncode == 2
     assert run_cli("lab", "status", "t-bad").returncode == 2
+
+
+def test_exec_exit_codes_follow_the_shell_and_a_vanished_namespace_is_one_line() -> None:
+    with lab("--name", "t-exec", "--nodes", "2", "--pods-per-node", "1"):
+        for program, code in (("/etc/passwd", 126), ("/tmp", 126), ("", 127), ("nosuch", 127)):
+            out = lab_exec("t-exec", "node1-pod1", program)
+            assert out.returncode == code, (program, out.stderr)
+            assert len(out.stderr.splitlines()) == 1 and "Traceback" not in out.stderr
+        assert lab_exec("t-exec", "node1-pod1", "sh", "-c", "exit 5").returncode == 5
+        subprocess.run(["ip", "netns", "delete", "knl-t-exec-node2-pod1"], check=True)
+        for argv in (
+            ["lab", "exec", "t-exec", "node2-pod1", "--", "true"],
+            ["bench", "t-exec", "--from", "node1-pod1", "--to", "node2-pod1", "--duration", "1"],
+            ["trace", "t-exec", "--from", "node1-pod1", "--to", "node2-pod1"],
+        ):
+            out = run_cli(*argv)
+            assert out.returncode == 1, (argv, out.stderr)
+            assert out.stderr.strip().endswith("`kubenetlab lab down t-exec` removes it)"), (
+                out.stderr
+            )
+            assert "namespace knl-t-exec-node2-pod1 is gone" in out.stderr
+            assert len(out.stderr.splitlines()) == 1
 
 
 def test_down_ends_the_lab_processes_it_recorded() -> None:

@@ -8,7 +8,7 @@ import re
 import sys
 
 from kubenetlab.cli.common import Parser, Subparsers, add_output, emit, print_json
-from kubenetlab.errors import UsageError
+from kubenetlab.errors import CommandFailed, UsageError
 
 
 def register(commands: Subparsers) -> None:
@@ -224,6 +224,8 @@ def lab_exec(args: argparse.Namespace) -> int:
     cmd = args.cmd[1:] if args.cmd and args.cmd[0] == "--" else args.cmd
     if not cmd:
         raise UsageError("lab exec needs a command: kubenetlab lab exec LAB POD -- CMD…")
+    if not cmd[0]:
+        raise CommandFailed("command not found: '' (an empty program name)", 127)
     target = attach(args.name).netns(args.member)
     preflight.require_root("lab exec")
     netns.enter_for_exec(target)
@@ -233,4 +235,7 @@ def lab_exec(args: argparse.Namespace) -> int:
     try:
         os.execvp(cmd[0], cmd)
     except FileNotFoundError:
-        raise UsageError(f"command not found: {cmd[0]}") from None
+        # The shell's (and kubectl exec's) conventions: 127 not found, 126 not runnable.
+        raise CommandFailed(f"command not found: {cmd[0]!r}", 127) from None
+    except OSError as exc:
+        raise CommandFailed(f"cannot run {cmd[0]!r}: {exc.strerror}", 126) from None
