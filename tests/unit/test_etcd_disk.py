@@ -39,10 +39,16 @@ def test_builtin_engine_writes_size_over_bs_times_and_orders_percentiles(tmp_pat
 def test_memory_file_systems_are_flagged_and_bad_input_refused(tmp_path: Path) -> None:
     shm = Path("/dev/shm")
     if shm.is_dir():
-        result = measure(str(shm), 23_000, 2300, "builtin")
+        result = measure(str(shm), 230_000, 2300, "builtin")
         assert result.filesystem == "tmpfs" and "in memory" in result.warnings[0]
     with pytest.raises(UsageError, match="no such directory"):
-        measure(str(tmp_path / "nope"), 23_000, 2300, "builtin")
+        measure(str(tmp_path / "nope"), 230_000, 2300, "builtin")
+    # fewer writes than a p99 needs: refused before anything is written
+    with pytest.raises(UsageError, match="is 0 write\\(s\\): a p99 needs at least 100"):
+        measure(str(tmp_path), 100 * 1024, 1_000_000, "builtin")
+    with pytest.raises(UsageError, match="is 99 write"):
+        measure(str(tmp_path), 99 * 2300, 2300, "builtin")
+    assert list(tmp_path.iterdir()) == []
     with pytest.raises(UsageError, match="between 4k and 10g"):
         parse_size("1")
     assert parse_size("22m") == 22 * 1024 * 1024
@@ -51,10 +57,10 @@ def test_memory_file_systems_are_flagged_and_bad_input_refused(tmp_path: Path) -
 def test_cli_json_has_both_engines_fields(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "kubenetlab", "etcd", "disk", "--dir", str(tmp_path),
-         "--size", "100k", "--engine", "builtin", "-o", "json"],
+         "--size", "230k", "--engine", "builtin", "-o", "json"],
         capture_output=True, text=True,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
-    assert doc["writes"] == 100 * 1024 // 2300 and doc["verdicts"][0]["passed"] in (True, False)
+    assert doc["writes"] == 230 * 1024 // 2300 and doc["verdicts"][0]["passed"] in (True, False)
     assert set(doc["fdatasync_us"]) >= {"p50", "p90", "p99", "p99.9", "max"}

@@ -36,6 +36,10 @@ MEMORY_FILESYSTEMS = {0x01021994: "tmpfs", 0x858458F6: "ramfs"}
 SIZE = re.compile(r"^(\d+)([kmg]?)$", re.I)
 
 
+# Below 100 observations the 99th percentile is just the slowest write.
+MIN_WRITES = 100
+
+
 def parse_size(text: str) -> int:
     m = SIZE.match(text.strip())
     if not m:
@@ -198,6 +202,11 @@ def parse_fio(text: str) -> tuple[int, float, dict[str, float]]:
 def measure(directory: str, size: int, bs: int, engine: str) -> DiskResult:
     if not 512 <= bs <= 1024**2:
         raise UsageError(f"--bs must be 512-1048576 bytes, not {bs}")
+    if size // bs < MIN_WRITES:
+        raise UsageError(
+            f"--size {size} with --bs {bs} is {size // bs} write(s): a p99 needs at least "
+            f"{MIN_WRITES} (use --size of at least {MIN_WRITES * bs} bytes, or a smaller --bs)"
+        )
     fs, warnings = check_directory(directory)
     if engine == "fio":
         writes, seconds, latency, version = run_fio(directory, size, bs)
