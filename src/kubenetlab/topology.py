@@ -139,6 +139,11 @@ def _node_plan(lab: Lab, node: Node) -> list[KernelObject]:
     return [
         *_quiet_namespace(ns),
         *_measuring_namespace(ns),
+        # The NodePort range is never an ephemeral port, as Cilium's auto-protect-node-port-
+        # range makes it: a node's own connection from port 30080 would otherwise have its
+        # replies taken for NodePort traffic by an eBPF service proxy (compare's TCP_CRR
+        # baseline hung in SYN-SENT that way).
+        Sysctl(ns, "net.ipv4.ip_local_reserved_ports", "{}-{}".format(*lab.node_port_range)),
         Sysctl(ns, "net.ipv4.ip_forward", "1"),
         Veth(ns, NODE_UPLINK, lab.fabric_netns, port, lab.underlay_mtu),
         Enslave(lab.fabric_netns, port, FABRIC_BRIDGE),

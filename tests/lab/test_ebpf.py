@@ -127,6 +127,43 @@ def test_nodeport_replies_skip_the_receiving_node_only_in_dsr(mode: str, tmp_pat
             assert replies >= 20 * 3  # SYN-ACK, data, FIN at least: all back through node1
 
 
+CONNECT_MANY = """
+import socket, sys
+used = []
+for _ in range(int(sys.argv[3])):
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
+    used.append(s.getsockname()[1])
+    s.sendall(b"?")
+    s.recv(200)
+    s.close()
+print(" ".join(map(str, used)))
+"""
+
+
+def test_a_nodes_ephemeral_ports_skip_the_nodeport_range(tmp_path) -> None:
+    """compare's TCP_CRR baseline hung when node1's kernel picked source port 30080: the
+    SYN-ACK coming back to node1:30080 was taken for NodePort traffic. Nodes reserve the
+    NodePort range, as Cilium's auto-protect-node-port-range does."""
+    spec = _spec(tmp_path, "service_node_port_range: 30080-30085\n")
+    with lab("-f", spec, "--name", "t-ebpf-eph", "--proxy", "ebpf") as doc:
+        reserved = lab_exec(
+            "t-ebpf-eph", "node1", "cat", "/proc/sys/net/ipv4/ip_local_reserved_ports"
+        )
+        assert reserved.stdout.strip() == "30080-30085"
+        # ephemeral ports from a range around the NodePort: only 30086-30095 may be used
+        narrow = lab_exec(
+            "t-ebpf-eph", "node1", "sysctl", "-w", "net.ipv4.ip_local_port_range=30078 30095"
+        )
+        assert narrow.returncode == 0, narrow.stderr
+        backend = next(p["ip"] for p in doc["pods"] if p["name"] == "node2-pod1")
+        out = lab_exec(
+            "t-ebpf-eph", "node1", sys.executable, "-c", CONNECT_MANY, backend, "8080", "40"
+        )
+        assert out.returncode == 0, out.stderr  # a hijacked SYN-ACK is a 2 s timeout here
+        ports = {int(p) for p in out.stdout.split()}
+        assert ports and not ports & set(range(30080, 30086)), sorted(ports)
+
+
 def test_local_policy_drops_without_a_local_endpoint_and_keeps_the_client(tmp_path) -> None:
     extra = (
         "  - {name: loc, type: NodePort, port: 82, target_port: 8080, node_port: 30081,"

@@ -118,7 +118,7 @@ def _add_scenario(commands: Subparsers, entry: Scenario) -> None:
     parser = commands.add_parser(entry.name, help=entry.help, epilog=entry.example)
     entry.arguments(parser)
     parser.add_argument("--report", metavar="DIR", help="write JSON, CSV and PNG charts there")
-    add_output(parser, OUTPUTS)
+    add_output(parser, (*OUTPUTS, "wide"))
     parser.set_defaults(handler=lambda args: scenario_cmd(entry, args))
 
 
@@ -134,7 +134,7 @@ def scenario_cmd(entry: Scenario, args: argparse.Namespace) -> int:
     elif args.output == "csv":
         sys.stdout.write(report.to_csv())
     else:
-        report.table()
+        report.table(wide=args.output == "wide")
     if args.report:
         log("wrote " + ", ".join(str(p) for p in report.write(args.report)))
     return report.exit_code

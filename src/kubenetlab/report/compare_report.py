@@ -9,7 +9,7 @@ from rich.table import Table
 from kubenetlab.bench.stats import Estimate
 from kubenetlab.report.bench_table import fmt_cv, placement_line
 from kubenetlab.report.tables import stdout
-from kubenetlab.scenarios.compare import CompareReport, Row
+from kubenetlab.scenarios.compare import CRR_VIA_SERVICE, RR_VIA_NODEPORT, CompareReport, Row
 
 
 def _est(row: Row, test: str, key: str) -> Estimate | None:
@@ -23,7 +23,22 @@ def _num(x: float) -> str:
 
 
 def _with_ci(e: Estimate | None) -> str:
-    return "-" if e is None else f"{_num(e.median)} [{_num(e.ci_low)}–{_num(e.ci_high)}]"
+    """-o wide: the median and its whole confidence interval."""
+    if e is None:
+        return "-"
+    if e.n < 2:
+        return _num(e.median)  # one run: no interval to show
+    return f"{_num(e.median)} [{_num(e.ci_low)}–{_num(e.ci_high)}]"
+
+
+def _with_width(e: Estimate | None) -> str:
+    """The default table: the median and the CI's half-width as a share of it (±3%)."""
+    if e is None:
+        return "-"
+    if e.n < 2 or not e.median:
+        return _num(e.median)
+    half = max(e.median - e.ci_low, e.ci_high - e.median) / abs(e.median)
+    return f"{_num(e.median)} ±{100 * half:.0f}%"
 
 
 def _pct(row: Row, key: str) -> str:
@@ -31,27 +46,30 @@ def _pct(row: Row, key: str) -> str:
     return "-" if value is None else f"{value:+.0f}%"
 
 
-def _columns(tests: tuple[str, ...]) -> list[tuple[str, str, str, str]]:
-    """(header, test, metric, kind) for the table, in order."""
+def _columns(tests: tuple[str, ...], wide: bool) -> list[tuple[str, str, str, str]]:
+    """(header, test, metric, kind) for the table, in order; short headers by default so
+    the table fits 120 columns (-o wide: netperf's names and whole CIs)."""
     cols = []
-    for test, name in (("rr", "TCP_RR"), ("udp_rr", "UDP_RR"), ("crr", "TCP_CRR")):
+    for test, name, short in (("rr", "TCP_RR", "RR"), ("udp_rr", "UDP_RR", "UDP_RR"),
+                              ("crr", "TCP_CRR", "CRR")):  # fmt: skip
         if test in tests:
-            cols += [(f"{name} p50 µs", test, "p50", "ci"), (f"{name} p99 µs", test, "p99", "ci")]
+            label = name if wide else short
+            cols += [(f"{label} p50 µs", test, "p50", "ci"), (f"{label} p99 µs", test, "p99", "ci")]
             if test == "rr":
                 cols += [
-                    ("p50 CV", test, "p50", "cv"),
+                    ("p50 CV" if wide else "RR CV", test, "p50", "cv"),
                     ("CPU µs/txn", test, "cpu_us_per_txn", "ci"),
-                    ("p50 vs underlay", test, "p50", "pct"),
+                    ("p50 vs underlay" if wide else "RR vs underlay", test, "p50", "pct"),
                 ]
     if "crr" in tests:
         cols += [
-            ("CRR via ClusterIP p50 µs", "crr_service", "p50", "ci"),
-            ("via ClusterIP vs underlay CRR", "crr_service", "p50", "pct"),
-        ]
+            ("CRR via ClusterIP p50 µs" if wide else "CRR→ClusterIP p50 µs", "crr_service", "p50", "ci"),
+            ("via ClusterIP vs underlay CRR" if wide else "vs underlay CRR", "crr_service", "p50", "pct"),
+        ]  # fmt: skip
     if "rr" in tests:
         cols += [
-            ("RR client→NodePort p50 µs", "rr_nodeport", "p50", "ci"),
-        ]
+            ("RR client→NodePort p50 µs" if wide else "RR→NodePort p50 µs", "rr_nodeport", "p50", "ci"),
+        ]  # fmt: skip
     if "stream" in tests:
         cols += [
             ("Gbit/s", "stream", "gbps", "ci"),
@@ -65,7 +83,7 @@ def _columns(tests: tuple[str, ...]) -> list[tuple[str, str, str, str]]:
     return cols
 
 
-def print_compare(report: CompareReport) -> None:
+def print_compare(report: CompareReport, wide: bool = False) -> None:
     s = report.settings
     level = next(
         e.ci_level
@@ -78,21 +96,52 @@ def print_compare(report: CompareReport) -> None:
     for row in measured:
         for test, r in row.results.items():
             tools.setdefault(VIA_LABELS.get(test, r.test_name), r.tool)
+    ci = (
+        "one run each: no confidence interval"
+        if s.repeats < 2
+        else f"median [{100 * level:.1f}% order-statistic CI] of runs"
+        if wide
+        else f"median ±half-width of its {100 * level:.1f}% CI (-o wide: the CI)"
+    )
     stdout.print(
         f"[bold]kubenetlab compare[/]: pod → pod on different nodes, {s.repeats} interleaved runs "
-        f"× {s.duration:g} s; median [{100 * level:.1f}% order-statistic CI] of runs; "
-        f"vs underlay = node → node on the same fabric; {report.seconds:.0f} s in all",
+        f"× {s.duration:g} s; {ci}; vs underlay = node → node on the same fabric; "
+        f"{report.seconds:.0f} s in all",
         highlight=False,
     )
     stdout.print(
         "tools: " + "; ".join(f"{t}: {tool}" for t, tool in tools.items()), highlight=False
     )
+    cols = _columns(s.tests, wide)
+    if wide:
+        _print_table(measured, cols, wide)
+    else:
+        # Two tables that each fit 120 columns: pod → pod, then through the service proxy
+        # (the CV is in -o wide and the JSON; the ±CI width says the spread).
+        via = (CRR_VIA_SERVICE, RR_VIA_NODEPORT)
+        _print_table(measured, [c for c in cols if c[1] not in via and c[3] != "cv"], wide)
+        proxied = [row for row in measured if any(t in row.results for t in via)]
+        if proxied:
+            stdout.print("through the service proxy:", highlight=False)
+            _print_table(proxied, [c for c in cols if c[1] in via], wide)
+    for row in report.rows:
+        what = f"{row.name}: {row.models}" + (f"; service proxy: {row.proxy}" if row.proxy else "")
+        stdout.print(
+            what if row.results else f"{what} — not measured: {row.reason}", highlight=False
+        )
+    if report.driver_check:
+        stdout.print(driver_check_line(report.driver_check), highlight=False)
+    _print_traces(report)
+    _print_footer(report, measured)
+
+
+def _print_table(rows: list[Row], cols: list[tuple[str, str, str, str]], wide: bool) -> None:
     table = Table(box=None, pad_edge=False)
-    cols = _columns(s.tests)
-    table.add_column("profile")
+    table.add_column("profile", no_wrap=True)
     for header, *_ in cols:
-        table.add_column(header, justify="right")
-    for row in measured:
+        # narrow terminals wrap a header or a cell onto two lines, never cut it ("…")
+        table.add_column(header, justify="right", overflow="fold")
+    for row in rows:
         cells = [row.name]
         for _, test, metric, kind in cols:
             e = _est(row, test, metric)
@@ -102,25 +151,34 @@ def print_compare(report: CompareReport) -> None:
                 else _pct(row, f"{test}.{metric}")
                 if kind == "pct"
                 else _with_ci(e)
+                if wide
+                else _with_width(e)
             )
         table.add_row(*cells)
     stdout.print(table)
-    for row in report.rows:
-        what = f"{row.name}: {row.models}" + (f"; service proxy: {row.proxy}" if row.proxy else "")
-        stdout.print(
-            what if row.results else f"{what} — not measured: {row.reason}", highlight=False
+
+
+def driver_check_line(d: dict[str, Any]) -> str:
+    """The built-in driver against sockperf on the same path, the difference with its sign
+    and what it means for the TCP_CRR figures."""
+    diff = d["builtin_overhead_p50_us"]
+    if abs(diff) < 1:
+        meaning = "within 1 µs of each other: the built-in driver adds nothing measurable"
+    elif diff > 0:
+        meaning = (
+            f"the built-in driver (used for TCP_CRR) costs {diff:+.1f} µs per transaction "
+            "more; the TCP_CRR figures include it"
         )
-    if report.driver_check:
-        d = report.driver_check
-        stdout.print(
-            f"driver check on {d['path']}: {d['builtin_tool']} TCP_RR p50 "
-            f"{d['builtin_rr_p50_us']:.1f} µs vs {d['reference_tool']} "
-            f"{d['reference_rr_p50_us']:.1f} µs: the built-in driver (used for TCP_CRR) adds "
-            f"≈ {d['builtin_overhead_p50_us']:.0f} µs per transaction",
-            highlight=False,
+    else:
+        meaning = (
+            f"the built-in driver is {-diff:.1f} µs per transaction faster ({diff:+.1f} µs); "
+            "sockperf's own cost is in the TCP_RR figures"
         )
-    _print_traces(report)
-    _print_footer(report, measured)
+    return (
+        f"driver check on {d['path']}: {d['builtin_tool']} TCP_RR p50 "
+        f"{d['builtin_rr_p50_us']:.1f} µs vs {d['reference_tool']} "
+        f"{d['reference_rr_p50_us']:.1f} µs: {meaning}"
+    )
 
 
 def _print_traces(report: CompareReport) -> None:

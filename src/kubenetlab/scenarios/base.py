@@ -28,8 +28,8 @@ class ScenarioReport(ABC):
         """The JSON document (with schema_version)."""
 
     @abstractmethod
-    def table(self) -> None:
-        """Print the human-readable table to stdout."""
+    def table(self, wide: bool = False) -> None:
+        """Print the human-readable table to stdout (`wide`: -o wide, every column)."""
 
     @abstractmethod
     def to_csv(self) -> str: ...

@@ -104,7 +104,7 @@ class CanaryReport(ScenarioReport):
     seconds: float = 0.0
     file_stem = "canary"
 
-    def table(self) -> None:
+    def table(self, wide: bool = False) -> None:
         from kubenetlab.report.canary_report import print_canary
 
         print_canary(self)

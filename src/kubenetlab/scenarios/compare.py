@@ -104,10 +104,10 @@ class CompareReport(ScenarioReport):
     seconds: float
     file_stem = "compare"
 
-    def table(self) -> None:
+    def table(self, wide: bool = False) -> None:
         from kubenetlab.report.compare_report import print_compare
 
-        print_compare(self)
+        print_compare(self, wide)
 
     def to_csv(self) -> str:
         from kubenetlab.report.bench_table import to_csv

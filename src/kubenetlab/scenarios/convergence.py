@@ -126,7 +126,7 @@ class ConvergenceReport(ScenarioReport):
     seconds: float = 0.0
     file_stem = "convergence"
 
-    def table(self) -> None:
+    def table(self, wide: bool = False) -> None:
         from kubenetlab.report.convergence_report import print_convergence
 
         print_convergence(self)

@@ -99,7 +99,7 @@ class EtpReport(ScenarioReport):
     def exit_code(self) -> int:
         return 0 if self.passed else 1
 
-    def table(self) -> None:
+    def table(self, wide: bool = False) -> None:
         from kubenetlab.report.etp_report import print_etp
 
         print_etp(self)

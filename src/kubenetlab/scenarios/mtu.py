@@ -156,7 +156,7 @@ class MtuReport(ScenarioReport):
     seconds: float = 0.0
     file_stem = "mtu"
 
-    def table(self) -> None:
+    def table(self, wide: bool = False) -> None:
         from kubenetlab.report.mtu_report import print_mtu_scenario
 
         print_mtu_scenario(self)

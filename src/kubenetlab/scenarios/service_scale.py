@@ -77,7 +77,7 @@ class ScaleReport(ScenarioReport):
     seconds: float = 0.0
     file_stem = "service-scale"
 
-    def table(self) -> None:
+    def table(self, wide: bool = False) -> None:
         from kubenetlab.report.scale_report import print_scale
 
         print_scale(self)
