@@ -160,7 +160,7 @@ def build_lab(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> L
         gateway_ip=addressing.reserved_underlay_ip(underlay, addressing.GATEWAY_SLOT)
         if routes
         else None,
-        **_control_plane(values["control_plane"], values["etcd_data_dir"], bool(svcs)),
+        **_control_plane(values["control_plane"], values["etcd_data_dir"]),
         images=image_map(values["images"], values["control_plane"]),
     )
     _unique_netns(lab)
@@ -276,7 +276,7 @@ def _check_external_addresses(svcs: tuple[services.Service, ...], *taken: IPv4Ne
                 raise UsageError(f"service {svc.name}: {addr} lies inside {inside}, already used")
 
 
-def _control_plane(value: Any, data_dir: Any, has_services: bool) -> dict[str, Any]:
+def _control_plane(value: Any, data_dir: Any) -> dict[str, Any]:
     """`control_plane: kubernetes` runs the upstream control plane; `etcd` keeps the
     Services in a real etcd that node agents watch."""
     if value is None:
@@ -285,8 +285,6 @@ def _control_plane(value: Any, data_dir: Any, has_services: bool) -> dict[str, A
         return {}
     if value not in ("kubernetes", "etcd"):
         raise UsageError(f"control_plane must be kubernetes or etcd, not {value!r}")
-    if value == "etcd" and not has_services:
-        raise UsageError("control_plane: etcd needs services: it stores them")
     if data_dir is not None:
         path = Path(_str(data_dir, "etcd_data_dir"))
         if not path.is_absolute() or not path.is_dir():

@@ -36,7 +36,6 @@ def test_services_round_trip_through_kubernetes_json() -> None:
     ("values", "message"),
     [
         ({"control_plane": "consul"}, "must be kubernetes or etcd"),
-        ({"control_plane": "etcd"}, "needs services"),
         ({"etcd_data_dir": "/tmp"}, "needs control_plane: kubernetes or etcd"),
         ({"control_plane": "etcd", "etcd_data_dir": "relative", "services": [{"name": "w"}]},
          "existing absolute directory"),
@@ -45,3 +44,10 @@ def test_services_round_trip_through_kubernetes_json() -> None:
 def test_control_plane_spec_errors(values: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         build_lab({"profile": "native", **values})
+
+
+def test_an_etcd_lab_may_start_without_services() -> None:
+    # Services can be written later (lab services / the agents watch); refusing was stricter
+    # than any API server, which starts empty.
+    lab = build_lab({"profile": "native", "control_plane": "etcd"})
+    assert lab.control_plane == "etcd" and not lab.services

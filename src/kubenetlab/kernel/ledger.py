@@ -161,6 +161,18 @@ class Ledger:
         except (OSError, ValueError):
             # A torn or foreign file: keep what can be read so teardown still works.
             return cls(name=name, state="corrupt", lab={}, netns=[])
+        try:
+            return cls._from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            # Valid JSON of the wrong shape (edited by hand, another version's): the same.
+            netns = data.get("netns") if isinstance(data, dict) else None
+            kept = [n for n in netns if isinstance(n, str)] if isinstance(netns, list) else []
+            return cls(name=name, state="corrupt", lab={}, netns=kept)
+
+    @classmethod
+    def _from_dict(cls, data: dict[str, Any]) -> Ledger:
+        if not isinstance(data.get("lab", {}), dict) or not isinstance(data["name"], str):
+            raise ValueError("not a ledger")
         return cls(
             name=data["name"],
             state=data.get("state", "unknown"),
