@@ -211,6 +211,16 @@ def down_all() -> DownResult:
     return DownResult(labs, removed, ended, time.monotonic() - started)
 
 
+def _proxy_implementation(lab: dict[str, Any]) -> str | None:
+    """Which service proxy programs the nodes (renderer, upstream kube-proxy, eBPF)."""
+    from kubenetlab.controlplane.kubeproxy import implementation
+
+    try:
+        return implementation(Lab.from_dict(lab))
+    except (KeyError, TypeError, ValueError):
+        return lab.get("proxy")
+
+
 def status(name: str) -> dict[str, Any]:
     ledger = Ledger.load(name)
     if ledger is None:
@@ -249,6 +259,7 @@ def status_document(ledger: Ledger) -> dict[str, Any]:
         ],
         "pods": [{k: p[k] for k in ("name", "node", "ip", "netns")} for p in lab.get("pods", [])],
         "proxy": lab.get("proxy"),
+        "proxy_implementation": _proxy_implementation(lab),
         "proxy_options": lab.get("proxy_options", {}),
         "services": lab.get("services", []),
         "client": lab.get("client"),

@@ -217,3 +217,24 @@ def test_compare_small_run_is_schema_valid_lists_unavailable_and_writes_a_report
     assert "TCP_CRR via ClusterIP" in (tmp_path / "compare.csv").read_text()
     assert "TCP_RR via NodePort" in (tmp_path / "compare.csv").read_text()
     assert (tmp_path / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ci_width_repeats_until_met_or_names_what_missed() -> None:
+    """bench --ci-width: a loose target is met at --repeats; an impossible one runs to
+    --max-repeats and names the figure that missed, with the width it reached."""
+    with lab("--name", "t-ciw", "--nodes", "2", "--pods-per-node", "1"):
+        common = ("bench", "t-ciw", "--from", "node1-pod1", "--to", "node2-pod1", "--test",
+                  "crr", "--duration", "1", "--repeats", "2", "--max-repeats", "3", "-o", "json")  # fmt: skip
+        loose = _cli(*common, "--ci-width", "100")
+        assert loose.returncode == 0, loose.stderr
+        doc = json.loads(loose.stdout)
+        _validator("bench-result.schema.json").validate(doc)
+        assert (
+            doc["precision"]["runs"] == 2 == len(doc["runs"]) and doc["precision"]["missed"] == []
+        )
+        tight = json.loads(_cli(*common, "--ci-width", "0.1").stdout)
+        assert tight["precision"]["runs"] == 3 == len(tight["runs"])
+        [row] = tight["precision"]["rows"]
+        assert not row["met"] and row["achieved_percent"] > 0.1 and row["metric"] == "p50"
+        table = _cli(*common[:-2], "--ci-width", "0.1")
+        assert "precision: 1 of 1 figures missed ±0.1% after 3 runs" in table.stdout

@@ -4,6 +4,7 @@ scenario registry: each gets -o table|json|csv, --report DIR and a progress bar)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -34,7 +35,18 @@ def register(commands: Subparsers) -> None:
         help="TCP_RR, TCP_CRR, TCP_STREAM, UDP_RR, UDP_STREAM",
     )
     bench.add_argument("--duration", type=float, default=2.0, help="seconds per run")
-    bench.add_argument("--repeats", type=int, default=5, help="runs (median and CI across them)")
+    bench.add_argument(
+        "--repeats", type=int, default=5,
+        help="runs (median and CI across them; with --ci-width the least number)",
+    )  # fmt: skip
+    bench.add_argument(
+        "--ci-width", type=float, metavar="PCT",
+        help="repeat until the CI half-width of the p50 (Gbit/s for streams) is within PCT %% "
+        "of the median (netperf's -I level,width), up to --max-repeats runs",
+    )  # fmt: skip
+    bench.add_argument(
+        "--max-repeats", type=int, default=20, help="with --ci-width: the most runs (default 20)"
+    )
     bench.add_argument("--report", metavar="DIR", help="write bench.json and bench.csv there")
     bench.add_argument("--msg-size", type=int, default=1, help="request/response bytes")
     bench.add_argument("--builtin", action="store_true", help="RR with the built-in driver")
@@ -141,7 +153,7 @@ def scenario_cmd(entry: Scenario, args: argparse.Namespace) -> int:
 
 
 def bench_cmd(args: argparse.Namespace) -> int:
-    from kubenetlab.bench import runner
+    from kubenetlab.bench import precision, runner
     from kubenetlab.kernel import preflight
     from kubenetlab.live import attach
     from kubenetlab.report import bench_table
@@ -155,25 +167,39 @@ def bench_cmd(args: argparse.Namespace) -> int:
         force_builtin=args.builtin,
         cpus=args.cpus,
     )
+    target = precision.Target(args.ci_width, args.max_repeats) if args.ci_width else None
+    if target:
+        target.check(spec.repeats)
     runner.tool_for(spec)  # a missing tool is exit 3 before anything starts
     report_dir(args.report)
     live = attach(args.name)
     src, dst = live.member(args.src), live.member(args.dst)
     runner.check_pair(src, dst, spec)
     preflight.require_root("bench")
-    with progress(f"{args.test} {src.name} → {dst.name}", spec.repeats) as bar:
+    most = target.max_repeats if target else spec.repeats
+    with progress(f"{args.test} {src.name} → {dst.name}", most) as bar:
         result = runner.run(live, src, dst, spec, on_run=bar.advance)
+        runs = spec.repeats
+        while target and not target.met(result) and runs < target.max_repeats:
+            one = dataclasses.replace(spec, repeats=1)
+            result = runner.merge([result, runner.run(live, src, dst, one, on_run=bar.advance)])
+            runs += 1
+    doc = result.to_dict()
+    if target:
+        doc["precision"] = precision.outcome(target, {f"{src.name} → {dst.name}": result}, runs)
     csv_text = bench_table.to_csv(bench_table.csv_rows(result), bench_table.CSV_FIELDS)
     if args.output == "json":
-        print_json(result.to_dict())
+        print_json(doc)
     elif args.output == "csv":
         sys.stdout.write(csv_text)
     else:
         bench_table.print_bench(result)
+        if target:
+            print(precision.summary_line(doc["precision"]))
     if args.report:
         out = Path(args.report)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "bench.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        (out / "bench.json").write_text(json.dumps(doc, indent=2) + "\n")
         (out / "bench.csv").write_text(csv_text)
         log(f"wrote {out / 'bench.json'}, {out / 'bench.csv'}")
     return 0

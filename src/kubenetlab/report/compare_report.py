@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
+from kubenetlab.bench.precision import summary_line
 from kubenetlab.bench.stats import Estimate
 from kubenetlab.report.bench_table import fmt_cv, placement_line
 from kubenetlab.report.tables import stdout
@@ -96,15 +97,16 @@ def print_compare(report: CompareReport, wide: bool = False) -> None:
     for row in measured:
         for test, r in row.results.items():
             tools.setdefault(VIA_LABELS.get(test, r.test_name), r.tool)
+    runs = int(report.precision["runs"]) if report.precision else s.repeats
     ci = (
         "one run each: no confidence interval"
-        if s.repeats < 2
+        if runs < 2
         else f"median [{100 * level:.1f}% order-statistic CI] of runs"
         if wide
         else f"median ±half-width of its {100 * level:.1f}% CI (-o wide: the CI)"
     )
     stdout.print(
-        f"[bold]kubenetlab compare[/]: pod → pod on different nodes, {s.repeats} interleaved runs "
+        f"[bold]kubenetlab compare[/]: pod → pod on different nodes, {runs} interleaved runs "
         f"× {s.duration:g} s; {ci}; vs underlay = node → node on the same fabric; "
         f"{report.seconds:.0f} s in all",
         highlight=False,
@@ -131,6 +133,8 @@ def print_compare(report: CompareReport, wide: bool = False) -> None:
         )
     if report.driver_check:
         stdout.print(driver_check_line(report.driver_check), highlight=False)
+    if report.precision:
+        stdout.print(summary_line(report.precision), highlight=False)
     _print_traces(report)
     _print_footer(report, measured)
 

@@ -15,12 +15,18 @@ stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 def print_lab_status(doc: dict[str, Any]) -> None:
     opts = ", ".join(f"{k}={v}" for k, v in doc.get("profile_options", {}).items())
+    # Short lines: the status fits an 80-column terminal.
     stdout.print(
-        f"lab [bold]{doc['name']}[/]  state {doc['state']}  health {doc['health']}  "
+        f"lab [bold]{doc['name']}[/]  state {doc['state']}  health {doc['health']}",
+        highlight=False,
+    )
+    stdout.print(
         f"profile {doc['profile']}{f' ({opts})' if opts else ''}  "
         f"underlay MTU {doc['underlay_mtu']}  pod MTU {doc['pod_mtu']}",
         highlight=False,
     )
+    proxy = doc.get("proxy_implementation") or doc.get("proxy")
+    stdout.print(f"service proxy: {proxy or 'none (pod-to-pod only)'}", highlight=False)
     if doc.get("missing_netns"):
         stdout.print(f"missing namespaces: {', '.join(doc['missing_netns'])}", highlight=False)
     nodes = Table("node", "underlay IP", "pod CIDR", "netns", box=None, pad_edge=False)

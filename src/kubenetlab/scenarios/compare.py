@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kubenetlab import stacks
-from kubenetlab.bench import runner
+from kubenetlab.bench import precision, runner
 from kubenetlab.bench.placement import POLICIES
 from kubenetlab.bench.result import LATENCY_TESTS, TEST_NAMES, BenchResult
 from kubenetlab.errors import EnvironmentProblem, UsageError
@@ -47,8 +47,11 @@ class CompareSettings:
     cpus: str = "auto"  # CPU placement policy (bench/placement.py)
     trace: int = 0  # probes per profile for the per-hop breakdown (kubenetlab trace); 0: none
     control_plane: str | None = None  # "kubernetes": the upstream kube-proxy programs nodes
+    precision: precision.Target | None = None  # --ci-width: repeat until CIs are this narrow
 
     def __post_init__(self) -> None:
+        if self.precision is not None:
+            self.precision.check(self.repeats)
         if self.control_plane not in (None, "kubernetes"):
             raise UsageError(f"control plane must be kubernetes, not {self.control_plane!r}")
         if not 0 <= self.trace <= 100000:
@@ -102,6 +105,7 @@ class CompareReport(ScenarioReport):
     rows: list[Row]
     driver_check: dict[str, Any] | None
     seconds: float
+    precision: dict[str, Any] | None = None  # --ci-width: target, runs spent, rows missed
     file_stem = "compare"
 
     def table(self, wide: bool = False) -> None:
@@ -134,7 +138,10 @@ class CompareReport(ScenarioReport):
                 "trace_probes": self.settings.trace,
                 "control_plane": self.settings.control_plane,
                 "interleaved": True,
+                "ci_width_percent": p.width_percent if (p := self.settings.precision) else None,
+                "max_repeats": p.max_repeats if p else None,
             },
+            "precision": self.precision,
             "rows": [row.to_dict() for row in self.rows],
             "driver_check": self.driver_check,
             "seconds": round(self.seconds, 1),
@@ -213,7 +220,7 @@ def run_compare(
     with ExitStack() as labs:
         targets = _bring_up([row for row in rows if row.reason is None], labs, settings)
         base = _baseline(targets[0])
-        collected = _measure(settings, base, targets, on_step)
+        collected, runs = _measure(settings, base, targets, on_step)
         if settings.trace:
             _trace_all(targets, settings.trace, on_step)
 
@@ -228,7 +235,25 @@ def run_compare(
     if ("driver-check", "rr") in collected:
         builtin = runner.merge(collected[("driver-check", "rr")])
         driver = driver_check(builtin, base.row.results["rr"])
-    return CompareReport(settings, all_rows, driver, time.monotonic() - started)
+    achieved = None
+    if settings.precision is not None:
+        merged = {
+            _label(k): runner.merge(v) for k, v in collected.items() if k[0] != "driver-check"
+        }
+        achieved = precision.outcome(settings.precision, merged, runs)
+    return CompareReport(settings, all_rows, driver, time.monotonic() - started, achieved)
+
+
+def _label(key: tuple[str, str]) -> str:
+    """'cilium TCP_CRR via ClusterIP': a row and test as the table names them."""
+    row, test = key
+    return f"{row} {TEST_NAMES[VIA_SERVICE.get(test, test)]}" + (
+        " via ClusterIP"
+        if test == CRR_VIA_SERVICE
+        else " via NodePort"
+        if test == RR_VIA_NODEPORT
+        else ""
+    )
 
 
 def _bring_up(rows: list[Row], labs: ExitStack, settings: CompareSettings) -> list[_Target]:
@@ -259,8 +284,10 @@ def _measure(
     base: _Target,
     targets: list[_Target],
     on_step: Callable[[str], None] | None,
-) -> dict[tuple[str, str], list[BenchResult]]:
-    """Run 1 of everything, then run 2, …: (row, test) → one single-run result per repeat."""
+) -> tuple[dict[tuple[str, str], list[BenchResult]], int]:
+    """Run 1 of everything, then run 2, …: (row, test) → one single-run result per repeat;
+    and the number of rounds. With --ci-width, rounds go on past --repeats until every
+    figure's CI is narrow enough or --max-repeats rounds are spent."""
     collected: dict[tuple[str, str], list[BenchResult]] = {}
     jobs = [
         _Job(t, t.row.name, settings.spec(test), t.src, t.dst, test)
@@ -270,14 +297,20 @@ def _measure(
     jobs += [job for t in targets if t.live.lab.services for job in _service_jobs(t, settings)]
     # The driver check is a check, not a row: once, on the baseline path.
     check = _Job(base, "driver-check", settings.spec("rr", builtin=True), base.src, base.dst, "rr")
-    for repeat in range(settings.repeats):
+    target = settings.precision
+    rounds = target.max_repeats if target else settings.repeats
+    for repeat in range(rounds):
         extra = [check] if repeat == 0 and "rr" in settings.tests else []
         for job in jobs + extra:
             res = runner.run(job.target.live, job.src, job.dst, job.spec)
             collected.setdefault((job.key, job.test), []).append(res)
             if on_step:
                 on_step(f"{job.key} {res.test_name}")
-    return collected
+        done = repeat + 1
+        enough = target is not None and done >= settings.repeats
+        if enough and all(target.met(runner.merge(collected[(j.key, j.test)])) for j in jobs):
+            return collected, done
+    return collected, rounds
 
 
 def _trace_all(targets: list[_Target], probes: int, on_step: OnStep | None) -> None:
@@ -312,7 +345,9 @@ def steps(settings: CompareSettings) -> int:
     runnable = [r for r in resolve_all(settings.profiles) if r.available]
     check = 1 if "rr" in settings.tests else 0  # the driver check, in the first repeat
     traces = len(runnable) if settings.trace else 0
-    return settings.repeats * jobs_per_repeat(settings, runnable) + check + traces
+    # With --ci-width the bar counts to --max-repeats and ends early when the target is met.
+    rounds = settings.precision.max_repeats if settings.precision else settings.repeats
+    return rounds * jobs_per_repeat(settings, runnable) + check + traces
 
 
 def jobs_per_repeat(settings: CompareSettings, runnable: list[stacks.Stack]) -> int:
@@ -361,7 +396,19 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         f"(default: {','.join(stacks.DEFAULT_COMPARE)}; known: {', '.join(stacks.known_names())})",
     )
     parser.add_argument("--tests", default="rr,crr,stream", help="rr,crr,stream,udp_rr,udp_stream")
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved runs per test")
+    parser.add_argument(
+        "--repeats", type=int, default=5,
+        help="interleaved runs per test (with --ci-width: the least number of runs)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ci-width", type=float, metavar="PCT",
+        help="repeat until every figure's CI half-width is within PCT %% of its median "
+        "(netperf's -I level,width), up to --max-repeats runs; the rows that miss are named",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-repeats", type=int, default=precision.DEFAULT_MAX_REPEATS,
+        help="with --ci-width: the most runs (default %(default)s)",
+    )  # fmt: skip
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per run")
     parser.add_argument("--msg-size", type=int, default=1, help="request/response bytes (RR)")
     parser.add_argument(
@@ -389,9 +436,10 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace) -> CompareSettings:
     names = csv_list(args.profiles, "profiles") if args.profiles else stacks.DEFAULT_COMPARE
     tests = csv_list(args.tests, "tests")
+    target = precision.Target(args.ci_width, args.max_repeats) if args.ci_width else None
     return CompareSettings(
         names, tests, args.repeats, args.duration, args.msg_size, args.cpus, args.trace,
-        args.control_plane,
+        args.control_plane, target,
     )  # fmt: skip
 
 
