@@ -16,8 +16,9 @@ mkdir -p "$OUT"
 # not a reason to stop. Anything else (bad input, missing tool) stops the demo.
 step() {
   echo "demo: $*" >&2
-  local rc=0
+  local rc=0 started=$SECONDS
   "$@" || rc=$?
+  echo "demo: … $(( SECONDS - started )) s" >&2
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then exit "$rc"; fi
 }
 

@@ -209,3 +209,24 @@ def test_sigint_while_starting_is_one_line_and_130(delay: float) -> None:
         return
     assert proc.returncode == 130, err
     assert len(err.splitlines()) == 1 and "interrupted (SIGINT)" in err, err
+
+
+def test_commands_outside_measuring_do_not_import_the_scenarios() -> None:
+    """Importing every scenario module costs ~1 s per command; audit, proxy render, lab …
+    build only the parsers they can be, while a typo still lists every command."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['kubenetlab', 'audit', '--help']\n"
+        "try:\n    runpy.run_module('kubenetlab', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print('SCENARIOS' if 'kubenetlab.scenarios' in sys.modules else 'LIGHT', file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert out.stderr.strip().endswith("LIGHT"), out.stderr
+    typo = subprocess.run(
+        [sys.executable, "-m", "kubenetlab", "compar"], capture_output=True, text=True
+    )
+    assert typo.returncode == 2 and "'compare', 'scenario'" in typo.stderr

@@ -30,7 +30,9 @@ start here:
   kubenetlab lab up -f examples/two-node.yaml   then: lab status, lab exec, bench"""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given the command about to run, commands that cannot be it
+    may be left out when leaving them out saves imports (the scenarios' ~1 s)."""
     parser = Parser(prog="kubenetlab", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"kubenetlab {__version__}")
     parser.add_argument(
@@ -42,9 +44,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_output(version)
     version.set_defaults(handler=print_version)
-    for group in (lab, measure, offline, etcd, host, report):
+    for group in (lab, offline, etcd, host, report):
         group.register(commands)
+    scenarios = command is None or command in measure.SCENARIO_COMMANDS or command not in KNOWN
+    measure.register(commands, scenarios=scenarios)
     return parser
+
+
+# Commands that need no scenario module; anything else (a typo too) builds the whole parser,
+# so an error lists every command.
+KNOWN = {
+    "version",
+    "lab",
+    "bench",
+    "trace",
+    "audit",
+    "proxy",
+    "mtu",
+    "locality",
+    "report",
+    "etcd",
+    "host",
+}
 
 
 def print_version(args: argparse.Namespace) -> int:
@@ -73,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     cut = words.index("--") if "--" in words else len(words)
     anywhere = "--no-color" in words[:cut]
     words = [w for i, w in enumerate(words) if i >= cut or w != "--no-color"]
-    args = build_parser().parse_args(words)
+    command = next((w for w in words if not w.startswith("-")), None)
+    args = build_parser(command).parse_args(words)
     if args.no_color or anywhere or os.environ.get("NO_COLOR"):
         _no_color()
     interrupt.install()

@@ -8,16 +8,21 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kubenetlab.bench.placement import POLICIES
 from kubenetlab.cli.common import Parser, Subparsers, add_output, emit, print_json, report_dir
-from kubenetlab.scenarios import SCENARIOS
-from kubenetlab.scenarios.base import Scenario
+
+if TYPE_CHECKING:  # the scenarios package imports every scenario module (~1 s)
+    from kubenetlab.scenarios.base import Scenario
 
 OUTPUTS = ("table", "json", "csv")
+SCENARIO_COMMANDS = ("compare", "scenario")  # what needs the scenario registry's arguments
 
 
-def register(commands: Subparsers) -> None:
+def register(commands: Subparsers, scenarios: bool = True) -> None:
+    """bench and trace; with `scenarios`, compare and `scenario NAME` too (importing every
+    scenario module costs ~1 s, which other commands need not pay)."""
     bench = commands.add_parser(
         "bench",
         help="measure one path of a lab with a standard tool",
@@ -59,8 +64,12 @@ def register(commands: Subparsers) -> None:
     )
     add_output(bench, OUTPUTS)
     bench.set_defaults(handler=bench_cmd)
-    _add_scenario(commands, SCENARIOS["compare"])
     _register_trace(commands)
+    if not scenarios:
+        return
+    from kubenetlab.scenarios import SCENARIOS
+
+    _add_scenario(commands, SCENARIOS["compare"])
     scenario = commands.add_parser("scenario", help="multi-step experiments")
     sub = scenario.add_subparsers(dest="scenario", required=True, parser_class=Parser)
     for entry in SCENARIOS.values():
