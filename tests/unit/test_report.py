@@ -128,6 +128,26 @@ def test_bad_result_files(tmp_path: Path, capsys, content: str | bytes, message:
     assert not (tmp_path / "out.html").exists()
 
 
+def test_fields_of_the_wrong_shape_are_one_line_naming_the_file(tmp_path: Path, capsys) -> None:
+    """Every top-level field of every result kind replaced by null, a list, a string or a
+    number (in turn, so each shape meets many fields): the page is written (the claim says
+    what it could not read) or exit 2 naming the file — never a traceback."""
+    cases, shapes = 0, (None, [], "x", 7)
+    for fixture in sorted(RESULTS.glob("*.json")):
+        doc = json.loads(fixture.read_text())
+        for key in [k for k in doc if k not in ("kind", "schema_version")]:
+            for bad in (shapes[cases % 4],):
+                path = tmp_path / fixture.name
+                path.write_text(json.dumps({**doc, key: bad}))
+                code = main(["report", str(path), "--html", str(tmp_path / "out.html")])
+                err = capsys.readouterr().err
+                assert "Traceback" not in err and code in (0, 2), (fixture.name, key, bad, err)
+                if code == 2:
+                    assert err.count("\n") == 1 and str(path) in err, err
+                cases += 1
+    assert cases > 50
+
+
 def test_output_to_a_directory_is_refused(tmp_path: Path, capsys) -> None:
     assert main(["report", str(RESULTS / "host.json"), "--html", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().err

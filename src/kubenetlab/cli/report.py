@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from kubenetlab.cli.common import Subparsers
 from kubenetlab.errors import UsageError
@@ -55,13 +56,44 @@ def _page_path(args: argparse.Namespace) -> Path:
     return out
 
 
+# What reading a field of the wrong shape raises (null where a list belongs, a list where
+# a mapping does): the result was edited or comes from something else.
+MISSHAPEN = (TypeError, KeyError, AttributeError, IndexError, ValueError, StopIteration)
+
+
+def _misshapen(evidence: Any, sources: list[dict[str, str]], exc: Exception) -> UsageError:
+    """Exit 2 naming the result file whose fields kubenetlab never writes that way: each
+    file is rendered alone to find it."""
+    from kubenetlab.claims import Evidence
+    from kubenetlab.report.html_report import judge_all, render
+
+    culprit = "the result files together"
+    for source in sources:
+        alone = Evidence({source["kind"]: evidence.docs[source["kind"]]})
+        try:
+            render(alone, [source])
+            judge_all(alone)
+        except MISSHAPEN:
+            culprit = source["path"]
+            break
+    detail = str(exc).splitlines()[0][:100] if str(exc) else ""
+    return UsageError(
+        f"{culprit}: a field has a shape kubenetlab never writes ({type(exc).__name__}: "
+        f"{detail}); was it edited? Re-run the command that wrote it"
+    )
+
+
 def report_cmd(args: argparse.Namespace) -> int:
     from kubenetlab.report.html_report import judge_all, render
     from kubenetlab.report.results import load
 
     out = _page_path(args)
     evidence, sources = load(args.results)
-    html = render(evidence, sources)
+    try:
+        html = render(evidence, sources)
+        judged = judge_all(evidence)
+    except MISSHAPEN as exc:
+        raise _misshapen(evidence, sources, exc) from None
     try:
         out.write_text(html)
     except OSError as exc:
@@ -69,7 +101,7 @@ def report_cmd(args: argparse.Namespace) -> int:
     if args.verdicts or args.output == "json":
         verdicts = [
             {"claim": c.id, "title": c.title, "verdict": v.status, "label": v.label}
-            for c, v in judge_all(evidence)
+            for c, v in judged
         ]
         sys.stdout.write(json.dumps({"schema_version": 1, "claims": verdicts}, indent=2) + "\n")
     sys.stderr.write(f"kubenetlab: report written to {out} ({len(html) // 1024} KiB)\n")
