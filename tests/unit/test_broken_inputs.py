@@ -155,6 +155,21 @@ CASES: list[tuple[str, str | bytes | None, list[str], tuple[int, ...], str]] = [
         "not a version",
     ),
     ("audit-nft-json-number", '{"nftables": 5}', ["audit", ".json"], (2,), "must be a list"),
+    (
+        "audit-nft-json-expr",
+        '{"nftables": [{"table": {"family": "ip", "name": "kube-proxy"}}, '
+        '{"rule": {"table": "kube-proxy", "chain": "services", "expr": 5}}]}',
+        ["audit", ".json"],
+        (2,),
+        "nftables[1].rule.expr: 5 is not of type 'array'",
+    ),
+    (
+        "audit-nft-json-elem",
+        '{"nftables": [{"map": {"table": "kube-proxy", "name": "service-ips", "elem": 7}}]}',
+        ["audit", ".json"],
+        (2,),
+        "nftables[0].map.elem",
+    ),
     ("audit-json-deep", '{"a":' * 5000, ["audit", ".json"], (2,), "JSON"),
     ("audit-json-broken", '{"nftables": [', ["audit", ".json"], (2,), "invalid JSON"),
     (

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from jsonschema import Draft202012Validator
 
 from kubenetlab.audit import restore_syntax
 from kubenetlab.audit.yamlsrc import Doc, load_documents
 from kubenetlab.errors import UsageError
 from kubenetlab.inputs import STDIN, read_text
+from kubenetlab.kubeobjects import field_name
 
 SUFFIXES = {
     ".yaml", ".yml", ".json", ".txt", ".rules", ".nft", ".ipt", ".save", ".conf", ".v4", ".dump",
@@ -130,6 +132,8 @@ def detect(path: str, text: str) -> Source:
             entries = data["nftables"]
             if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
                 raise ValueError('nft -j output: "nftables" must be a list of objects')
+            if problem := _nft_json_problem(data):
+                raise ValueError(f"nft -j output: {problem}")
             return Source(path, "nft-json", text=text, data=data)
     try:
         docs = load_documents(text)
@@ -138,6 +142,43 @@ def detect(path: str, text: str) -> Source:
         where = f" at line {mark.line + 1}" if mark else ""
         raise ValueError(f"invalid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
     return _yaml_source(path, text, docs)
+
+
+# The fields of `nft -j list ruleset` that audit reads, as libnftables writes them.
+_NAMED = {"type": "object", "properties": {"name": {"type": "string"}, "table": {"type": "string"}}}
+_NFT_JSON = Draft202012Validator(
+    {
+        "type": "object",
+        "properties": {
+            "nftables": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "table": _NAMED,
+                        "chain": _NAMED,
+                        "map": {
+                            **_NAMED,
+                            "properties": {**_NAMED["properties"], "elem": {"type": "array"}},
+                        },
+                        "set": {
+                            **_NAMED,
+                            "properties": {**_NAMED["properties"], "elem": {"type": "array"}},
+                        },
+                        "rule": {"type": "object", "properties": {"expr": {"type": "array"}}},
+                    },
+                },
+            }
+        },
+    }
+)
+
+
+def _nft_json_problem(data: dict[str, Any]) -> str | None:
+    """The first field audit reads whose type libnftables never writes, named by its path."""
+    for error in _NFT_JSON.iter_errors(data):
+        return f"{field_name(tuple(error.absolute_path))}: {error.message}"
+    return None
 
 
 def _yaml_source(path: str, text: str, docs: list[Doc]) -> Source:
