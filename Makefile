@@ -1,11 +1,14 @@
 # kubenetlab: `make demo` runs the main job, `make test` the test suite; both set up first.
-.PHONY: setup demo test lint bench-scale clean-labs
+.PHONY: setup demo demo-full test lint bench-scale clean-labs
 
 setup:
 	bash scripts/setup.sh
 
 demo: setup
 	bash scripts/demo.sh
+
+demo-full: setup
+	DEMO=full bash scripts/demo.sh
 
 test: setup
 	bash scripts/test.sh $(PYTEST_ARGS)

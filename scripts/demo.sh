@@ -6,7 +6,9 @@
 # trace of a VXLAN path, etcd's disk, the host itself and an audit of the article's helm
 # command — then writes report/index.html: each claim with its evidence and a verdict.
 # Every lab it builds it removes again (also on ^C); a user's other labs are left alone.
+# DEMO=full (make demo-full): the thorough settings.
 set -euo pipefail
+STARTED=$SECONDS
 cd "$(dirname "$0")/.."
 K=.venv/bin/kubenetlab
 OUT=report
@@ -22,13 +24,27 @@ step() {
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then exit "$rc"; fi
 }
 
-# 1 s runs: sockperf adds a fixed ~2 s wait to every run; 1 s keeps the whole demo ≈ 10 min.
+# Two sizes: `make demo` (≈ 5 min on 2 vCPUs) runs each scenario at the smallest setting
+# whose result the report can still judge; `make demo-full` (≈ 9 min) runs more repeats,
+# profiles and sizes. Both judge every claim; the page says which settings produced it.
+if [ "${DEMO:-quick}" = full ]; then
+  CMP=(--repeats 3 --trace 1000)
+  MTU=(--profiles native,vxlan --sizes 1400,1472,8192 --repeats 2)
+  SCALE=(--proxy iptables,iptables-legacy,nftables,ebpf --repeats 2)
+  CONV=(--changes 10 --proxy iptables,nftables,ebpf --placements tmpfs,disk,slow)
+else
+  CMP=(--repeats 2 --trace 200)
+  MTU=(--profiles vxlan --sizes 1472,8192 --repeats 1)
+  SCALE=(--proxy iptables,nftables,ebpf --repeats 1)
+  CONV=(--changes 5 --proxy iptables,ebpf --placements tmpfs,slow)
+fi
+
+# 1 s runs: sockperf adds a fixed ~2 s wait to every run.
 step $K compare --profiles native,flannel,calico-ipip,calico-bgp,cilium,cilium-dsr \
-  --duration 1 --repeats 3 --trace 1000 --report "$OUT"
-step $K scenario mtu --profiles native,vxlan --sizes 1400,1472,8192 \
-  --cases aligned,misaligned --duration 1 --repeats 2 --report "$OUT" >/dev/null
-step $K scenario service-scale --services 100,5000 --duration 1 --repeats 2 --report "$OUT" >/dev/null
-step $K scenario convergence --changes 10 --services 20 --report "$OUT" >/dev/null
+  --duration 1 "${CMP[@]}" --report "$OUT"
+step $K scenario mtu "${MTU[@]}" --cases aligned,misaligned --duration 1 --report "$OUT" >/dev/null
+step $K scenario service-scale --services 100,5000 "${SCALE[@]}" --duration 1 --report "$OUT" >/dev/null
+step $K scenario convergence "${CONV[@]}" --services 20 --report "$OUT" >/dev/null
 step $K scenario etp --requests 10 --report "$OUT" >/dev/null
 step $K scenario canary -f examples/gateway/article-httproute.yaml --requests 1000 \
   --report "$OUT" >/dev/null
@@ -49,4 +65,4 @@ step $K audit -o json --helm-command "helm install cilium cilium/cilium --versio
 $K report "$OUT"/compare.json "$OUT"/mtu.json "$OUT"/service-scale.json "$OUT"/convergence.json \
   "$OUT"/etp.json "$OUT"/canary.json "$OUT"/trace.json "$OUT"/etcd-disk.json "$OUT"/host.json \
   "$OUT"/audit.json --html "$OUT/index.html"
-echo "demo: the report is $(pwd)/$OUT/index.html"
+echo "demo: the report is $(pwd)/$OUT/index.html ($(( SECONDS - STARTED )) s)"

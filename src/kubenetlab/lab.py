@@ -156,8 +156,13 @@ def _teardown(ledger: Ledger) -> tuple[int, int]:
     for pid in procs_in(ledger.netns + pods):
         if procs.end(pid, procs.start_time(pid)):
             ended += 1
-    removed = sum(netns.remove(name) for name in pods)
-    removed += sum(netns.remove(name) for name in reversed(ledger.netns))
+    # Pods first, many at a time (leaves: in any order), then the rest in reverse order.
+    recorded = set(ledger.netns)
+    spec_pods = [p.get("netns") for p in ledger.lab.get("pods", []) if isinstance(p, dict)]
+    leaves = pods + [name for name in spec_pods if name in recorded]
+    removed = netns.remove_many(leaves)
+    done = set(leaves)
+    removed += sum(netns.remove(name) for name in reversed(ledger.netns) if name not in done)
     for path in ledger.cgroups:
         cgroups.remove(path)
     for path in ledger.mounts:  # pinned programs and maps go with their file system

@@ -12,6 +12,7 @@ import ctypes
 import errno
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,21 @@ def remove(name: str) -> bool:
         raise OSError(err, f"umount {path}: {os.strerror(err)}")
     _unlink_quietly(path)
     return True
+
+
+# Each umount waits for an RCU grace period after releasing the mount lock (the kernel's
+# namespace_unlock), and grace periods stretch while the kernel destroys the namespaces
+# already unmounted: one at a time, a 10,000-pod lab took 26 s to remove. Threads overlap
+# those waits (the syscall releases the GIL).
+REMOVERS = 32
+
+
+def remove_many(names: list[str]) -> int:
+    """remove() every name, REMOVERS at a time; how many were there."""
+    if len(names) < 2 * REMOVERS:
+        return sum(remove(name) for name in names)
+    with ThreadPoolExecutor(REMOVERS) as pool:
+        return sum(pool.map(remove, names))
 
 
 def _unlink_quietly(path: Path) -> None:
