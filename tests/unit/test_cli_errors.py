@@ -172,10 +172,21 @@ def test_errors_name_the_flag_that_was_typed(tmp_path: Path) -> None:
     assert out.returncode == 2 and "error: pods_per_node must not be negative" in out.stderr
 
 
-def test_no_color_is_taken_after_the_subcommand_too() -> None:
-    out = _cli("lab", "up", "--dry-run", "--no-color", "--nodes", "1")
-    assert out.returncode == 0, out.stderr
-    assert "\x1b[" not in out.stdout
+def test_no_color_is_taken_after_the_subcommand_too(tmp_path: Path) -> None:
+    """FORCE_COLOR makes rich style a pipe, so the test can fail: with --no-color anywhere
+    on the line there is no escape code at all (no colour, no bold)."""
+    values = tmp_path / "values.yaml"
+    values.write_text("tunnel: disabled\nkubeProxyReplacement: true\n")
+    env = {**os.environ, "FORCE_COLOR": "1"}
+    env.pop("NO_COLOR", None)
+
+    def audit(*flags: str) -> str:
+        argv = [sys.executable, "-m", "kubenetlab", *flags]
+        return subprocess.run(argv, capture_output=True, text=True, env=env).stdout
+
+    assert "\x1b[" in audit("audit", str(values))  # styled without the flag
+    assert "\x1b[" not in audit("audit", str(values), "--no-color")
+    assert "\x1b[" not in audit("--no-color", "audit", str(values))
 
 
 def test_audit_reads_a_fifo_as_lab_up_does(tmp_path: Path) -> None:

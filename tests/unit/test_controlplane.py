@@ -161,3 +161,11 @@ def test_the_image_map_is_checked_at_lab_up() -> None:
         build_lab({"images": {"x": "python3"}})
     with pytest.raises(UsageError, match="must map to a program"):
         build_lab({"control_plane": "kubernetes", "images": {"x": []}})
+
+
+def test_go_durations_in_seconds() -> None:
+    from kubenetlab.controlplane.kubeproxy import duration_seconds
+
+    assert duration_seconds("1s") == 1.0 and duration_seconds("500ms") == 0.5
+    assert duration_seconds("1m30s") == 90.0 and duration_seconds("1.5h") == 5400.0
+    assert duration_seconds("250us") == duration_seconds("250µs") == 0.00025

@@ -85,7 +85,11 @@ def print_version(args: argparse.Namespace) -> int:
 def _no_color() -> None:
     from kubenetlab.report import progress, tables
 
-    tables.stdout.no_color = progress.stderr.no_color = True
+    for console in (tables.stdout, progress.stderr):
+        # no_color alone keeps bold and dim; without a colour system rich writes no escape
+        # code at all (rich has no public setter for it after construction).
+        console.no_color = True
+        console._color_system = None
 
 
 def main(argv: list[str] | None = None) -> int:

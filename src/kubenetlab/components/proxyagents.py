@@ -12,6 +12,7 @@ from typing import Any
 
 from kubenetlab.components.base import Component
 from kubenetlab.components.kubernetes import last_log_line
+from kubenetlab.controlplane.kubeproxy import duration_seconds
 from kubenetlab.errors import EnvironmentProblem, KnlError
 from kubenetlab.kernel import procs
 from kubenetlab.kernel.ledger import Ledger
@@ -63,7 +64,8 @@ class EbpfProxyAgents(Component):
         started = time.monotonic()
         kubeconfig = ledger.state_dir / "pki" / "kube-proxy.kubeconfig"
         # 0 means the default (1 s), as kube-proxy's configuration defaulting has it
-        min_sync = _seconds(lab.proxy_options.get("min_sync_period", "1s")) or 1.0
+        period = lab.proxy_options.get("min_sync_period", "1s")
+        min_sync = duration_seconds(period) or 1.0
         for node in lab.nodes:
             status = ledger.state_file(f"proxy-agent-{node.name}.json")
             log = open(ledger.state_file(f"proxy-agent-{node.name}.log"), "w")  # noqa: SIM115
@@ -89,10 +91,3 @@ class EbpfProxyAgents(Component):
             rows.append(row)
         return {"proxy_agents": rows}
 
-
-def _seconds(duration: str) -> float:
-    """A Go duration (what min_sync_period takes) in seconds."""
-    import re
-
-    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-    return sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", duration))

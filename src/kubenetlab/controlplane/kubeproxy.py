@@ -33,6 +33,7 @@ MODES: dict[str, tuple[str, str | None]] = {
 IPTABLES_TOOLS = ("iptables", "iptables-save", "iptables-restore",
                   "ip6tables", "ip6tables-save", "ip6tables-restore")  # fmt: skip
 DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def runs_upstream(lab: Lab) -> bool:
@@ -52,6 +53,12 @@ def implementation(lab: Lab) -> str | None:
         fed = "its API agents" if lab.control_plane == "kubernetes" else "kubenetlab"
         return f"kubenetlab eBPF proxy (maps written by {fed})"
     return f"kubenetlab renderer ({lab.proxy}, rules equal to kube-proxy {KUBERNETES_VERSION}'s)"
+
+
+def duration_seconds(duration: str) -> float:
+    """A Go duration ("1m30s", "500ms": what min_sync_period takes) in seconds."""
+    pairs = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", duration)
+    return sum(float(n) * _UNITS[unit] for n, unit in pairs)
 
 
 def min_sync_period(value: Any) -> str:
