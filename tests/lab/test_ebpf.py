@@ -127,14 +127,16 @@ def test_nodeport_replies_skip_the_receiving_node_only_in_dsr(mode: str, tmp_pat
             assert replies >= 20 * 3  # SYN-ACK, data, FIN at least: all back through node1
 
 
+# Closed with RST (SO_LINGER 0): no TIME_WAIT, so 40 connections fit a dozen ports.
 CONNECT_MANY = """
-import socket, sys
+import socket, struct, sys
 used = []
 for _ in range(int(sys.argv[3])):
     s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
     used.append(s.getsockname()[1])
     s.sendall(b"?")
     s.recv(200)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
 print(" ".join(map(str, used)))
 """
