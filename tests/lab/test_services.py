@@ -161,7 +161,7 @@ def test_service_scale_scenario_small_run(tmp_path) -> None:
     for r in rows.values():
         assert r["program_seconds"] > 0 and r["rule_lines"] > 0
         assert 0 < r["crr_first"]["p50"]["median"] <= r["crr_first"]["p99"]["median"]
-        assert r["crr_last"]["cpu_us_per_txn"]["median"] >= 0
+        assert r["crr_last"]["cpu_us_per_txn"]["median"] > 0  # a connection costs CPU
         assert r["tool"].startswith("kubenetlab knl-rr")
     assert rows[("iptables", 200)]["rule_lines"] > 20 * rows[("iptables", 5)]["rule_lines"]
     assert (tmp_path / "service-scale.png").read_bytes()[:4] == b"\x89PNG"
