@@ -88,10 +88,38 @@ class Document:
 
     __slots__ = ("data", "line", "lines")
 
-    def __init__(self, data: Any, line: int, lines: dict[KeyPath, int]) -> None:
+    def __init__(self, data: Any, line: int, lines: dict[KeyPath, int] | None = None) -> None:
         self.data = data
         self.line = line
-        self.lines = lines
+        self.lines = lines if lines is not None else {}
+
+    def line_of(self, *path: str | int) -> int:
+        """The line of the deepest known prefix of `path` (the document start at worst)."""
+        for end in range(len(path), 0, -1):
+            if path[:end] in self.lines:
+                return self.lines[path[:end]]
+        return self.line
+
+
+def unwrap_list(document: Document) -> list[Document]:
+    """A `kind: List` (what `kubectl get … -o yaml` prints) as its items, each with its own
+    key lines; any other document as itself. The one place List is unwrapped."""
+    data = document.data
+    if not (isinstance(data, dict) and data.get("kind") == "List"):
+        return [document]
+    items = data.get("items")
+    if not isinstance(items, list):
+        return [document]
+    # one pass over the key lines, grouped by item (a scan per item was quadratic)
+    per_item: dict[int, dict[KeyPath, int]] = {}
+    for path, n in document.lines.items():
+        if len(path) > 2 and path[0] == "items" and isinstance(path[1], int):
+            per_item.setdefault(path[1], {})[path[2:]] = n
+    return [
+        Document(item, document.lines.get(("items", i), document.line), per_item.get(i, {}))
+        for i, item in enumerate(items)
+        if item is not None
+    ]
 
 
 def documents(text: str, with_lines: bool = False) -> Iterator[Document]:
@@ -309,17 +337,7 @@ def load_yaml_documents(path: str | Path) -> list[Any]:
 
 
 def unwrap_lists(docs: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    for doc in docs:
-        if (
-            isinstance(doc, dict)
-            and doc.get("kind") == "List"
-            and isinstance(doc.get("items"), list)
-        ):
-            out += [item for item in doc["items"] if item is not None]
-        else:
-            out.append(doc)
-    return out
+    return [d.data for doc in docs for d in unwrap_list(Document(doc, 0))]
 
 
 def yaml_error(path: str | Path, exc: yaml.YAMLError) -> UsageError:

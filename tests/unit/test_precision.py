@@ -29,10 +29,14 @@ def test_a_target_is_met_by_latency_p50_or_stream_gbps() -> None:
     assert not target.met(_result("crr", [100.0, 180.0, 120.0, 110.0, 105.0]))
     assert target.met(_result("stream", [30.0, 30.5, 29.9, 30.2, 30.1]))
     assert not target.met(_result("rr", [20.0]))  # one run: no interval to judge
+    # two equal runs: a zero-width interval at 50 % coverage is not a result to stop on
+    assert not target.met(_result("crr", [180.0, 180.0]))
+    assert not target.met(_result("crr", [180.0] * 4))
+    assert target.met(_result("crr", [180.0] * 5))
 
 
 def test_outcome_and_summary_name_the_rows_that_missed() -> None:
-    target = precision.Target(5.0, 9)
+    target = precision.Target(5.0, 9)  # both rows: 5 runs, a 93.75 % interval
     doc = precision.outcome(
         target,
         {"underlay TCP_RR": _result("rr", [20.0, 20.1, 20.2, 19.9, 20.0]),
@@ -50,7 +54,7 @@ def test_outcome_and_summary_name_the_rows_that_missed() -> None:
 @pytest.mark.parametrize(
     ("width", "most", "message"),
     [(0.0, 20, "--ci-width must be 0.1-100"), (150.0, 20, "--ci-width must be 0.1-100"),
-     (5.0, 1, "--max-repeats must be 2-100"), (5.0, 101, "--max-repeats must be 2-100")],
+     (5.0, 4, "--max-repeats must be 5-100"), (5.0, 101, "--max-repeats must be 5-100")],
 )  # fmt: skip
 def test_bad_targets_are_refused(width: float, most: int, message: str) -> None:
     with pytest.raises(UsageError, match=message):

@@ -17,6 +17,11 @@ from kubenetlab.bench.stats import Estimate
 from kubenetlab.errors import UsageError
 
 DEFAULT_MAX_REPEATS = 20
+# A width counts once its interval covers the median with at least this probability: five
+# runs ([min, max], 93.75 %). Two equal runs give a zero-width interval that covers the
+# median only half the time — not a result to stop on.
+MIN_LEVEL = 0.9
+MIN_RUNS = 5
 
 
 def headline(test: str) -> str:
@@ -39,8 +44,12 @@ class Target:
     def __post_init__(self) -> None:
         if not 0.1 <= self.width_percent <= 100:
             raise UsageError(f"--ci-width must be 0.1-100 (%), not {self.width_percent:g}")
-        if not 2 <= self.max_repeats <= 100:
-            raise UsageError(f"--max-repeats must be 2-100, not {self.max_repeats}")
+        if not MIN_RUNS <= self.max_repeats <= 100:
+            raise UsageError(
+                f"--max-repeats must be {MIN_RUNS}-100, not {self.max_repeats} (a width is "
+                f"judged once its interval covers the median with ≥ {100 * MIN_LEVEL:.0f} %: "
+                f"{MIN_RUNS} runs)"
+            )
 
     def check(self, repeats: int) -> None:
         if repeats > self.max_repeats:
@@ -50,8 +59,10 @@ class Target:
             )
 
     def met(self, result: BenchResult) -> bool:
-        width = half_width_percent(result.estimates[headline(result.test)])
-        return width is not None and width <= self.width_percent
+        estimate = result.estimates[headline(result.test)]
+        width = half_width_percent(estimate)
+        sure = estimate.ci_level >= MIN_LEVEL
+        return sure and width is not None and width <= self.width_percent
 
 
 def outcome(target: Target, results: dict[str, BenchResult], runs: int) -> dict[str, object]:
@@ -63,7 +74,7 @@ def outcome(target: Target, results: dict[str, BenchResult], runs: int) -> dict[
         rows.append(
             {"row": key, "test": result.test, "metric": metric,
              "achieved_percent": None if width is None else round(width, 2),
-             "met": width is not None and width <= target.width_percent}
+             "met": target.met(result)}
         )  # fmt: skip
     return {
         "ci_width_percent": target.width_percent,
