@@ -64,8 +64,10 @@ def main() -> int:
                 hog.terminate()
                 hog.wait()
         p = doc["precision"]
+        tools = {r["test_name"]: r["tool"] for row in doc["rows"] for r in row["results"].values()}
         print(f"\n{name} ({what}): {p['runs']} runs, {seconds:.0f} s, "
-              f"{len(p['missed'])} of {len(p['rows'])} figures missed")  # fmt: skip
+              f"{len(p['missed'])} of {len(p['rows'])} figures missed; kubenetlab compare with "
+              + ", ".join(f"{t}: {tool}" for t, tool in tools.items()))  # fmt: skip
         for row in p["rows"]:
             width = row["achieved_percent"]
             print(f"  {row['row']:<28} ±{width if width is not None else float('nan'):6.2f}%"

@@ -223,7 +223,7 @@ VALUES_SCHEMA = {
         "k8sServicePort": {
             "anyOf": [
                 {"type": "integer", "minimum": 1, "maximum": 65535},
-                {"type": "string", "pattern": "^(|[1-9][0-9]{0,4})$", "format": "port"},
+                {"type": "string", "format": "port"},
             ]
         },
         "ipv4NativeRoutingCIDR": {"type": "string", "format": "ipv4-cidr-or-empty"},

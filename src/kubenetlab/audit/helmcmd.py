@@ -285,18 +285,21 @@ def _apply_set(
         cmd.set_flags.append((flag, key, raw))
 
 
+def _path(name: str, base_dir: Path | None) -> Path:
+    """A file the command names, relative to where the command was written down."""
+    return Path(name) if base_dir is None or Path(name).is_absolute() else base_dir / name
+
+
 def _file_text(name: str, base_dir: Path | None) -> str:
-    path = Path(name) if base_dir is None or Path(name).is_absolute() else base_dir / name
     try:
-        return read_text(path)
+        return read_text(_path(name, base_dir))
     except UsageError as exc:
         raise UsageError(f"--helm-command: --set-file {exc.message}") from None
 
 
 def _values_file(name: str, base_dir: Path | None) -> dict[str, Any]:
-    path = Path(name) if base_dir is None or Path(name).is_absolute() else base_dir / name
     try:
-        data = load_yaml(path)
+        data = load_yaml(_path(name, base_dir))
     except UsageError as exc:
         raise UsageError(f"--helm-command: values file {exc.message}") from None
     if data is not None and not isinstance(data, dict):

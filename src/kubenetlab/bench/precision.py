@@ -10,6 +10,7 @@ median, or `--max-repeats` runs are spent; the rows that missed are named.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 from kubenetlab.bench.result import LATENCY_TESTS, BenchResult
@@ -63,6 +64,32 @@ class Target:
         width = half_width_percent(estimate)
         sure = estimate.ci_level >= MIN_LEVEL
         return sure and width is not None and width <= self.width_percent
+
+
+def add_arguments(parser: argparse.ArgumentParser, repeats_help: str, width_help: str) -> None:
+    """--repeats, --ci-width and --max-repeats, as bench and compare both take them."""
+    parser.add_argument(
+        "--repeats", type=int, default=5,
+        help=f"{repeats_help} (with --ci-width: the least number of runs)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ci-width", type=float, metavar="PCT",
+        help=f"repeat until {width_help} is within PCT %% of its median (netperf's "
+        "-I level,width), up to --max-repeats runs; what misses is named",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-repeats", type=int, default=DEFAULT_MAX_REPEATS,
+        help="with --ci-width: the most runs (default %(default)s)",
+    )  # fmt: skip
+
+
+def target_of(args: argparse.Namespace, repeats: int) -> Target | None:
+    """The width target the flags ask for (checked against --repeats), or None."""
+    if not args.ci_width:
+        return None
+    target = Target(args.ci_width, args.max_repeats)
+    target.check(repeats)
+    return target
 
 
 def outcome(target: Target, results: dict[str, BenchResult], runs: int) -> dict[str, object]:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kubenetlab.bench import precision
 from kubenetlab.bench.placement import POLICIES
 from kubenetlab.cli.common import Parser, Subparsers, add_output, emit, print_json, report_dir
 
@@ -40,17 +41,10 @@ def register(commands: Subparsers, scenarios: bool = True) -> None:
         help="TCP_RR, TCP_CRR, TCP_STREAM, UDP_RR, UDP_STREAM",
     )
     bench.add_argument("--duration", type=float, default=2.0, help="seconds per run")
-    bench.add_argument(
-        "--repeats", type=int, default=5,
-        help="runs (median and CI across them; with --ci-width the least number)",
-    )  # fmt: skip
-    bench.add_argument(
-        "--ci-width", type=float, metavar="PCT",
-        help="repeat until the CI half-width of the p50 (Gbit/s for streams) is within PCT %% "
-        "of the median (netperf's -I level,width), up to --max-repeats runs",
-    )  # fmt: skip
-    bench.add_argument(
-        "--max-repeats", type=int, default=20, help="with --ci-width: the most runs (default 20)"
+    precision.add_arguments(
+        bench,
+        "runs (median and CI across them)",
+        "the CI half-width of the p50 (Gbit/s for streams)",
     )
     bench.add_argument("--report", metavar="DIR", help="write bench.json and bench.csv there")
     bench.add_argument("--msg-size", type=int, default=1, help="request/response bytes")
@@ -162,7 +156,7 @@ def scenario_cmd(entry: Scenario, args: argparse.Namespace) -> int:
 
 
 def bench_cmd(args: argparse.Namespace) -> int:
-    from kubenetlab.bench import precision, runner
+    from kubenetlab.bench import runner
     from kubenetlab.kernel import preflight
     from kubenetlab.live import attach
     from kubenetlab.report import bench_table
@@ -176,9 +170,7 @@ def bench_cmd(args: argparse.Namespace) -> int:
         force_builtin=args.builtin,
         cpus=args.cpus,
     )
-    target = precision.Target(args.ci_width, args.max_repeats) if args.ci_width else None
-    if target:
-        target.check(spec.repeats)
+    target = precision.target_of(args, spec.repeats)
     runner.tool_for(spec)  # a missing tool is exit 3 before anything starts
     report_dir(args.report)
     live = attach(args.name)

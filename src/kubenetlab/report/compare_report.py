@@ -6,11 +6,17 @@ from typing import Any
 
 from rich.table import Table
 
-from kubenetlab.bench.precision import summary_line
+from kubenetlab.bench.precision import half_width_percent, summary_line
 from kubenetlab.bench.stats import Estimate
 from kubenetlab.report.bench_table import fmt_cv, placement_line
 from kubenetlab.report.tables import stdout
-from kubenetlab.scenarios.compare import CRR_VIA_SERVICE, RR_VIA_NODEPORT, CompareReport, Row
+from kubenetlab.scenarios.compare import (
+    CRR_VIA_SERVICE,
+    RR_VIA_NODEPORT,
+    VIA_LABELS,
+    CompareReport,
+    Row,
+)
 
 
 def _est(row: Row, test: str, key: str) -> Estimate | None:
@@ -36,10 +42,8 @@ def _with_width(e: Estimate | None) -> str:
     """The default table: the median and the CI's half-width as a share of it (±3%)."""
     if e is None:
         return "-"
-    if e.n < 2 or not e.median:
-        return _num(e.median)
-    half = max(e.median - e.ci_low, e.ci_high - e.median) / abs(e.median)
-    return f"{_num(e.median)} ±{100 * half:.0f}%"
+    half = half_width_percent(e)
+    return _num(e.median) if half is None else f"{_num(e.median)} ±{half:.0f}%"
 
 
 def _pct(row: Row, key: str) -> str:
@@ -266,9 +270,6 @@ CSV_FIELDS = [
     "runs",
     "overhead_vs_underlay_percent",
 ]
-
-
-VIA_LABELS = {"crr_service": "TCP_CRR via ClusterIP", "rr_nodeport": "TCP_RR via NodePort"}
 
 
 def csv_rows(report: CompareReport) -> list[dict[str, Any]]:

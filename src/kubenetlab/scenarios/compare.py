@@ -34,6 +34,7 @@ BASELINE = "underlay"
 CRR_VIA_SERVICE = "crr_service"  # TCP_CRR pod → ClusterIP, for profiles with a service proxy
 RR_VIA_NODEPORT = "rr_nodeport"  # TCP_RR client → node1's NodePort → the backend on node2
 VIA_SERVICE = {CRR_VIA_SERVICE: "crr", RR_VIA_NODEPORT: "rr"}  # → the underlay test it is held to
+VIA_LABELS = {CRR_VIA_SERVICE: "TCP_CRR via ClusterIP", RR_VIA_NODEPORT: "TCP_RR via NodePort"}
 DEFAULT_TESTS = ("rr", "crr", "stream")
 
 
@@ -247,13 +248,7 @@ def run_compare(
 def _label(key: tuple[str, str]) -> str:
     """'cilium TCP_CRR via ClusterIP': a row and test as the table names them."""
     row, test = key
-    return f"{row} {TEST_NAMES[VIA_SERVICE.get(test, test)]}" + (
-        " via ClusterIP"
-        if test == CRR_VIA_SERVICE
-        else " via NodePort"
-        if test == RR_VIA_NODEPORT
-        else ""
-    )
+    return f"{row} {VIA_LABELS.get(test) or TEST_NAMES[test]}"
 
 
 def _bring_up(rows: list[Row], labs: ExitStack, settings: CompareSettings) -> list[_Target]:
@@ -396,19 +391,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         f"(default: {','.join(stacks.DEFAULT_COMPARE)}; known: {', '.join(stacks.known_names())})",
     )
     parser.add_argument("--tests", default="rr,crr,stream", help="rr,crr,stream,udp_rr,udp_stream")
-    parser.add_argument(
-        "--repeats", type=int, default=5,
-        help="interleaved runs per test (with --ci-width: the least number of runs)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--ci-width", type=float, metavar="PCT",
-        help="repeat until every figure's CI half-width is within PCT %% of its median "
-        "(netperf's -I level,width), up to --max-repeats runs; the rows that miss are named",
-    )  # fmt: skip
-    parser.add_argument(
-        "--max-repeats", type=int, default=precision.DEFAULT_MAX_REPEATS,
-        help="with --ci-width: the most runs (default %(default)s)",
-    )  # fmt: skip
+    precision.add_arguments(parser, "interleaved runs per test", "every figure's CI half-width")
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per run")
     parser.add_argument("--msg-size", type=int, default=1, help="request/response bytes (RR)")
     parser.add_argument(
@@ -436,7 +419,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace) -> CompareSettings:
     names = csv_list(args.profiles, "profiles") if args.profiles else stacks.DEFAULT_COMPARE
     tests = csv_list(args.tests, "tests")
-    target = precision.Target(args.ci_width, args.max_repeats) if args.ci_width else None
+    target = precision.target_of(args, args.repeats)
     return CompareSettings(
         names, tests, args.repeats, args.duration, args.msg_size, args.cpus, args.trace,
         args.control_plane, target,
