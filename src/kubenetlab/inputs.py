@@ -7,7 +7,7 @@ UsageError naming the file (and the line, where there is one): exit 2.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,45 +84,57 @@ _NO_KEY = object()
 
 
 class Document:
-    """One YAML document: its data, first line (1-based) and, when asked, every key's line."""
+    """One YAML document: its data, first line (1-based) and, when asked, every key's line.
+    An item of a `kind: List` shares the List's key lines, found under its `prefix`."""
 
-    __slots__ = ("data", "line", "lines")
+    __slots__ = ("data", "line", "lines", "prefix")
 
-    def __init__(self, data: Any, line: int, lines: dict[KeyPath, int] | None = None) -> None:
+    def __init__(
+        self, data: Any, line: int, lines: dict[KeyPath, int] | None = None, prefix: KeyPath = ()
+    ) -> None:
         self.data = data
         self.line = line
         self.lines = lines if lines is not None else {}
+        self.prefix = prefix
 
     def line_of(self, *path: str | int) -> int:
         """The line of the deepest known prefix of `path` (the document start at worst)."""
         for end in range(len(path), 0, -1):
-            if path[:end] in self.lines:
-                return self.lines[path[:end]]
+            line = self.lines.get((*self.prefix, *path[:end]))
+            if line is not None:
+                return line
         return self.line
 
 
 def unwrap_list(document: Document) -> list[Document]:
     """A `kind: List` (what `kubectl get … -o yaml` prints) as its items, each with its own
-    key lines; any other document as itself. The one place List is unwrapped."""
+    key lines; any other document as itself. The one place List is unwrapped. The items
+    share the List's line map (a copy per item doubled the memory of a large List)."""
     data = document.data
     if not (isinstance(data, dict) and data.get("kind") == "List"):
         return [document]
     items = data.get("items")
     if not isinstance(items, list):
         return [document]
-    # one pass over the key lines, grouped by item (a scan per item was quadratic)
-    per_item: dict[int, dict[KeyPath, int]] = {}
-    for path, n in document.lines.items():
-        if len(path) > 2 and path[0] == "items" and isinstance(path[1], int):
-            per_item.setdefault(path[1], {})[path[2:]] = n
     return [
-        Document(item, document.lines.get(("items", i), document.line), per_item.get(i, {}))
+        Document(
+            item,
+            document.lines.get((*document.prefix, "items", i), document.line),
+            document.lines,
+            (*document.prefix, "items", i),
+        )
         for i, item in enumerate(items)
         if item is not None
     ]
 
 
-def documents(text: str, with_lines: bool = False) -> Iterator[Document]:
+Progress = Callable[[int], None]  # characters of the text read so far
+PROGRESS_EVERY = 20_000  # parser events between two progress calls
+
+
+def documents(
+    text: str, with_lines: bool = False, on_progress: Progress | None = None
+) -> Iterator[Document]:
     """Every document of `text`, built straight from libyaml's parser events (no node tree:
     a node tree took ~80 bytes of memory per input byte), bounded as it is read: nesting
     depth, alias count, alias expansion (billion laughs fails fast) and duplicate keys.
@@ -130,7 +142,7 @@ def documents(text: str, with_lines: bool = False) -> Iterator[Document]:
     events = _Events(text)
     resolver, constructor = Resolver(), SafeConstructor()
     try:
-        yield from _build_documents(events, resolver, constructor, with_lines)
+        yield from _build_documents(events, resolver, constructor, with_lines, on_progress)
     finally:
         events.dispose()
 
@@ -140,7 +152,11 @@ def _refuse(problem: str, event: Any) -> yaml.YAMLError:
 
 
 def _build_documents(
-    events: Any, resolver: Resolver, constructor: SafeConstructor, with_lines: bool
+    events: Any,
+    resolver: Resolver,
+    constructor: SafeConstructor,
+    with_lines: bool,
+    on_progress: Progress | None = None,
 ) -> Iterator[Document]:
     stack: list[_Frame] = []
     anchors: dict[str, Any] = {}
@@ -149,6 +165,7 @@ def _build_documents(
     root: Any = _NO_KEY
     first_line = 0
     nodes = aliases = expanded = 0
+    seen = 0  # events, for progress
 
     def place(value: Any, event: Any) -> KeyPath:
         """Put a finished value (or a container just opened) where it belongs; its path."""
@@ -175,6 +192,9 @@ def _build_documents(
     while True:
         event = events.get_event()
         kind = type(event)
+        seen += 1
+        if on_progress is not None and seen % PROGRESS_EVERY == 0:
+            on_progress(event.start_mark.index)
         if kind is yaml.StreamEndEvent:
             return
         if kind is yaml.DocumentStartEvent:

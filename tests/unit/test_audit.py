@@ -462,3 +462,32 @@ def test_mtu_cli() -> None:
     assert json.loads(out.stdout)["pod_mtu"] == 8950
     bad = _cli("mtu", "--encap", "stt")
     assert bad.returncode == 2 and "unknown encapsulation 'stt'" in bad.stderr
+
+
+def test_a_large_dump_reports_progress_reading_then_checking(tmp_path: Path) -> None:
+    """audit hears how far a large input has come (the CLI draws it as a bar): characters
+    read, rising to the file's size, then objects checked; a small input stays silent."""
+    service = (
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: s{i}, namespace: default}}\n"
+        "spec: {{clusterIP: 10.96.{a}.{b}, ports: [{{port: 80}}]}}\n"
+    )
+    big = tmp_path / "big.yaml"
+    big.write_text(
+        "---\n".join(service.format(i=i, a=i // 250, b=i % 250 + 1) for i in range(12_000))
+    )
+    heard: list[tuple[str, int, int]] = []
+    report = audit(AuditOptions([str(big)]), lambda *p: heard.append(p))
+    assert not report.errors and len(report.sources[0].docs) == 12_000
+    reading = [p for p in heard if p[0] == f"reading {big}"]
+    checking = [p for p in heard if p[0] == f"checking {big}"]
+    size = len(big.read_text())
+    assert size >= 1_000_000 and reading and checking
+    assert [d for _, d, _ in reading] == sorted(d for _, d, _ in reading)
+    assert all(total == size and 0 < done <= size for _, done, total in reading)
+    assert checking[-1][1:] == (12_000, 12_000)
+    assert heard.index(reading[-1]) < heard.index(checking[0])
+    small = tmp_path / "small.yaml"
+    small.write_text(service.format(i=1, a=0, b=2))
+    heard.clear()
+    audit(AuditOptions([str(small)]), lambda *p: heard.append(p))
+    assert heard == []

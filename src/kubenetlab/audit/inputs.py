@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,10 @@ LAB_SPEC_KEYS = {
 NFT_TABLE = re.compile(r"^table (ip|ip6|inet|arp|bridge|netdev) \S+ \{", re.M)
 IPTABLES_TABLE = re.compile(r"^\*(nat|filter|mangle|raw|security)\s*$", re.M)
 IPTABLES_CHAIN = re.compile(r"^:[A-Z][\w-]* (ACCEPT|DROP|-) \[\d+:\d+\]\s*$", re.M)
+
+# (what is being done, units done, units in all): reading counts characters, checking objects
+OnProgress = Callable[[str, int, int], None]
+PROGRESS_FROM = 1_000_000  # characters: smaller inputs are read before a bar would show
 
 KINDS = {
     "kubernetes": "Kubernetes manifests",
@@ -98,7 +103,7 @@ def _walk(directory: Path) -> tuple[list[Path], list[Path]]:
     return found, skipped
 
 
-def detect(path: str, text: str) -> Source:
+def detect(path: str, text: str, on_progress: OnProgress | None = None) -> Source:
     """Raise ValueError with the reason when the file is none of the known kinds."""
     stripped = text.lstrip()
     iptables = IPTABLES_TABLE.search(text) or IPTABLES_CHAIN.search(text)
@@ -116,6 +121,9 @@ def detect(path: str, text: str) -> Source:
         return Source(path, "iptables-save", text=text)
     if NFT_TABLE.search(text):
         return Source(path, "nft-ruleset", text=text)
+    tick = None
+    if on_progress is not None and len(text) >= PROGRESS_FROM:
+        tick = lambda done: on_progress(f"reading {path}", done, len(text))  # noqa: E731
     if stripped.startswith("{"):
         try:
             data = json.loads(text)
@@ -124,7 +132,7 @@ def detect(path: str, text: str) -> Source:
         except ValueError as exc:
             # Not one JSON value: maybe YAML documents written in flow style (`{…}\n---\n{…}`).
             try:
-                docs = load_documents(text)
+                docs = load_documents(text, tick)
             except (yaml.YAMLError, RecursionError):
                 raise ValueError(f"invalid JSON: {exc}") from None
             return _yaml_source(path, text, docs)
@@ -136,7 +144,7 @@ def detect(path: str, text: str) -> Source:
                 raise ValueError(f"nft -j output: {problem}")
             return Source(path, "nft-json", text=text, data=data)
     try:
-        docs = load_documents(text)
+        docs = load_documents(text, tick)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -194,7 +202,9 @@ def _yaml_source(path: str, text: str, docs: list[Doc]) -> Source:
     raise ValueError("not a Kubernetes manifest, Helm values, iptables-save or nft ruleset")
 
 
-def read(paths: list[str]) -> tuple[list[Source], list[InputError]]:
+def read(
+    paths: list[str], on_progress: OnProgress | None = None
+) -> tuple[list[Source], list[InputError]]:
     files, errors = expand(paths)
     sources: list[Source] = []
     for f in files:
@@ -205,7 +215,7 @@ def read(paths: list[str]) -> tuple[list[Source], list[InputError]]:
             errors.append(InputError(location, reason))
             continue
         try:
-            sources.append(detect(str(f), text))
+            sources.append(detect(str(f), text, on_progress))
         except ValueError as exc:
             errors.append(InputError(str(f), str(exc)))
     return sources, errors

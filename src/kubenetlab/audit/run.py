@@ -10,7 +10,7 @@ from typing import Any
 
 from kubenetlab.audit import cilium_values, dumps, helmcmd, httproute, services
 from kubenetlab.audit.findings import Finding, at_least
-from kubenetlab.audit.inputs import InputError, Source, read
+from kubenetlab.audit.inputs import PROGRESS_FROM, InputError, OnProgress, Source, read
 from kubenetlab.audit.services import Obj
 from kubenetlab.audit.yamlsrc import Doc
 from kubenetlab.errors import UsageError
@@ -149,13 +149,14 @@ def _is_cilium_values(values: dict[str, Any], chart: str | None = None) -> bool:
     return len(keys & set(values)) >= 1
 
 
-def audit(options: AuditOptions) -> AuditReport:
-    sources, errors = read(options.paths) if options.paths else ([], [])
+def audit(options: AuditOptions, on_progress: OnProgress | None = None) -> AuditReport:
+    """`on_progress` hears how far reading and checking a large input has come."""
+    sources, errors = read(options.paths, on_progress) if options.paths else ([], [])
     report = AuditReport(sources, errors, [])
     objects: list[Obj] = []
     for src in sources:
         try:
-            objects += _audit_source(src, options, report)
+            objects += _audit_source(src, options, report, on_progress)
         except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
             # A shape no check expected: that input is reported, the others still audited.
             if os.environ.get("KUBENETLAB_DEBUG"):
@@ -170,10 +171,12 @@ def audit(options: AuditOptions) -> AuditReport:
     return report
 
 
-def _audit_source(src: Source, options: AuditOptions, report: AuditReport) -> list[Obj]:
+def _audit_source(
+    src: Source, options: AuditOptions, report: AuditReport, on_progress: OnProgress | None
+) -> list[Obj]:
     """Findings of one input into `report`; its Kubernetes objects (checked) returned."""
     if src.kind == "kubernetes":
-        return _usable_objects(src, report)
+        return _usable_objects(src, report, on_progress)
     if src.kind == "helm-values" and _is_cilium_values(src.docs[0].data):
         doc = src.docs[0]
         _, found = _cilium_findings(doc.data, options.cilium_version, src.path, doc, None)
@@ -192,11 +195,17 @@ ANALYSERS = {
 }
 
 
-def _usable_objects(src: Source, report: AuditReport) -> list[Obj]:
+def _usable_objects(
+    src: Source, report: AuditReport, on_progress: OnProgress | None = None
+) -> list[Obj]:
     """Objects whose fields have the types the API server requires; the others are errors
     naming file:line and field, and are left out of every check."""
     usable = []
-    for doc in src.docs:
+    every = 1000 if on_progress is not None and len(src.text) >= PROGRESS_FROM else 0
+    for n, doc in enumerate(src.docs, 1):
+        if every and n % every == 0:
+            assert on_progress is not None
+            on_progress(f"checking {src.path}", n, len(src.docs))
         if not isinstance(doc.data, dict):
             continue
         found = problems(doc.data)

@@ -93,6 +93,7 @@ def audit_cmd(args: argparse.Namespace) -> int:
     from kubenetlab.audit.run import AuditOptions, audit
     from kubenetlab.audit.sarif import to_sarif
     from kubenetlab.report.audit_report import print_audit
+    from kubenetlab.report.progress import progress
 
     paths = [*args.paths, *args.file]
     if not paths and not args.helm_command:
@@ -101,7 +102,8 @@ def audit_cmd(args: argparse.Namespace) -> int:
         paths, args.helm_command, args.cilium_version, args.nodes, args.pod_cidr,
         args.api_server,
     )  # fmt: skip
-    report = audit(options).at_least(args.min_severity)
+    with progress("audit", 1, hidden=True) as bar:  # shown once a large input is being read
+        report = audit(options, bar.set).at_least(args.min_severity)
     if args.output == "json":
         print_json(report.to_dict())
     elif args.output == "sarif":

@@ -20,13 +20,22 @@ class Step:
         if self._progress is not None and self._task is not None:
             self._progress.advance(self._task, n)
 
+    def set(self, description: str, done: int, total: int) -> None:
+        """For work in phases of their own size (reading characters, then checking objects)."""
+        if self._progress is not None and self._task is not None:
+            self._progress.update(
+                self._task, description=description, completed=done, total=total, visible=True
+            )
+
     def describe(self, text: str) -> None:
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, description=text)
 
 
 @contextmanager
-def progress(description: str, total: int) -> Iterator[Step]:
+def progress(description: str, total: int, hidden: bool = False) -> Iterator[Step]:
+    """A bar for `total` steps; `hidden` until the first Step.set (work that is
+    usually too short for a bar)."""
     if not sys.stderr.isatty():
         yield Step(None, None)
         return
@@ -38,7 +47,7 @@ def progress(description: str, total: int) -> Iterator[Step]:
         console=stderr,
         transient=True,
     ) as bar:
-        yield Step(bar, bar.add_task(description, total=total))
+        yield Step(bar, bar.add_task(description, total=total, visible=not hidden))
 
 
 def log(message: str) -> None:
