@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kubenetlab.components.proxy import node_context, proxy_of
 from kubenetlab.kernel.ledger import Ledger
+from kubenetlab.kube.objects import KubeObject, parse
 from kubenetlab.model import Lab
+from kubenetlab.proxy import node_context, proxy_of
 from kubenetlab.services import read_kubernetes
 from kubenetlab.store import REGISTRY, Etcd, EtcdError
 
@@ -31,7 +32,7 @@ class Agent:
         self.lab, self.store, self.status_path = lab, store, status
         self.ctx = node_context(lab, next(n for n in lab.nodes if n.name == node))
         self.impl = proxy_of(lab)
-        self.docs: dict[str, dict[str, Any]] = {}
+        self.docs: dict[str, KubeObject] = {}  # etcd key → the object stored there
         self.current: Any = None
         self.revision = 0
         self.status: dict[str, Any] = {"node": node, "etcd": "unknown", "applied_revision": 0}
@@ -55,7 +56,7 @@ class Agent:
 
     def list_all(self) -> None:
         items, self.revision = self.store.get_prefix(REGISTRY)
-        self.docs = {key: json.loads(value) for key, value in items.items()}
+        self.docs = {key: parse(json.loads(value)) for key, value in items.items()}
         self.sync()
 
     def follow(self) -> None:
@@ -65,7 +66,7 @@ class Agent:
                 if event.kind == "DELETE" or event.value is None:
                     self.docs.pop(event.key, None)
                 else:
-                    self.docs[event.key] = json.loads(event.value)
+                    self.docs[event.key] = parse(json.loads(event.value))
                 self.revision = max(self.revision, event.revision)
             self.write_status(received_revision=self.revision, received_at=time.time())
             self.sync()

@@ -147,6 +147,17 @@ def documents(
         events.dispose()
 
 
+def load_documents(text: str, on_progress: Progress | None = None) -> list[Document]:
+    """Every non-empty document of a (multi-document) YAML text with the line of every key
+    (so findings and errors point at file:line), a `kind: List` unwrapped into its items.
+    Raises yaml.YAMLError."""
+    return [
+        item
+        for document in documents(text, with_lines=True, on_progress=on_progress)
+        for item in unwrap_list(document)
+    ]
+
+
 def _refuse(problem: str, event: Any) -> yaml.YAMLError:
     return yaml.composer.ComposerError(None, None, problem, event.start_mark)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,6 @@ from kubenetlab.kernel.ledger import (
 )
 from kubenetlab.model import NAME_PREFIX, Lab, netns_prefix
 from kubenetlab.plan import KernelObject
-from kubenetlab.report.progress import progress
 from kubenetlab.routing import profile_class
 from kubenetlab.topology import topology_plan
 
@@ -52,9 +52,10 @@ class UpResult:
     converged_seconds: float | None = None  # profiles whose routes come from a daemon
 
 
-def up(lab: Lab) -> UpResult:
+def up(lab: Lab, on_progress: Callable[[str, int, int], None] | None = None) -> UpResult:
     """Kernel objects first, then each component in order; on any failure or signal,
-    everything built so far is torn down before the exception goes on."""
+    everything built so far is torn down before the exception goes on. `on_progress`
+    hears (what, kernel objects made, kernel objects in all)."""
     preflight.require_root("lab up")
     cls = profile_class(lab.profile)
     preflight.require_kernel(cls.kernel_options, f"routing profile {cls.name!r}")
@@ -68,8 +69,15 @@ def up(lab: Lab) -> UpResult:
         _check_free(lab)
         ledger = Ledger.begin(lab, objects)
         try:
-            with progress(f"lab {lab.name}: building", len(objects)) as bar:
-                apply(objects, on_step=bar.advance)
+            made = 0
+
+            def step() -> None:
+                nonlocal made
+                made += 1
+                if on_progress is not None:
+                    on_progress(f"lab {lab.name}: building", made, len(objects))
+
+            apply(objects, on_step=step)
             for component, plan in plans:
                 ledger.extra.update(component.start(lab, ledger, plan))
                 interrupt.check()
@@ -205,7 +213,7 @@ def down_all() -> DownResult:
         for pid in procs_in(leftovers):
             if procs.end(pid, procs.start_time(pid)):
                 ended += 1
-        removed += sum(netns.remove(name) for name in leftovers)
+        removed += netns.remove_many(leftovers)
         for path in cgroups.leftovers():
             cgroups.remove(path)
         remove_torn_ledger_writes()

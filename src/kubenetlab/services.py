@@ -7,11 +7,19 @@ objects (`v1 Service` + `discovery.k8s.io/v1 EndpointSlice`).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from kubenetlab.errors import UsageError
+from kubenetlab.kube.objects import (
+    AFFINITY_DEFAULT_TIMEOUT,
+    KubeObject,
+    V1EndpointSlice,
+    V1Service,
+    V1ServicePort,
+)
 
 NODE_PORT_RANGE = (30000, 32767)  # kube-apiserver --service-node-port-range default
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -130,7 +138,6 @@ SPEC_KEYS = {
     "session_affinity",
     "session_affinity_timeout",
 }
-AFFINITY_DEFAULT_TIMEOUT = 10800  # v1.DefaultClientIPServiceAffinitySeconds (3 hours)
 
 
 def from_spec(
@@ -335,28 +342,25 @@ class Unsupported:
         return {"service": self.service, "field": self.field, "reason": self.reason}
 
 
-def from_kubernetes(docs: list[dict[str, Any]]) -> tuple[Service, ...]:
-    return read_kubernetes(docs)[0]
+def from_kubernetes(objects: Sequence[KubeObject]) -> tuple[Service, ...]:
+    return read_kubernetes(objects)[0]
 
 
 def read_kubernetes(
-    docs: list[dict[str, Any]],
+    objects: Sequence[KubeObject],
 ) -> tuple[tuple[Service, ...], list[Unsupported]]:
     """v1 Services (with a clusterIP) joined with their EndpointSlices, and what in them
     kubenetlab cannot render (IPv6, topology hints, …)."""
-    slices: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for d in docs:
-        if d.get("kind") == "EndpointSlice":
-            meta = d.get("metadata") or {}
-            owner = (meta.get("labels") or {}).get("kubernetes.io/service-name")
-            if owner:
-                slices.setdefault((meta.get("namespace", "default"), owner), []).append(d)
+    slices: dict[tuple[str, str], list[V1EndpointSlice]] = {}
+    for o in objects:
+        if isinstance(o, V1EndpointSlice) and o.service_name:
+            slices.setdefault((o.meta.namespace, o.service_name), []).append(o)
     out: list[Service] = []
     unsupported: list[Unsupported] = []
     seen: set[str] = set()
-    for d in docs:
-        if d.get("kind") == "Service":
-            svc = _kube_service(d, slices, unsupported)
+    for o in objects:
+        if isinstance(o, V1Service):
+            svc = _kube_service(o, slices, unsupported)
             if svc is None:
                 continue
             if svc.key in seen:  # two objects cannot share a name in one cluster
@@ -370,13 +374,11 @@ def read_kubernetes(
 
 
 def _kube_service(
-    d: dict[str, Any], slices: dict[tuple[str, str], list[dict[str, Any]]], gaps: list[Unsupported]
+    v1: V1Service, slices: dict[tuple[str, str], list[V1EndpointSlice]], gaps: list[Unsupported]
 ) -> Service | None:
-    meta, spec = d.get("metadata") or {}, d.get("spec") or {}
-    ns, name = meta.get("namespace", "default"), meta.get("name")
-    key = f"{ns}/{name}"
-    cluster_ip = spec.get("clusterIP")
-    if spec.get("type") == "ExternalName":
+    ns, name, key = v1.meta.namespace, v1.meta.name, v1.meta.key
+    cluster_ip = v1.cluster_ip
+    if v1.type == "ExternalName":
         gaps.append(Unsupported(
             key, "spec.type", "ExternalName: a DNS alias, kube-proxy programs no rules for it; skipped"
         ))  # fmt: skip
@@ -391,41 +393,31 @@ def _kube_service(
             Unsupported(key, "spec.clusterIP", "IPv6 Service: kubenetlab renders IPv4 only")
         )
         return None
-    gaps += _kube_gaps(key, spec)
+    gaps += _kube_gaps(v1)
     endpoints, port_targets = _kube_endpoints(key, slices.get((ns, name), []), gaps)
-    ports = tuple(_kube_port(p, port_targets) for p in spec.get("ports") or [])
-    affinity = (spec.get("sessionAffinityConfig") or {}).get("clientIP") or {}
-    ingress = ((d.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
     return Service(
-        ns, name, cluster_ip, ports,
-        spec.get("type", "ClusterIP"),
-        spec.get("externalTrafficPolicy", "Cluster"),
-        spec.get("healthCheckNodePort"),
-        tuple(endpoints),
-        external_ips=tuple(ip for ip in spec.get("externalIPs") or [] if ":" not in ip),
+        ns, name, cluster_ip, tuple(_kube_port(p, port_targets) for p in v1.ports),
+        v1.type, v1.etp, v1.health_check_node_port, tuple(endpoints),
+        external_ips=tuple(ip for ip in v1.external_ips if ":" not in ip),
         # kube-proxy leaves ingress IPs with ipMode Proxy to the load balancer (KEP-1860)
         load_balancer_ips=tuple(
-            i["ip"] for i in ingress if i.get("ip") and ":" not in i["ip"] and i.get("ipMode") != "Proxy"
+            ip for ip, mode in v1.ingress if ip and ":" not in ip and mode != "Proxy"
         ),
-        source_ranges=tuple(
-            r.strip() for r in spec.get("loadBalancerSourceRanges") or [] if ":" not in r
-        ),
-        affinity_timeout=affinity.get("timeoutSeconds", AFFINITY_DEFAULT_TIMEOUT)
-        if spec.get("sessionAffinity") == "ClientIP"
-        else None,
-        internal_traffic_policy=spec.get("internalTrafficPolicy") or "Cluster",
+        source_ranges=tuple(r.strip() for r in v1.load_balancer_source_ranges if ":" not in r),
+        affinity_timeout=v1.affinity_timeout if v1.session_affinity == "ClientIP" else None,
+        internal_traffic_policy=v1.internal_traffic_policy,
     )  # fmt: skip
 
 
-def _kube_gaps(key: str, spec: dict[str, Any]) -> list[Unsupported]:
-    gaps = []
-    for i, ip in enumerate(spec.get("clusterIPs") or []):
+def _kube_gaps(v1: V1Service) -> list[Unsupported]:
+    gaps, key = [], v1.meta.key
+    for i, ip in enumerate(v1.cluster_ips):
         if ":" in ip:
             gaps.append(Unsupported(key, f"spec.clusterIPs[{i}]", "IPv6 address: not rendered"))
-    for i, ip in enumerate(spec.get("externalIPs") or []):
+    for i, ip in enumerate(v1.external_ips):
         if ":" in ip:
             gaps.append(Unsupported(key, f"spec.externalIPs[{i}]", "IPv6 address: not rendered"))
-    if spec.get("trafficDistribution"):
+    if v1.traffic_distribution:
         gaps.append(Unsupported(
             key, "spec.trafficDistribution", "topology-aware routing is not rendered (all endpoints used)"
         ))  # fmt: skip
@@ -433,37 +425,28 @@ def _kube_gaps(key: str, spec: dict[str, Any]) -> list[Unsupported]:
 
 
 def _kube_endpoints(
-    key: str, slices: list[dict[str, Any]], gaps: list[Unsupported]
+    key: str, slices: list[V1EndpointSlice], gaps: list[Unsupported]
 ) -> tuple[list[Endpoint], dict[str, int]]:
     endpoints: list[Endpoint] = []
     port_targets: dict[str, int] = {}
     for s in slices:
-        if s.get("addressType", "IPv4") != "IPv4":
-            name = (s.get("metadata") or {}).get("name")
+        if s.address_type != "IPv4":
             gaps.append(Unsupported(
-                key, f"EndpointSlice {name}", f"addressType {s.get('addressType')}: not rendered"
+                key, f"EndpointSlice {s.meta.name}", f"addressType {s.address_type}: not rendered"
             ))  # fmt: skip
             continue
-        for p in s.get("ports") or []:
-            port_targets[p.get("name", "")] = p.get("port")
-        slice_name = (s.get("metadata") or {}).get("name")
-        for i, e in enumerate(s.get("endpoints") or []):
-            conditions = e.get("conditions") or {}
-            ready = conditions.get("ready", True) is not False  # nil means ready
-            serving = conditions.get("serving", True) is not False
-            terminating = conditions.get("terminating") is True
-            ref = e.get("targetRef") or {}
-            pod = ref.get("name") if ref.get("kind") == "Pod" else None
-            for ip in e.get("addresses", []):
+        for port_name, port in s.ports:
+            port_targets[port_name] = port  # type: ignore[assignment]
+        for i, e in enumerate(s.endpoints):
+            for ip in e.addresses:
                 problem = endpoint_address_problem(ip)
                 if problem:
                     gaps.append(Unsupported(
-                        key, f"EndpointSlice {slice_name} endpoints[{i}]", f"{ip}: {problem}; skipped"
+                        key, f"EndpointSlice {s.meta.name} endpoints[{i}]", f"{ip}: {problem}; skipped"
                     ))  # fmt: skip
                     continue
                 endpoints.append(Endpoint(
-                    ip, e.get("nodeName"), ready, pod,
-                    serving=serving, terminating=terminating,
+                    ip, e.node_name, e.ready, e.pod, serving=e.serving, terminating=e.terminating,
                 ))  # fmt: skip
     return endpoints, port_targets
 
@@ -486,11 +469,10 @@ def endpoint_address_problem(ip: str) -> str | None:
     return None
 
 
-def _kube_port(p: dict[str, Any], slice_ports: dict[str, int]) -> ServicePort:
+def _kube_port(p: V1ServicePort, slice_ports: dict[str, int]) -> ServicePort:
     """The EndpointSlice's port for this port name wins; a numeric targetPort otherwise."""
-    target = slice_ports.get(p.get("name", ""), p.get("targetPort", p["port"]))
+    written = p.target_port if p.target_port is not None else p.port
+    target = slice_ports.get(p.name, written)
     if not isinstance(target, int):  # a named targetPort with no EndpointSlice to resolve it
-        target = p["port"]
-    return ServicePort(
-        p.get("name", ""), p["port"], target, p.get("protocol", "TCP"), p.get("nodePort")
-    )
+        target = p.port
+    return ServicePort(p.name, p.port, target, p.protocol, p.node_port)

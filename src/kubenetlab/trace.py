@@ -245,8 +245,7 @@ class Attached:
 
     def _attach(self, ns: str, ifindex: int, ifname: str, direction: str) -> None:
         link = {"netns": ns, "target": ifname, "hook": f"tcx_{direction}", "program": "trace"}
-        self.live.ledger.bpf_links.append(link)
-        self.live.ledger.save()
+        self.live.ledger.record_bpf_links([link])
         with netns.inside(ns):
             bpf.prog_attach(ifindex, self.fds[direction], f"tcx_{direction}")
         self.links.append((ns, ifindex, direction, link))
@@ -266,15 +265,13 @@ class Attached:
             return out
 
     def detach(self) -> None:
-        for ns, ifindex, direction, link in self.links:
+        for ns, ifindex, direction, _ in self.links:
             try:
                 with netns.inside(ns):
                     bpf.prog_detach(ifindex, self.fds[direction], f"tcx_{direction}")
             except OSError:
                 pass  # the interface went away with its namespace
-            if link in self.live.ledger.bpf_links:
-                self.live.ledger.bpf_links.remove(link)
-        self.live.ledger.save()
+        self.live.ledger.forget_bpf_links([link for *_, link in self.links])
         for fd in self.fds.values():
             os.close(fd)
         for path in sorted(self.pins.rglob("*"), key=lambda p: -len(p.parts)):
@@ -311,8 +308,7 @@ def _probe(
     finally:
         if server is not None:
             procs.end(server.pid, procs.start_time(server.pid))
-            live.ledger.processes = [p for p in live.ledger.processes if p.pid != server.pid]
-            live.ledger.save()
+            live.ledger.forget_processes(lambda p: p.pid == server.pid)
 
 
 def _paths(

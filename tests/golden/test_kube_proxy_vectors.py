@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from kubenetlab.kube.objects import parse_all
 from kubenetlab.proxy import iptables, nftables
 from kubenetlab.services import read_kubernetes
 
@@ -42,7 +43,7 @@ def _by_chain(text: str) -> dict[tuple[str, str], list[str]]:
 
 def _rendered(nfacct: bool = True) -> dict[tuple[str, str], list[str]]:
     docs = [d for d in yaml.safe_load_all((DATA / "kube-proxy-overall.yaml").read_text()) if d]
-    services, unsupported = read_kubernetes(docs)
+    services, unsupported = read_kubernetes(parse_all(docs))
     assert not unsupported
     text = iptables.render(services, NODE, CLUSTER_CIDR, nfacct)
     return _by_chain(text.replace("-j MASQUERADE --random-fully", "-j MASQUERADE"))
@@ -91,7 +92,7 @@ def _nft_view(text: str) -> tuple[set[str], dict[str, list[str]]]:
 
 def test_nftables_matches_kube_proxy_object_for_object() -> None:
     docs = [d for d in yaml.safe_load_all((DATA / "kube-proxy-overall.yaml").read_text()) if d]
-    services, _ = read_kubernetes(docs)
+    services, _ = read_kubernetes(parse_all(docs))
     rs = nftables.rule_set(services, NODE, ["192.168.0.2"], CLUSTER_CIDR)
     mine = _nft_view(nftables.render_full(rs, CLUSTER_CIDR, "172.30.0.0/16"))
     upstream = _nft_view((DATA / "nftables-overall.txt").read_text())

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kubenetlab.errors import UsageError
+from kubenetlab.kube.objects import parse_all
 from kubenetlab.services import from_spec, read_kubernetes
 from kubenetlab.spec import build_lab
 
@@ -105,7 +106,7 @@ def test_a_full_node_port_range_is_an_error_not_a_hang() -> None:
 )
 def test_headless_and_external_name_are_skipped_with_their_reason(spec: dict, reason: str) -> None:
     docs = [_svc("odd", spec), _svc("ok", {"clusterIP": "10.96.0.5", "ports": [{"port": 80}]})]
-    services, gaps = read_kubernetes(docs)
+    services, gaps = read_kubernetes(parse_all(docs))
     assert [s.name for s in services] == ["ok"]
     assert [g.service for g in gaps] == ["default/odd"]
     assert reason in gaps[0].reason
@@ -117,7 +118,7 @@ def test_a_duplicate_service_is_reported_and_the_first_rendered() -> None:
     first = _svc("web", {"clusterIP": "10.96.0.5", "ports": [{"port": 80}]})
     second = _svc("web", {"clusterIP": "10.96.0.6", "ports": [{"port": 80}]})
     other_ns = _svc("web", {"clusterIP": "10.96.0.7", "ports": [{"port": 80}]}, ns="prod")
-    services, gaps = read_kubernetes([first, second, other_ns])
+    services, gaps = read_kubernetes(parse_all([first, second, other_ns]))
     assert [(s.key, s.cluster_ip) for s in services] == [
         ("default/web", "10.96.0.5"),
         ("prod/web", "10.96.0.7"),
@@ -130,7 +131,7 @@ def test_a_duplicate_service_is_reported_and_the_first_rendered() -> None:
 )
 def test_odd_endpoint_addresses_are_reported_per_endpoint(addr: str) -> None:
     svc = _svc("web", {"clusterIP": "10.96.0.5", "ports": [{"name": "http", "port": 80}]})
-    [service], gaps = read_kubernetes([svc, _slice("web", ["10.244.0.9", addr])])
+    [service], gaps = read_kubernetes(parse_all([svc, _slice("web", ["10.244.0.9", addr])]))
     assert [e.ip for e in service.endpoints] == ["10.244.0.9"]
     assert len(gaps) == 1 and addr in gaps[0].reason
     assert gaps[0].field == "EndpointSlice s1 endpoints[1]"

@@ -18,7 +18,8 @@ from kubenetlab.errors import KnlError
 from kubenetlab.gateway import nginx
 from kubenetlab.gateway.model import parse
 from kubenetlab.inputs import unwrap_lists, yaml_documents
-from kubenetlab.kubeobjects import problems
+from kubenetlab.kube.objects import parse_all
+from kubenetlab.kube.schemas import problems
 from kubenetlab.proxy import PROXIES, NodeContext
 from kubenetlab.services import from_kubernetes
 from kubenetlab.spec import build_lab
@@ -85,7 +86,7 @@ def _spec_case(rng: random.Random) -> None:
 def _render_case(rng: random.Random) -> None:
     docs = [mutate(d, rng) if rng.random() < 0.5 else d for d in _load(rng.choice(MANIFESTS))]
     usable = [d for d in docs if isinstance(d, dict) and not problems(d)]
-    services = from_kubernetes(usable)
+    services = from_kubernetes(parse_all(usable))
     ctx = NodeContext("worker-1", "", ("198.18.0.1",), "10.244.0.0/16", "10.96.0.0/12")
     for proxy in PROXIES.values():
         proxy.render_services(services, ctx)
@@ -140,13 +141,13 @@ def test_2000_mutants_of_examples_and_corpus_never_traceback(tmp_path: Path) -> 
 
 
 def test_the_compiled_validator_agrees_with_jsonschema_on_mutants() -> None:
-    """kubeobjects checks objects with fastjsonschema first (the fast path) and asks
+    """kube.schemas checks objects with fastjsonschema first (the fast path) and asks
     jsonschema only to explain a failure: the two must never disagree on valid vs invalid."""
-    from kubenetlab import kubeobjects
+    from kubenetlab.kube import schemas
 
     def explained(doc: dict[str, Any]) -> bool:
-        found = list(kubeobjects._BASE.iter_errors(doc))
-        validator = kubeobjects._VALIDATORS.get(doc.get("kind", "")) if not found else None
+        found = list(schemas._BASE.iter_errors(doc))
+        validator = schemas._VALIDATORS.get(doc.get("kind", "")) if not found else None
         return not found and (validator is None or not list(validator.iter_errors(doc)))
 
     rng = random.Random(7)
@@ -164,8 +165,8 @@ def test_the_compiled_validator_agrees_with_jsonschema_on_mutants() -> None:
                 node[path[-1]] = rng.choice(values)
                 checked += 1
                 kind = mutant.get("kind", "")
-                fast = kubeobjects._valid("", mutant) and (
-                    kind not in kubeobjects._FAST or kubeobjects._valid(kind, mutant)
+                fast = schemas._valid("", mutant) and (
+                    kind not in schemas._FAST or schemas._valid(kind, mutant)
                 )
                 if fast != explained(mutant):
                     disagree += 1

@@ -11,6 +11,7 @@ import pytest
 
 from kubenetlab.controlplane import kubeproxy
 from kubenetlab.errors import UsageError
+from kubenetlab.kube.objects import parse_all
 from kubenetlab.proxy import iptables, nftables
 from kubenetlab.proxy.categorize import categorize
 from kubenetlab.services import Endpoint, Service, ServicePort, read_kubernetes
@@ -78,7 +79,7 @@ def test_endpoint_slice_conditions_are_read_as_kube_proxy_reads_them() -> None:
          "endpoints": [{"addresses": ["10.244.0.2"], "conditions": {"ready": False, "terminating": True}},
                        {"addresses": ["10.244.0.3"], "conditions": {}}]},
     ]  # fmt: skip
-    [svc], gaps = read_kubernetes(docs)
+    [svc], gaps = read_kubernetes(parse_all(docs))
     assert gaps == [] and svc.internal_traffic_policy == "Local"
     leaving, plain = svc.endpoints
     # unset serving means serving; unset ready means ready; unset terminating means not

@@ -12,6 +12,7 @@ import yaml
 
 from kubenetlab.audit import dumps
 from kubenetlab.errors import UsageError
+from kubenetlab.kube.objects import parse_all
 from kubenetlab.proxy import iptables
 from kubenetlab.proxy.synthetic import synthetic_services
 from kubenetlab.services import Endpoint, from_kubernetes, from_spec
@@ -80,7 +81,7 @@ def test_lab_with_services_gets_a_proxy_and_an_external_client() -> None:
 
 
 def test_from_kubernetes_joins_endpointslices_and_drops_unready() -> None:
-    web, pay = from_kubernetes(list(yaml.safe_load_all(K8S.read_text())))
+    web, pay = from_kubernetes(parse_all(list(yaml.safe_load_all(K8S.read_text()))))
     assert [e.ip for e in web.ready_endpoints()] == ["10.244.1.10", "10.244.2.11", "10.244.2.12"]
     assert web.ports[0].target_port == 8080  # the named targetPort, resolved by the slice
     assert pay.local and pay.health_check_node_port == 32443 and pay.ports[0].node_port == 30443

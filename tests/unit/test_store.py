@@ -7,6 +7,7 @@ import pytest
 
 from kubenetlab import store
 from kubenetlab.errors import UsageError
+from kubenetlab.kube.objects import parse_all
 from kubenetlab.services import read_kubernetes
 from kubenetlab.spec import build_lab
 
@@ -25,7 +26,7 @@ def test_services_round_trip_through_kubernetes_json() -> None:
     lab = build_lab({"profile": "native", "services": SERVICES, "control_plane": "etcd"})
     docs = [doc for svc in lab.services for doc in store.to_kubernetes(svc)]
     assert {d["kind"] for d in docs} == {"Service", "EndpointSlice"}
-    back, unsupported = read_kubernetes(docs)
+    back, unsupported = read_kubernetes(parse_all(docs))
     assert back == lab.services and unsupported == []
     assert store.service_key(lab.services[1]) == "/registry/services/specs/fintech/pay"
     assert store.slice_key(lab.services[0]) == "/registry/endpointslices/default/web-knl"

@@ -25,7 +25,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 
 from kubenetlab.audit.findings import CILIUM_DOCS, Finding, Rule, register
-from kubenetlab.kubeobjects import field_name
+from kubenetlab.kube.schemas import field_name
 
 CILIUM_TUNNEL_REMOVED = register(
     Rule(

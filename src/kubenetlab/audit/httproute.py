@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from kubenetlab.audit.findings import GATEWAY_SPEC, Finding, Rule, register
-from kubenetlab.audit.services import Obj
 from kubenetlab.gateway.model import (
     HTTPROUTE_LIMITS,
     MAX_WEIGHT,
@@ -19,7 +18,8 @@ from kubenetlab.gateway.model import (
     shares,
     valid_weight,
 )
-from kubenetlab.kubeobjects import field_name
+from kubenetlab.kube.objects import KubeObject, Unmodelled
+from kubenetlab.kube.schemas import field_name
 
 HTTPROUTE_SPLIT = register(
     Rule(
@@ -115,10 +115,10 @@ def _path_error(value: Any) -> str | None:
     return path_error(value)
 
 
-def check(objects: list[Obj]) -> list[Finding]:
+def check(objects: list[KubeObject]) -> list[Finding]:
     services = {(o.namespace, o.name) for o in objects if o.kind == "Service"}
     out: list[Finding] = []
-    for route in (o for o in objects if o.kind == "HTTPRoute"):
+    for route in (o for o in objects if isinstance(o, Unmodelled) and o.kind == "HTTPRoute"):
         if over := _over_limits(route):
             out.append(over)  # the API rejects the route: its rules never take effect
             continue
@@ -127,7 +127,7 @@ def check(objects: list[Obj]) -> list[Finding]:
     return out
 
 
-def _over_limits(route: Obj) -> Finding | None:
+def _over_limits(route: Unmodelled) -> Finding | None:
     """One finding for every list of the route longer than the API's maxItems."""
     spec = route.data.get("spec") or {}
     over: list[tuple[tuple[str | int, ...], int, int]] = []
@@ -156,7 +156,7 @@ def _over_limits(route: Obj) -> Finding | None:
 
 
 def _check_rule(
-    route: Obj, i: int, rule: dict[str, Any], services: set[tuple[str, str]]
+    route: Unmodelled, i: int, rule: dict[str, Any], services: set[tuple[str, str]]
 ) -> list[Finding]:
     where = f"{route.ref} rule {i + 1}"
     out = _check_paths(route, i, rule, where)
@@ -182,7 +182,7 @@ def _check_rule(
     )
 
 
-def _check_paths(route: Obj, i: int, rule: dict[str, Any], where: str) -> list[Finding]:
+def _check_paths(route: Unmodelled, i: int, rule: dict[str, Any], where: str) -> list[Finding]:
     out = []
     for j, m in enumerate(rule.get("matches") or []):
         path = m.get("path") or {}
@@ -213,7 +213,7 @@ def _check_paths(route: Obj, i: int, rule: dict[str, Any], where: str) -> list[F
 
 
 def _check_split(
-    route: Obj, i: int, split: list[tuple[str, int, float]], where: str
+    route: Unmodelled, i: int, split: list[tuple[str, int, float]], where: str
 ) -> list[Finding]:
     line = route.line("spec", "rules", i, "backendRefs")
     if all(w == 0 for _, w, _ in split):
@@ -250,7 +250,7 @@ def _check_split(
 
 
 def _check_backends(
-    route: Obj,
+    route: Unmodelled,
     i: int,
     refs: list[dict[str, Any]],
     split: list[tuple[str, int, float]],

@@ -13,10 +13,9 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from kubenetlab.audit import restore_syntax
-from kubenetlab.audit.yamlsrc import Doc, load_documents
 from kubenetlab.errors import UsageError
-from kubenetlab.inputs import STDIN, read_text
-from kubenetlab.kubeobjects import field_name
+from kubenetlab.inputs import STDIN, Document, load_documents, read_text
+from kubenetlab.kube.schemas import field_name
 
 SUFFIXES = {
     ".yaml", ".yml", ".json", ".txt", ".rules", ".nft", ".ipt", ".save", ".conf", ".v4", ".dump",
@@ -52,7 +51,7 @@ class Source:
     path: str
     kind: str
     text: str = ""
-    docs: list[Doc] = field(default_factory=list)
+    docs: list[Document] = field(default_factory=list)
     data: Any = None  # parsed JSON for nft-json; HelmCommand for helm-command
 
     def describe(self) -> str:
@@ -189,7 +188,7 @@ def _nft_json_problem(data: dict[str, Any]) -> str | None:
     return None
 
 
-def _yaml_source(path: str, text: str, docs: list[Doc]) -> Source:
+def _yaml_source(path: str, text: str, docs: list[Document]) -> Source:
     if not docs:
         raise ValueError("empty: no YAML document, rule dump or ruleset")
     if any(isinstance(d.data, dict) and "apiVersion" in d.data and "kind" in d.data for d in docs):

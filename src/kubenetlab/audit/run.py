@@ -11,10 +11,10 @@ from typing import Any
 from kubenetlab.audit import cilium_values, dumps, helmcmd, httproute, services
 from kubenetlab.audit.findings import Finding, at_least
 from kubenetlab.audit.inputs import PROGRESS_FROM, InputError, OnProgress, Source, read
-from kubenetlab.audit.services import Obj
-from kubenetlab.audit.yamlsrc import Doc
 from kubenetlab.errors import UsageError
-from kubenetlab.kubeobjects import problems
+from kubenetlab.inputs import Document
+from kubenetlab.kube.objects import KubeObject, Location, meta_of, parse
+from kubenetlab.kube.schemas import problems
 
 HELM_COMMAND = "<helm-command>"
 
@@ -87,7 +87,7 @@ def _values_context(
     values: dict[str, Any],
     version_text: str | None,
     file: str,
-    doc: Doc | None,
+    doc: Document | None,
     cmd: helmcmd.HelmCommand | None,
 ) -> cilium_values.ValuesContext:
     parsed = cilium_values.parse_version(version_text)
@@ -116,7 +116,7 @@ def _cilium_findings(
     values: dict[str, Any],
     version_text: str | None,
     file: str,
-    doc: Doc | None,
+    doc: Document | None,
     cmd: helmcmd.HelmCommand | None,
 ) -> tuple[cilium_values.ValuesContext, list[Finding]]:
     """Refused values as findings, then every check on the values without them."""
@@ -153,7 +153,7 @@ def audit(options: AuditOptions, on_progress: OnProgress | None = None) -> Audit
     """`on_progress` hears how far reading and checking a large input has come."""
     sources, errors = read(options.paths, on_progress) if options.paths else ([], [])
     report = AuditReport(sources, errors, [])
-    objects: list[Obj] = []
+    objects: list[KubeObject] = []
     for src in sources:
         try:
             objects += _audit_source(src, options, report, on_progress)
@@ -173,7 +173,7 @@ def audit(options: AuditOptions, on_progress: OnProgress | None = None) -> Audit
 
 def _audit_source(
     src: Source, options: AuditOptions, report: AuditReport, on_progress: OnProgress | None
-) -> list[Obj]:
+) -> list[KubeObject]:
     """Findings of one input into `report`; its Kubernetes objects (checked) returned."""
     if src.kind == "kubernetes":
         return _usable_objects(src, report, on_progress)
@@ -197,7 +197,7 @@ ANALYSERS = {
 
 def _usable_objects(
     src: Source, report: AuditReport, on_progress: OnProgress | None = None
-) -> list[Obj]:
+) -> list[KubeObject]:
     """Objects whose fields have the types the API server requires; the others are errors
     naming file:line and field, and are left out of every check."""
     usable = []
@@ -209,14 +209,13 @@ def _usable_objects(
         if not isinstance(doc.data, dict):
             continue
         found = problems(doc.data)
+        location = Location(src.path, doc)
         if not found:
-            usable.append(Obj(src.path, doc))
+            usable.append(parse(doc.data, location))
             continue
         path, message = found[0]
-        obj = Obj(src.path, doc)
-        report.errors.append(
-            InputError(f"{src.path}:{doc.line_of(*path)}", f"{obj.ref}: {message}")
-        )
+        ref = meta_of(doc.data, location).ref
+        report.errors.append(InputError(f"{src.path}:{doc.line_of(*path)}", f"{ref}: {message}"))
     return usable
 
 

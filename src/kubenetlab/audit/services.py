@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from kubenetlab.audit.findings import Finding, Rule, register
-from kubenetlab.audit.yamlsrc import Doc
+from kubenetlab.kube.objects import HOSTNAME_LABEL, KubeObject, V1Service, Workload
 
 ETP_LOCAL_REPLICAS = register(
     Rule(
@@ -69,70 +66,13 @@ INGRESS_TO_GATEWAY_API = register(
 )
 
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "ReplicaSet", "DaemonSet")
-HOSTNAME = "kubernetes.io/hostname"
-
-
-@dataclass
-class Obj:
-    file: str
-    doc: Doc
-
-    @property
-    def data(self) -> dict[str, Any]:
-        return self.doc.data
-
-    @property
-    def kind(self) -> str:
-        return str(self.data.get("kind", ""))
-
-    @property
-    def _metadata(self) -> dict[str, Any]:
-        meta = self.data.get("metadata")
-        return meta if isinstance(meta, dict) else {}  # unchecked objects name themselves too
-
-    @property
-    def name(self) -> str:
-        return str(self._metadata.get("name", "?"))
-
-    @property
-    def namespace(self) -> str:
-        return str(self._metadata.get("namespace") or "default")
-
-    @property
-    def ref(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
-
-    def line(self, *path: str | int) -> int:
-        return self.doc.line_of(*path)
-
-
-def _selects(selector: dict[str, str], workload: Obj) -> bool:
-    template = (((workload.data.get("spec") or {}).get("template") or {}).get("metadata")) or {}
-    labels = template.get("labels") or {}
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
-
-
-def _spread(workload: Obj) -> bool:
-    pod = ((workload.data.get("spec") or {}).get("template") or {}).get("spec") or {}
-    if any(c.get("topologyKey") == HOSTNAME for c in pod.get("topologySpreadConstraints") or []):
-        return True
-    anti = ((pod.get("affinity") or {}).get("podAntiAffinity")) or {}
-    terms = anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []
-    terms += [
-        t.get("podAffinityTerm", {})
-        for t in anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []
-    ]
-    return any(t.get("topologyKey") == HOSTNAME for t in terms)
-
-
-def check(objects: list[Obj], nodes: int | None) -> list[Finding]:
+def check(objects: list[KubeObject], nodes: int | None) -> list[Finding]:
     out: list[Finding] = []
-    workloads = [o for o in objects if o.kind in WORKLOAD_KINDS]
+    workloads = [o for o in objects if isinstance(o, Workload)]
     if nodes is None:
         node_objects = sum(1 for o in objects if o.kind == "Node")
         nodes = node_objects or None
-    for svc in (o for o in objects if o.kind == "Service"):
+    for svc in (o for o in objects if isinstance(o, V1Service)):
         out += _check_service(svc, workloads, nodes)
     for ing in (o for o in objects if o.kind == "Ingress"):
         out.append(
@@ -147,12 +87,9 @@ def check(objects: list[Obj], nodes: int | None) -> list[Finding]:
     return out
 
 
-def _check_service(svc: Obj, workloads: list[Obj], nodes: int | None) -> list[Finding]:
+def _check_service(svc: V1Service, workloads: list[Workload], nodes: int | None) -> list[Finding]:
     out: list[Finding] = []
-    spec = svc.data.get("spec") or {}
-    kind = spec.get("type", "ClusterIP")
-    etp = spec.get("externalTrafficPolicy")
-    external = kind in ("NodePort", "LoadBalancer")
+    kind, etp, external = svc.type, svc.external_traffic_policy, svc.external
     line = svc.line("spec", "externalTrafficPolicy")
     if etp and not external:
         out.append(
@@ -167,7 +104,7 @@ def _check_service(svc: Obj, workloads: list[Obj], nodes: int | None) -> list[Fi
     if not external:
         return out
     if etp == "Local":
-        hc = spec.get("healthCheckNodePort")
+        hc = svc.health_check_node_port
         out.append(
             ETP_LOCAL_HEALTH_CHECK.finding(
                 svc.file,
@@ -180,7 +117,7 @@ def _check_service(svc: Obj, workloads: list[Obj], nodes: int | None) -> list[Fi
                 healthCheckNodePort=hc,
             )
         )
-        out += _placement(svc, spec, workloads, nodes)
+        out += _placement(svc, workloads, nodes)
     else:
         out.append(
             ETP_CLUSTER_SNAT.finding(
@@ -196,17 +133,14 @@ def _check_service(svc: Obj, workloads: list[Obj], nodes: int | None) -> list[Fi
     return out
 
 
-def _placement(
-    svc: Obj, spec: dict[str, Any], workloads: list[Obj], nodes: int | None
-) -> list[Finding]:
-    selector = spec.get("selector") or {}
-    matches = [w for w in workloads if w.namespace == svc.namespace and _selects(selector, w)]
+def _placement(svc: V1Service, workloads: list[Workload], nodes: int | None) -> list[Finding]:
+    matches = [w for w in workloads if w.namespace == svc.namespace and w.selects(svc.selector)]
     out: list[Finding] = []
     line = svc.line("spec", "externalTrafficPolicy")
     for w in matches:
         if w.kind == "DaemonSet":
             continue
-        replicas = (w.data.get("spec") or {}).get("replicas", 1)
+        replicas = w.replicas
         if nodes is not None and isinstance(replicas, int) and replicas < nodes:
             out.append(
                 ETP_LOCAL_REPLICAS.finding(
@@ -222,15 +156,15 @@ def _placement(
                     nodes=nodes,
                 )
             )
-        if not _spread(w):
+        if not w.spread_by_hostname:
             out.append(
                 ETP_LOCAL_SPREAD.finding(
                     w.file,
                     w.line("spec"),
                     f"{w.ref} backs {svc.ref} (externalTrafficPolicy: Local) without a "
-                    f"topologySpreadConstraint or podAntiAffinity on {HOSTNAME}: replicas may share a "
+                    f"topologySpreadConstraint or podAntiAffinity on {HOSTNAME_LABEL}: replicas may share a "
                     "node, leaving other nodes without a local endpoint",
-                    f"add topologySpreadConstraints with topologyKey {HOSTNAME} (maxSkew 1)",
+                    f"add topologySpreadConstraints with topologyKey {HOSTNAME_LABEL} (maxSkew 1)",
                     service=svc.ref,
                 )
             )

@@ -161,11 +161,13 @@ class Servers:
     def stop(self, dst: Member) -> None:
         """End dst's servers: after a failed run one may be stuck writing to a dead
         connection (sockperf's server is single-threaded), so the next run starts anew."""
-        for p in list(self.ledger.processes):
-            if p.netns == dst.netns and p.role.startswith("server:"):
-                procs.end_recorded(p)
-                self.ledger.processes.remove(p)
-        self.ledger.save()
+        servers = [
+            p for p in self.ledger.processes
+            if p.netns == dst.netns and p.role.startswith("server:")
+        ]  # fmt: skip
+        for p in servers:
+            procs.end_recorded(p)
+        self.ledger.forget_processes(lambda p: p in servers)
 
     def ensure(self, dst: Member, kind: str, argv: list[str], udp: bool) -> None:
         if dst.kind == "service":
@@ -179,7 +181,7 @@ class Servers:
                 if procs.affinity(p.pid) == wanted:
                     return
                 procs.end_recorded(p)  # placed elsewhere: start it where this run wants it
-                self.ledger.processes.remove(p)
+                self.ledger.forget_processes(lambda q, p=p: q is p)
         procs.spawn(
             self.ledger,
             dst.netns,

@@ -83,7 +83,8 @@ def print_version(args: argparse.Namespace) -> int:
 
 
 def _no_color() -> None:
-    from kubenetlab.report import progress, tables
+    from kubenetlab.cli import progress
+    from kubenetlab.report import tables
 
     for console in (tables.stdout, progress.stderr):
         # no_color alone keeps bold and dim; without a colour system rich writes no escape

@@ -29,7 +29,7 @@ def register(commands: Subparsers) -> None:
 
 def disk_cmd(args: argparse.Namespace) -> int:
     from kubenetlab.bench.etcd_disk import measure, parse_size
-    from kubenetlab.report.progress import log, progress
+    from kubenetlab.cli.progress import log, progress
 
     size = parse_size(args.size)
     with progress(f"etcd disk: {args.engine} on {args.dir}", 1) as bar:

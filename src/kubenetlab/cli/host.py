@@ -77,8 +77,8 @@ def locality_cmd(args: argparse.Namespace) -> int:
 
 
 def check_cmd(args: argparse.Namespace) -> int:
+    from kubenetlab.cli.progress import progress
     from kubenetlab.hostcheck import Host, run_checks, to_dict
-    from kubenetlab.report.progress import progress
     from kubenetlab.report.tables import print_host_check
 
     if not 0.1 <= args.window <= 300:

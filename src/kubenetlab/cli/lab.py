@@ -130,6 +130,7 @@ def _as_flags(message: str, overrides: dict[str, object]) -> str:
 
 def lab_up(args: argparse.Namespace) -> int:
     from kubenetlab import lab as labmod
+    from kubenetlab.cli.progress import progress
     from kubenetlab.inputs import load_yaml_documents
     from kubenetlab.plan import as_dicts, describe
     from kubenetlab.spec import build_lab, load_spec_file
@@ -157,7 +158,8 @@ def lab_up(args: argparse.Namespace) -> int:
         for note in notes:
             print(f"kubenetlab: note: {note}", file=sys.stderr)
         return 0
-    result = labmod.up(lab)
+    with progress(f"lab {lab.name}: building", 1, hidden=True) as bar:
+        result = labmod.up(lab, bar.set)
     if args.output != "table":
         emit({**labmod.status(lab.name), "up_seconds": round(result.seconds, 3)}, args.output)
         return 0

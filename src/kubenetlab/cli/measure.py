@@ -138,7 +138,8 @@ def _add_scenario(commands: Subparsers, entry: Scenario) -> None:
 
 
 def scenario_cmd(entry: Scenario, args: argparse.Namespace) -> int:
-    from kubenetlab.report.progress import log, progress
+    from kubenetlab.cli.progress import log, progress
+    from kubenetlab.report import views
 
     settings = entry.settings(args)  # bad input: exit 2 before anything starts
     report_dir(args.report)
@@ -147,20 +148,20 @@ def scenario_cmd(entry: Scenario, args: argparse.Namespace) -> int:
     if args.output == "json":
         sys.stdout.write(report.to_json())
     elif args.output == "csv":
-        sys.stdout.write(report.to_csv())
+        sys.stdout.write(views.view(report).csv(report))
     else:
-        report.table(wide=args.output == "wide")
+        views.view(report).table(report, args.output == "wide")
     if args.report:
-        log("wrote " + ", ".join(str(p) for p in report.write(args.report)))
+        log("wrote " + ", ".join(str(p) for p in views.write(report, args.report)))
     return report.exit_code
 
 
 def bench_cmd(args: argparse.Namespace) -> int:
     from kubenetlab.bench import runner
+    from kubenetlab.cli.progress import log, progress
     from kubenetlab.kernel import preflight
     from kubenetlab.live import attach
     from kubenetlab.report import bench_table
-    from kubenetlab.report.progress import log, progress
 
     spec = runner.BenchSpec(
         args.test,

@@ -92,8 +92,8 @@ def _register_mtu(commands: Subparsers) -> None:
 def audit_cmd(args: argparse.Namespace) -> int:
     from kubenetlab.audit.run import AuditOptions, audit
     from kubenetlab.audit.sarif import to_sarif
+    from kubenetlab.cli.progress import progress
     from kubenetlab.report.audit_report import print_audit
-    from kubenetlab.report.progress import progress
 
     paths = [*args.paths, *args.file]
     if not paths and not args.helm_command:
@@ -136,13 +136,12 @@ def _check_render_addresses(args: argparse.Namespace) -> None:
 
 
 def proxy_render_cmd(args: argparse.Namespace) -> int:
-    from kubenetlab.kubeobjects import load_checked
+    from kubenetlab.kube.load import load_checked
     from kubenetlab.proxy import NodeContext, proxy
     from kubenetlab.services import read_kubernetes
 
     _check_render_addresses(args)
-    docs = [d for d in load_checked(args.file) if isinstance(d, dict)]
-    services, unsupported = read_kubernetes(docs)
+    services, unsupported = read_kubernetes(load_checked(args.file))
     for gap in unsupported:  # never dropped silently: kube-proxy would program these
         print(
             f"kubenetlab: warning: Service {gap.service}: {gap.field}: {gap.reason}",

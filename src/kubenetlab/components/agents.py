@@ -12,11 +12,11 @@ from typing import Any
 
 from kubenetlab.components.base import Component
 from kubenetlab.components.etcd import CLIENT_URL
-from kubenetlab.components.proxy import proxy_of
 from kubenetlab.errors import KnlError
 from kubenetlab.kernel import procs
 from kubenetlab.kernel.ledger import Ledger
 from kubenetlab.model import Lab
+from kubenetlab.proxy import proxy_of
 
 
 def status_file(ledger: Ledger, node: str) -> str:

@@ -74,7 +74,7 @@ def start_backends_for(lab: Lab, ledger: Ledger, ports_by_pod: dict[str, list[in
         if old is not None:
             ports = sorted(set(ports) | _backend_ports(old))
             procs.end_recorded(old)
-            ledger.processes.remove(old)
+            ledger.forget_processes(lambda p, old=old: p is old)
         argv = _python(
             "kubenetlab.proxy.backend", "--name", pod.name, *(f"--port={p}" for p in ports)
         )

@@ -44,7 +44,8 @@ class Component(ABC):
 
     def stop(self, lab: Lab, ledger: Ledger) -> None:
         """End its processes by PID; whatever is left goes with the lab's namespaces."""
-        for entry in [p for p in ledger.processes if p.role in self.roles]:
+        mine = [p for p in ledger.processes if p.role in self.roles]
+        for entry in mine:
             if entry.pid:
                 procs.end(entry.pid, entry.start_time)
-            ledger.processes.remove(entry)
+        ledger.forget_processes(lambda p: p in mine)

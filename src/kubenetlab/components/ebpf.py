@@ -113,11 +113,12 @@ class EbpfDatapath(Component):
         ]
         fds = {name: bpf.obj_get(node.pin_dir / "progs" / name) for _, name in links}
         try:
-            for ifname, prog in links:
-                ledger.bpf_links.append(
+            ledger.record_bpf_links(
+                [
                     {"netns": node.netns, "target": ifname, "hook": "tcx_ingress", "program": prog}
-                )
-            ledger.save()
+                    for ifname, prog in links
+                ]
+            )
             with netns.inside(node.netns):
                 for ifname, prog in links:
                     bpf.prog_attach(socket.if_nametoindex(ifname), fds[prog], "tcx_ingress")
@@ -132,8 +133,8 @@ class EbpfDatapath(Component):
         cg = os.open(group, os.O_RDONLY | os.O_DIRECTORY)
         try:
             for hook, prog in SOCKET_HOOKS.items():
-                ledger.bpf_links.append(
-                    {"netns": node.netns, "target": str(group), "hook": hook, "program": prog}
+                ledger.record_bpf_links(
+                    [{"netns": node.netns, "target": str(group), "hook": hook, "program": prog}]
                 )
                 fd = bpf.obj_get(node.pin_dir / "progs" / prog)
                 try:

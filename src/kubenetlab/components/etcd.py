@@ -37,8 +37,7 @@ def etcd_argv(name: str, data_dir: Path) -> list[str]:
 def data_dir(lab: Lab, ledger: Ledger) -> Path:
     if lab.etcd_data_dir:
         path = Path(lab.etcd_data_dir) / f"{netns_prefix(lab.name)}etcd"
-        ledger.files.append(f"{path}/")  # removed whole with the lab
-        ledger.save()
+        ledger.record_file(f"{path}/")  # removed whole with the lab
         path.mkdir()
         return path
     return ledger.state_tree("etcd")

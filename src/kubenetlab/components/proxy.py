@@ -6,24 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from kubenetlab.components.base import Component
-from kubenetlab.kernel import rules as kernel_rules
-from kubenetlab.kernel.ledger import Ledger, bpf_dir
-from kubenetlab.model import Lab, Node
-from kubenetlab.proxy import NodeContext, ServiceProxy, SyncResult, proxy
-
-
-def node_context(lab: Lab, node: Node) -> NodeContext:
-    return NodeContext(
-        node.name, node.netns, (str(node.underlay_ip),), str(lab.pod_cidr), str(lab.service_cidr),
-        lb_mode=lab.proxy_options.get("lb_mode", "snat"),
-        lb_algorithm=lab.proxy_options.get("lb_algorithm", "random"),
-        pin_dir=str(bpf_dir(lab.name) / node.name),
-        nfacct=kernel_rules.nfacct_available(),
-    )  # fmt: skip
-
-
-def proxy_of(lab: Lab) -> ServiceProxy:
-    return proxy(lab.proxy or "iptables")
+from kubenetlab.kernel.ledger import Ledger
+from kubenetlab.model import Lab
+from kubenetlab.proxy import NodeContext, SyncResult, node_context, proxy_of
 
 
 class ServiceProxyComponent(Component):

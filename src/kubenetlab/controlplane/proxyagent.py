@@ -27,10 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kubenetlab.components.proxy import node_context, proxy_of
 from kubenetlab.controlplane.objects import api_client
 from kubenetlab.kernel.ledger import Ledger
+from kubenetlab.kube.objects import KubeObject, parse
 from kubenetlab.model import Lab
+from kubenetlab.proxy import node_context, proxy_of
 from kubenetlab.services import read_kubernetes
 
 WATCH_SECONDS = 300  # a watch is re-opened from its last resourceVersion after this
@@ -41,7 +42,7 @@ class ApiProxyAgent:
         self.lab, self.kubeconfig, self.status_path, self.min_sync = lab, kubeconfig, status, min_sync
         self.ctx = node_context(lab, next(n for n in lab.nodes if n.name == node))
         self.impl = proxy_of(lab)
-        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, ns, name)
+        self.objects: dict[tuple[str, str, str], KubeObject] = {}  # (kind, ns, name)
         self.seen_rv = 0  # newest resourceVersion received
         self.lock = threading.Lock()
         self.dirty = threading.Event()
@@ -68,7 +69,7 @@ class ApiProxyAgent:
         meta = obj.get("metadata") or {}
         key = (kind, meta.get("namespace", "default"), meta.get("name", ""))
         with self.lock:
-            self.objects[key] = {**obj, "kind": kind}
+            self.objects[key] = parse({**obj, "kind": kind})
             self.seen_rv = max(self.seen_rv, int(meta.get("resourceVersion") or 0))
 
     def list_all(self) -> dict[str, str]:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubenetlab.errors import EnvironmentProblem
 from kubenetlab.model import NAME_PREFIX
 
 CGROUP_ROOT = Path(os.environ.get("KUBENETLAB_CGROUP_ROOT", "/sys/fs/cgroup"))
@@ -91,6 +92,28 @@ def member_cgroup(ns: str) -> Path | None:
     for found in root.glob(f"{NAME_PREFIX}*-socklb/*/{ns}"):
         return found / "cgroup.procs"
     return None
+
+
+def blkio_throttled(
+    name: str, path_on_disk: str, write_iops: int, pids: list[int], record: Callable[[str], None]
+) -> Path:
+    """A cgroup v1 blkio group (recorded first) limiting writes to the disk holding
+    `path_on_disk` to `write_iops`, with `pids` moved in; its cgroup.procs is where more go."""
+    root = CGROUP_ROOT / "blkio"
+    if not (root / "blkio.throttle.write_iops_device").exists():
+        raise EnvironmentProblem(
+            "a write-throttled disk needs the cgroup v1 blkio controller mounted"
+        )
+    dev = os.stat(path_on_disk).st_dev
+    group = root / name
+    record(str(group))
+    group.mkdir(exist_ok=True)
+    (group / "blkio.throttle.write_iops_device").write_text(
+        f"{os.major(dev)}:{os.minor(dev)} {write_iops}"
+    )
+    for pid in pids:
+        (group / "cgroup.procs").write_text(str(pid))
+    return group
 
 
 def remove(path: str, wait: float = 2.0) -> bool:

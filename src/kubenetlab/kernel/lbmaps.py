@@ -1,4 +1,5 @@
-"""The eBPF proxy's pinned maps, written from Python (proxy/ebpf.py decides what)."""
+"""The eBPF proxy's pinned maps, written from Python (proxy/ebpf.py decides what, in the
+layouts of bpf/layout.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ import struct
 import time
 from pathlib import Path
 
+from kubenetlab.bpf.layout import CONFIG, ENTRY, KEY, MAGLEV_VALUE, Delta
 from kubenetlab.kernel.bpf import Map
-from kubenetlab.proxy.ebpf import CONFIG, ENTRY, KEY, Delta
-from kubenetlab.proxy.maglev import TABLE_SIZE
 
 STATS = (
     "sock_xlate",
@@ -20,7 +20,6 @@ STATS = (
     "dsr_too_big",
     "reply_xlate",
 )  # fmt: skip  (enum stat_index in lb.bpf.c)
-MAGLEV_VALUE = struct.Struct(f"={TABLE_SIZE}I")
 
 
 def _maps(pin_dir: str | Path) -> Path:

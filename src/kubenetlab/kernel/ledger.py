@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,6 +247,29 @@ class Ledger:
 
     def record_cgroup(self, path: str) -> None:
         self.cgroups.append(path)
+        self.save()
+
+    def record_file(self, path: str) -> None:
+        """A file, or a directory (ending in /) removed whole with the lab."""
+        self.files.append(path)
+        self.save()
+
+    def record_process(self, entry: ProcessRecord) -> None:
+        self.processes.append(entry)
+        self.save()
+
+    def forget_processes(self, ended: Callable[[ProcessRecord], bool]) -> None:
+        """Drop the records of processes that have been ended (`ended` picks them)."""
+        self.processes = [p for p in self.processes if not ended(p)]
+        self.save()
+
+    def record_bpf_links(self, links: list[dict[str, str]]) -> None:
+        """BPF attachments about to be made (netns, target, hook, program)."""
+        self.bpf_links.extend(links)
+        self.save()
+
+    def forget_bpf_links(self, links: list[dict[str, str]]) -> None:
+        self.bpf_links = [link for link in self.bpf_links if link not in links]
         self.save()
 
     def record_mount(self, path: str) -> None:

@@ -60,8 +60,7 @@ def spawn(
 ) -> subprocess.Popen[bytes]:
     """Start a long-running process in namespace `ns`, recorded in the ledger."""
     entry = ProcessRecord(ns, list(argv), role)
-    ledger.processes.append(entry)
-    ledger.save()
+    ledger.record_process(entry)
     with interrupt.held_across_fork():  # delivered after the PID is recorded
         proc = subprocess.Popen(
             argv,

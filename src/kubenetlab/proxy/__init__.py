@@ -14,6 +14,8 @@ from typing import Any
 
 from kubenetlab.errors import UsageError
 from kubenetlab.kernel import rules as kernel_rules
+from kubenetlab.kernel.ledger import bpf_dir
+from kubenetlab.model import Lab, Node
 from kubenetlab.proxy import ebpf, iptables, nftables
 from kubenetlab.proxy.categorize import categorize
 from kubenetlab.services import Service
@@ -186,3 +188,19 @@ def proxy(name: str) -> ServiceProxy:
         return PROXIES[name]
     except KeyError:
         raise UsageError(f"unknown service proxy {name!r} (known: {', '.join(PROXIES)})") from None
+
+
+def node_context(lab: Lab, node: Node) -> NodeContext:
+    """What a proxy needs to know about the node it programs."""
+    return NodeContext(
+        node.name, node.netns, (str(node.underlay_ip),), str(lab.pod_cidr), str(lab.service_cidr),
+        lb_mode=lab.proxy_options.get("lb_mode", "snat"),
+        lb_algorithm=lab.proxy_options.get("lb_algorithm", "random"),
+        pin_dir=str(bpf_dir(lab.name) / node.name),
+        nfacct=kernel_rules.nfacct_available(),
+    )  # fmt: skip
+
+
+def proxy_of(lab: Lab) -> ServiceProxy:
+    """The lab's service proxy (kube-proxy iptables mode when the spec names none)."""
+    return proxy(lab.proxy or "iptables")

@@ -15,12 +15,12 @@ ebpf`) and the difference between two states (the sync's batches).
 
 from __future__ import annotations
 
-import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
+from kubenetlab.bpf.layout import CONFIG, ENTRY, KEY, Delta
 from kubenetlab.proxy import maglev
 from kubenetlab.proxy.categorize import PortOnNode, categorize
 from kubenetlab.services import Endpoint, Service
@@ -33,9 +33,6 @@ BE_F_LOCAL = 1
 PROTO = {"tcp": 6, "udp": 17}
 PROTO_NAME = {v: k.upper() for k, v in PROTO.items()}
 
-KEY = struct.Struct("=4s2sHBBxx")  # struct lb4_key
-ENTRY = struct.Struct("=4s2sHB3xI")  # struct lb4_entry
-CONFIG = struct.Struct("=I4s")  # struct lb_config
 
 
 @dataclass(frozen=True, order=True)
@@ -181,25 +178,6 @@ def render(maps: LbMaps, node: str) -> str:
             f"{' '.join(f'{s}:{n}' for s, n in share.items())} # {maps.names[svc_id]}"
         )
     return "\n".join(lines) + "\n"
-
-
-@dataclass(frozen=True)
-class Delta:
-    """What a sync writes, in the order that never exposes a missing slot: new or
-    changed backend slots, then service entries (counts), then removals."""
-
-    slots: list[tuple[bytes, bytes]]
-    services: list[tuple[bytes, bytes]]
-    removed: list[bytes]
-    maglev: list[tuple[int, tuple[int, ...]]]
-    maglev_removed: list[int]
-
-    @property
-    def size(self) -> int:
-        return (
-            len(self.slots) + len(self.services) + len(self.removed)
-            + len(self.maglev) + len(self.maglev_removed)
-        )  # fmt: skip
 
 
 def delta(current: LbMaps | None, desired: LbMaps) -> Delta:

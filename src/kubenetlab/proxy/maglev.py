@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-TABLE_SIZE = 16381  # Cilium's default maglev.tableSize: a prime, > 100 × backends
+from kubenetlab.bpf.layout import MAGLEV_TABLE_SIZE as TABLE_SIZE
+
 SEED = b"kubenetlab-maglev"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from kubenetlab.report.bench_table import to_csv
 from kubenetlab.report.tables import stdout
 from kubenetlab.scenarios.canary import CanaryReport
 
@@ -68,3 +69,10 @@ def print_canary(report: CanaryReport) -> None:
         )
     verdict = "[green]passed[/]" if doc["passed"] else "[red]failed[/]"
     stdout.print(f"check: {verdict}")
+
+
+def csv_text(report: CanaryReport) -> str:
+    rows = report.to_dict()["backends"]
+    for row in rows:
+        row["ci95"] = "-".join(str(x) for x in row["ci95"])
+    return to_csv(rows, list(rows[0]) if rows else ["backend"])

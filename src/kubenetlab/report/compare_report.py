@@ -8,7 +8,7 @@ from rich.table import Table
 
 from kubenetlab.bench.precision import half_width_percent, summary_line
 from kubenetlab.bench.stats import Estimate
-from kubenetlab.report.bench_table import fmt_cv, placement_line
+from kubenetlab.report.bench_table import fmt_cv, placement_line, to_csv
 from kubenetlab.report.tables import stdout
 from kubenetlab.scenarios.compare import (
     CRR_VIA_SERVICE,
@@ -304,3 +304,7 @@ def csv_rows(report: CompareReport) -> list[dict[str, Any]]:
                     }
                 )
     return out
+
+
+def csv_text(report: CompareReport) -> str:
+    return to_csv(csv_rows(report), CSV_FIELDS)

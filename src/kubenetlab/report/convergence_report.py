@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from kubenetlab.report.bench_table import to_csv
 from kubenetlab.report.tables import stdout
 from kubenetlab.scenarios.convergence import STAGES, ConvergenceReport
 
@@ -31,3 +32,14 @@ def print_convergence(report: ConvergenceReport) -> None:
         "controller (blkio.throttle.write_iops_device), in a cgroup the lab owns",
         highlight=False,
     )
+
+
+def csv_text(report: ConvergenceReport) -> str:
+    rows = [
+        {"proxy": r.proxy, "placement": r.placement, "fsync_p99_us": r.fsync_us.get("p99"),
+         **{f"{s}_{q}_ms": v[q] for s, v in r.summary().items() for q in ("p50", "p99")}}
+        for r in report.rows
+    ]  # fmt: skip
+    fields = ["proxy", "placement", "fsync_p99_us"]
+    fields += [f"{s}_{q}_ms" for s in STAGES for q in ("p50", "p99")]
+    return to_csv(rows, fields)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from kubenetlab.report.bench_table import to_csv
 from kubenetlab.report.tables import stdout
 from kubenetlab.scenarios.etp import BACKEND, EtpReport
 
@@ -36,3 +37,9 @@ def print_etp(report: EtpReport) -> None:
         "is on another node",
         highlight=False,
     )
+
+
+def csv_text(report: EtpReport) -> str:
+    fields = ["proxy", "policy", "node", "local_backends", "sent", "answered",
+              "client_ip_kept", "health_check"]  # fmt: skip
+    return to_csv([{k: getattr(r, k) for k in fields} for r in report.rows], fields)

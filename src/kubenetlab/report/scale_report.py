@@ -6,8 +6,9 @@ from pathlib import Path
 
 from rich.table import Table
 
+from kubenetlab.report.bench_table import to_csv
 from kubenetlab.report.tables import stdout
-from kubenetlab.scenarios.service_scale import ScaleReport
+from kubenetlab.scenarios.service_scale import CSV_FIGURES, ScaleReport
 
 
 def print_scale(report: ScaleReport) -> None:
@@ -87,3 +88,19 @@ def write_chart(report: ScaleReport, out: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def csv_text(report: ScaleReport) -> str:
+    rows = [
+        {
+            "proxy": r.proxy, "services": r.services, "program_seconds": round(r.program_s, 3),
+            "rule_lines": r.rule_lines, "tool": r.first.tool,
+            **{f"crr_{which}_{key}": res.estimates[key].median
+               for which, res in (("first", r.first), ("last", r.last))
+               for key in CSV_FIGURES if key in res.estimates},
+        }
+        for r in report.rows
+    ]  # fmt: skip
+    fields = ["proxy", "services", "program_seconds", "rule_lines", "tool"]
+    fields += [f"crr_{w}_{k}" for w in ("first", "last") for k in CSV_FIGURES]
+    return to_csv(rows, fields)

@@ -1,8 +1,9 @@
 """What a scenario is: settings (validated) → a plan that knows its step count → run →
-a report that prints as a table, JSON or CSV and draws its charts.
+a result that is a document (JSON with its kind).
 
-A scenario is one module (plus its report module under `report/`) that defines
-`SCENARIO`, and one line in `scenarios/__init__.py`. The command line builds
+A scenario is one module that defines `SCENARIO`, one line in `scenarios/__init__.py`,
+and how its result is shown (a table, CSV, charts) in `report/`, registered in
+`report/views.py` by kind; scenarios never import `report/`. The command line builds
 `kubenetlab scenario NAME` from it, with `-o table|json|csv`, `--report DIR` and the
 progress bar, the same for every scenario.
 """
@@ -14,29 +15,17 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 OnStep = Callable[[str], None]
 
 
 class ScenarioReport(ABC):
-    file_stem: ClassVar[str]  # --report DIR writes <stem>.json and <stem>.csv
+    file_stem: ClassVar[str]  # its kind; --report DIR writes <stem>.json and <stem>.csv
 
     @abstractmethod
     def to_dict(self) -> dict[str, Any]:
         """The JSON document (with schema_version)."""
-
-    @abstractmethod
-    def table(self, wide: bool = False) -> None:
-        """Print the human-readable table to stdout (`wide`: -o wide, every column)."""
-
-    @abstractmethod
-    def to_csv(self) -> str: ...
-
-    def charts(self, directory: Path) -> list[Path]:
-        """PNG charts written into `directory`; none by default."""
-        return []
 
     @property
     def exit_code(self) -> int:
@@ -52,15 +41,6 @@ class ScenarioReport(ABC):
 
     def to_json(self) -> str:
         return json.dumps(self.document(), indent=2) + "\n"
-
-    def write(self, directory: str | Path) -> list[Path]:
-        """`--report DIR`: the JSON, the CSV and the charts, the directory made if missing."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        written = [out / f"{self.file_stem}.json", out / f"{self.file_stem}.csv"]
-        written[0].write_text(self.to_json())
-        written[1].write_text(self.to_csv())
-        return written + self.charts(out)
 
 
 @dataclass(frozen=True)

@@ -104,19 +104,6 @@ class CanaryReport(ScenarioReport):
     seconds: float = 0.0
     file_stem = "canary"
 
-    def table(self, wide: bool = False) -> None:
-        from kubenetlab.report.canary_report import print_canary
-
-        print_canary(self)
-
-    def to_csv(self) -> str:
-        from kubenetlab.report.bench_table import to_csv
-
-        rows = self.to_dict()["backends"]
-        for row in rows:
-            row["ci95"] = "-".join(str(x) for x in row["ci95"])
-        return to_csv(rows, list(rows[0]) if rows else ["backend"])
-
     @property
     def exit_code(self) -> int:
         return 0 if self.passed else 1

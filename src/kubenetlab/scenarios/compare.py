@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from kubenetlab import stacks
@@ -108,22 +107,6 @@ class CompareReport(ScenarioReport):
     seconds: float
     precision: dict[str, Any] | None = None  # --ci-width: target, runs spent, rows missed
     file_stem = "compare"
-
-    def table(self, wide: bool = False) -> None:
-        from kubenetlab.report.compare_report import print_compare
-
-        print_compare(self, wide)
-
-    def to_csv(self) -> str:
-        from kubenetlab.report.bench_table import to_csv
-        from kubenetlab.report.compare_report import CSV_FIELDS, csv_rows
-
-        return to_csv(csv_rows(self), CSV_FIELDS)
-
-    def charts(self, directory: Path) -> list[Path]:
-        from kubenetlab.report.plot import compare_charts
-
-        return compare_charts(self, directory)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -36,7 +36,7 @@ from kubenetlab.bench.stats import histogram_of, latency_summary_us
 from kubenetlab.components.agents import read_status, wait_applied
 from kubenetlab.components.backends import start_backends_for
 from kubenetlab.components.etcd import CLIENT_URL
-from kubenetlab.errors import EnvironmentProblem, UsageError
+from kubenetlab.errors import UsageError
 from kubenetlab.inputs import csv_list
 from kubenetlab.kernel import cgroups, netns, preflight, procs
 from kubenetlab.live import LiveLab, running
@@ -126,23 +126,6 @@ class ConvergenceReport(ScenarioReport):
     seconds: float = 0.0
     file_stem = "convergence"
 
-    def table(self, wide: bool = False) -> None:
-        from kubenetlab.report.convergence_report import print_convergence
-
-        print_convergence(self)
-
-    def to_csv(self) -> str:
-        from kubenetlab.report.bench_table import to_csv
-
-        rows = [
-            {"proxy": r.proxy, "placement": r.placement, "fsync_p99_us": r.fsync_us.get("p99"),
-             **{f"{s}_{q}_ms": v[q] for s, v in r.summary().items() for q in ("p50", "p99")}}
-            for r in self.rows
-        ]  # fmt: skip
-        fields = ["proxy", "placement", "fsync_p99_us"]
-        fields += [f"{s}_{q}_ms" for s in STAGES for q in ("p50", "p99")]
-        return to_csv(rows, fields)
-
     def to_dict(self) -> dict[str, Any]:
         s = self.settings
         return {
@@ -168,21 +151,12 @@ def _lab_spec(proxy: str, placement: str, settings: ConvergenceSettings) -> dict
 
 def _throttle(live: LiveLab, data_dir: str, iops: int) -> Path:
     """A blkio cgroup the lab owns, throttling writes to the data dir's disk; etcd in it."""
-    root = cgroups.CGROUP_ROOT / "blkio"
-    if not (root / "blkio.throttle.write_iops_device").exists():
-        raise EnvironmentProblem("the slow placement needs the cgroup v1 blkio controller mounted")
-    dev = os.stat(data_dir).st_dev
-    group = root / f"knl-{live.name}-etcd-io"
-    live.ledger.record_cgroup(str(group))
-    group.mkdir(exist_ok=True)
-    (group / "blkio.throttle.write_iops_device").write_text(
-        f"{os.major(dev)}:{os.minor(dev)} {iops}"
+    etcd = [p.pid for p in live.ledger.processes if p.role == "etcd" and p.pid]
+    group = cgroups.blkio_throttled(
+        f"knl-{live.name}-etcd-io", data_dir, iops, etcd, live.ledger.record_cgroup
     )
-    for p in live.ledger.processes:
-        if p.role == "etcd" and p.pid:
-            (group / "cgroup.procs").write_text(str(p.pid))
     scratch = Path(data_dir).parent / f"knl-{live.name}-neighbour"
-    live.ledger.files.append(str(scratch))
+    live.ledger.record_file(str(scratch))
     procs.spawn(live.ledger, live.lab.control_netns or "", [sys.executable, "-c", NEIGHBOUR,
                 str(scratch)], role="disk-neighbour", cgroup=group / "cgroup.procs")  # fmt: skip
     return group
@@ -223,8 +197,7 @@ def _one_change(live: LiveLab, store: Etcd, target: str) -> dict[str, float]:
     t_commit = time.time()
     first = float(probe.stdout.readline() or "nan")
     probe.wait(timeout=30)
-    live.ledger.processes = [p for p in live.ledger.processes if p.pid != probe.pid]
-    live.ledger.save()
+    live.ledger.forget_processes(lambda p: p.pid == probe.pid)
     status = read_status(live.ledger, "node1")
     while status.get("applied_revision", 0) < revision:
         time.sleep(0.005)

@@ -99,18 +99,6 @@ class EtpReport(ScenarioReport):
     def exit_code(self) -> int:
         return 0 if self.passed else 1
 
-    def table(self, wide: bool = False) -> None:
-        from kubenetlab.report.etp_report import print_etp
-
-        print_etp(self)
-
-    def to_csv(self) -> str:
-        from kubenetlab.report.bench_table import to_csv
-
-        fields = ["proxy", "policy", "node", "local_backends", "sent", "answered",
-                  "client_ip_kept", "health_check"]  # fmt: skip
-        return to_csv([{k: getattr(r, k) for k in fields} for r in self.rows], fields)
-
     def to_dict(self) -> dict[str, Any]:
         s = self.settings
         return {

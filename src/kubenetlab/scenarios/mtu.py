@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from kubenetlab.bench import runner
@@ -155,21 +154,6 @@ class MtuReport(ScenarioReport):
     unavailable: dict[str, str] = field(default_factory=dict)  # profile → reason
     seconds: float = 0.0
     file_stem = "mtu"
-
-    def table(self, wide: bool = False) -> None:
-        from kubenetlab.report.mtu_report import print_mtu_scenario
-
-        print_mtu_scenario(self)
-
-    def to_csv(self) -> str:
-        from kubenetlab.report.mtu_report import csv_text
-
-        return csv_text(self)
-
-    def charts(self, directory: Path) -> list[Path]:
-        from kubenetlab.report.mtu_report import write_chart
-
-        return [write_chart(self, directory)]
 
     def steal_percent(self) -> tuple[float, float] | None:
         """Median and highest CPU share the hypervisor stole during the runs."""

@@ -15,18 +15,16 @@ import argparse
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from kubenetlab.bench import runner
 from kubenetlab.bench.result import BenchResult
 from kubenetlab.components.backends import start_backends_for
-from kubenetlab.components.proxy import node_context
 from kubenetlab.errors import UsageError
 from kubenetlab.inputs import csv_ints, csv_list
 from kubenetlab.kernel import preflight
 from kubenetlab.live import Member, running
-from kubenetlab.proxy import PROXIES, proxy
+from kubenetlab.proxy import PROXIES, node_context, proxy
 from kubenetlab.proxy.synthetic import synthetic_services
 from kubenetlab.scenarios.base import Scenario, ScenarioReport
 from kubenetlab.services import Endpoint
@@ -76,33 +74,6 @@ class ScaleReport(ScenarioReport):
     rows: list[ScaleRow] = field(default_factory=list)
     seconds: float = 0.0
     file_stem = "service-scale"
-
-    def table(self, wide: bool = False) -> None:
-        from kubenetlab.report.scale_report import print_scale
-
-        print_scale(self)
-
-    def to_csv(self) -> str:
-        from kubenetlab.report.bench_table import to_csv
-
-        rows = [
-            {
-                "proxy": r.proxy, "services": r.services, "program_seconds": round(r.program_s, 3),
-                "rule_lines": r.rule_lines, "tool": r.first.tool,
-                **{f"crr_{which}_{key}": res.estimates[key].median
-                   for which, res in (("first", r.first), ("last", r.last))
-                   for key in CSV_FIGURES if key in res.estimates},
-            }
-            for r in self.rows
-        ]  # fmt: skip
-        fields = ["proxy", "services", "program_seconds", "rule_lines", "tool"]
-        fields += [f"crr_{w}_{k}" for w in ("first", "last") for k in CSV_FIGURES]
-        return to_csv(rows, fields)
-
-    def charts(self, directory: Path) -> list[Path]:
-        from kubenetlab.report.scale_report import write_chart
-
-        return [write_chart(self, directory)]
 
     def to_dict(self) -> dict[str, Any]:
         s = self.settings

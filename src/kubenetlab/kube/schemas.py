@@ -11,12 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import fastjsonschema
-import yaml
 from jsonschema import Draft202012Validator, FormatChecker
-
-from kubenetlab.audit.yamlsrc import load_documents
-from kubenetlab.errors import UsageError
-from kubenetlab.inputs import read_text, yaml_error
 
 PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
 # Any port: the range is the API server's --service-node-port-range, not kube-proxy's business;
@@ -261,21 +256,3 @@ def field_name(path: Any) -> str:
 def describe(path: Any, message: str) -> str:
     where = field_name(path)
     return f"{where}: {message}" if where else message
-
-
-def load_checked(path: str) -> list[Any]:
-    """Kubernetes objects from a YAML file (bounded, `kind: List` unwrapped), each checked;
-    the first unusable one is a UsageError naming file:line, the object and the field."""
-    try:
-        docs = load_documents(read_text(path))
-    except yaml.YAMLError as exc:
-        raise yaml_error(path, exc) from None
-    for doc in docs:
-        if found := problems(doc.data):
-            where, message = found[0]
-            meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
-            meta = meta if isinstance(meta, dict) else {}
-            kind = doc.data.get("kind", "object") if isinstance(doc.data, dict) else "object"
-            ref = f"{kind} {meta.get('namespace', 'default')}/{meta.get('name', '?')}"
-            raise UsageError(f"{path}:{doc.line_of(*where)}: {ref}: {message}")
-    return [doc.data for doc in docs]
