@@ -14,6 +14,7 @@ from typing import Any
 from kubenetlab.controlplane import upstream
 from kubenetlab.kernel import procs
 from kubenetlab.kernel.ledger import Ledger
+from kubenetlab.live import attach
 from tests.lab.conftest import run_cli
 
 # One connection: read until EOF, answer "<sha256 of what arrived> <peer ip>".
@@ -71,6 +72,17 @@ def lab(*args: str) -> Iterator[dict[str, Any]]:
 
 
 def lab_exec(
+    name: str, member: str, *cmd: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """CMD in a lab member's namespace, as `lab exec` runs it (its socket-LB cgroup
+    included), without a Python start-up per call: the suite makes hundreds of these.
+    Tests of the `lab exec` command itself use lab_exec_cli."""
+    return procs.run_in(
+        attach(name).netns(member), list(cmd), timeout=timeout, capture_output=True, text=True
+    )
+
+
+def lab_exec_cli(
     name: str, member: str, *cmd: str, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     return run_cli("lab", "exec", name, member, "--", *cmd, timeout=timeout)

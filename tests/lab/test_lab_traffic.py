@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from tests.lab.conftest import run_cli
-from tests.lab.helpers import lab, lab_exec, link_stats, status, tcp_transfer
+from tests.lab.helpers import lab, lab_exec, lab_exec_cli, link_stats, status, tcp_transfer
 
 pytestmark = pytest.mark.lab
 
@@ -109,7 +109,7 @@ def test_a_lab_name_already_up_is_refused_and_the_first_lab_survives() -> None:
 
 def test_bad_member_and_unknown_lab_exit_2() -> None:
     with lab("--name", "t-bad", "--nodes", "1", "--pods-per-node", "1"):
-        wrong_pod = lab_exec("t-bad", "nope", "true")
+        wrong_pod = lab_exec_cli("t-bad", "nope", "true")
         assert wrong_pod.returncode == 2 and "no pod, node or service" in wrong_pod.stderr
     assert run_cli("lab", "down", "t-bad").returncode == 2
     assert run_cli("lab", "status", "t-bad").returncode == 2
@@ -118,10 +118,10 @@ def test_bad_member_and_unknown_lab_exit_2() -> None:
 def test_exec_exit_codes_follow_the_shell_and_a_vanished_namespace_is_one_line() -> None:
     with lab("--name", "t-exec", "--nodes", "2", "--pods-per-node", "1"):
         for program, code in (("/etc/passwd", 126), ("/tmp", 126), ("", 127), ("nosuch", 127)):
-            out = lab_exec("t-exec", "node1-pod1", program)
+            out = lab_exec_cli("t-exec", "node1-pod1", program)
             assert out.returncode == code, (program, out.stderr)
             assert len(out.stderr.splitlines()) == 1 and "Traceback" not in out.stderr
-        assert lab_exec("t-exec", "node1-pod1", "sh", "-c", "exit 5").returncode == 5
+        assert lab_exec_cli("t-exec", "node1-pod1", "sh", "-c", "exit 5").returncode == 5
         subprocess.run(["ip", "netns", "delete", "knl-t-exec-node2-pod1"], check=True)
         for argv in (
             ["lab", "exec", "t-exec", "node2-pod1", "--", "true"],
