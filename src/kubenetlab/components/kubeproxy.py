@@ -24,7 +24,8 @@ from kubenetlab.components.kubernetes import last_log_line
 from kubenetlab.controlplane import kubeproxy, upstream
 from kubenetlab.controlplane.kubeproxy import HEALTHZ_PORT, METRICS_PORT, SyncMetrics
 from kubenetlab.errors import EnvironmentProblem, KnlError
-from kubenetlab.kernel import netns, procs
+from kubenetlab.kernel import cgroups, netns, procs
+from kubenetlab.kernel.cgroups import proxy_cgroup
 from kubenetlab.kernel.ledger import Ledger
 from kubenetlab.model import Lab, Node
 from kubenetlab.proxy import SyncResult
@@ -127,8 +128,11 @@ class UpstreamKubeProxy(Component):
             config = ledger.state_file(f"kube-proxy-{node.name}.yaml")
             config.write_text(yaml.safe_dump(kubeproxy.configuration(lab, node, kubeconfig)))
             log = open(ledger.state_file(f"{log_name(node)}.log"), "w")  # noqa: SIM115
+            # its own CPU account, its iptables-restore/nft children included (scenario churn)
+            group = cgroups.create(lab.name, ledger.record_cgroup, proxy_cgroup(node.name))
             procs.spawn(ledger, node.netns, [binary, f"--config={config}", "--v=2"], role=ROLE,
-                        stdout=log, stderr=log, env=env)  # fmt: skip
+                        stdout=log, stderr=log, env=env,
+                        cgroup=group.procs_file if group else None)  # fmt: skip
             log.close()
         first = self._wait_first_sync(lab, ledger)
         return {"kube_proxy": {"version": upstream.KUBERNETES_VERSION,

@@ -14,7 +14,8 @@ from kubenetlab.components.base import Component
 from kubenetlab.components.kubernetes import last_log_line
 from kubenetlab.controlplane.kubeproxy import duration_seconds
 from kubenetlab.errors import EnvironmentProblem, KnlError
-from kubenetlab.kernel import procs
+from kubenetlab.kernel import cgroups, procs
+from kubenetlab.kernel.cgroups import proxy_cgroup
 from kubenetlab.kernel.ledger import Ledger
 from kubenetlab.model import Lab
 
@@ -72,7 +73,9 @@ class EbpfProxyAgents(Component):
             argv = [sys.executable, "-m", "kubenetlab.controlplane.proxyagent",
                     "--lab", lab.name, "--node", node.name, "--kubeconfig", str(kubeconfig),
                     "--status", str(status), "--min-sync-period", str(min_sync)]  # fmt: skip
-            procs.spawn(ledger, node.netns, argv, role=ROLE, stdout=log, stderr=log)
+            group = cgroups.create(lab.name, ledger.record_cgroup, proxy_cgroup(node.name))
+            procs.spawn(ledger, node.netns, argv, role=ROLE, stdout=log, stderr=log,
+                        cgroup=group.procs_file if group else None)  # fmt: skip
             log.close()
         try:
             wait_applied(lab, ledger, 1, READY_SECONDS)

@@ -122,6 +122,12 @@ class SyncMetrics:
     service_changes: int  # kubeproxy_sync_proxy_rules_service_changes_total
     pending: int  # endpoint + service changes not yet synced
     duration_buckets: tuple[tuple[float, int], ...]  # (le, cumulative count)
+    # kubeproxy_network_programming_duration_seconds: from an EndpointSlice's
+    # last-change-trigger-time to its rules written (ClusterLoader2's definition)
+    programming_buckets: tuple[tuple[float, int], ...] = ()
+    programming_count: int = 0
+    full_seconds_total: float = 0.0
+    partial_seconds_total: float = 0.0
 
     @property
     def mean_seconds(self) -> float | None:
@@ -150,6 +156,7 @@ def parse_metrics(text: str) -> SyncMetrics:
 
     values: dict[str, float] = {}
     buckets: list[tuple[float, int]] = []
+    programming: list[tuple[float, int]] = []
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             name, labels = sample.name, dict(sample.labels)
@@ -157,6 +164,8 @@ def parse_metrics(text: str) -> SyncMetrics:
                 continue
             if name == "kubeproxy_sync_proxy_rules_duration_seconds_bucket":
                 buckets.append((float(labels["le"]), int(sample.value)))
+            elif name == "kubeproxy_network_programming_duration_seconds_bucket":
+                programming.append((float(labels["le"]), int(sample.value)))
             elif not labels:
                 values[name] = float(sample.value)
     base = "kubeproxy_sync_proxy_rules"
@@ -173,4 +182,26 @@ def parse_metrics(text: str) -> SyncMetrics:
             + values.get(f"{base}_service_changes_pending", 0)
         ),
         duration_buckets=tuple(sorted(buckets)),
+        programming_buckets=tuple(sorted(programming)),
+        programming_count=int(values.get("kubeproxy_network_programming_duration_seconds_count", 0)),
+        full_seconds_total=values.get("kubeproxy_sync_full_proxy_rules_duration_seconds_sum", 0.0),
+        partial_seconds_total=values.get(
+            "kubeproxy_sync_partial_proxy_rules_duration_seconds_sum", 0.0
+        ),
     )
+
+
+def bucket_quantile(
+    after: tuple[tuple[float, int], ...], before: tuple[tuple[float, int], ...], q: float
+) -> float | None:
+    """The upper bound of the Prometheus bucket holding quantile q of the observations
+    made between two readings of a histogram (None without any)."""
+    was = dict(before)
+    delta = [(le, count - was.get(le, 0)) for le, count in after]
+    total = delta[-1][1] if delta else 0
+    if total <= 0:
+        return None
+    for le, count in delta:
+        if count >= q * total:
+            return le
+    return None

@@ -51,22 +51,36 @@ def hierarchy() -> tuple[Path, int] | None:
     return None
 
 
-def name_for(lab: str) -> str:
-    return f"{NAME_PREFIX}{lab}-measure"
+def name_for(lab: str, purpose: str = "measure") -> str:
+    return f"{NAME_PREFIX}{lab}-{purpose}"
 
 
-def create(lab: str, record: Callable[[str], None]) -> Cgroup | None:
-    """The lab's measuring cgroup, made after `record(path)` wrote it down; None when this
-    host has no CPU accounting to read."""
+def create(lab: str, record: Callable[[str], None], purpose: str = "measure") -> Cgroup | None:
+    """A CPU-accounting cgroup of the lab (`measure`: what a measurement runs in;
+    `proxy-<node>`: a node's service proxy and its children), made after `record(path)`
+    wrote it down; None when this host has no CPU accounting to read."""
     found = hierarchy()
     if found is None:
         return None
     root, version = found
-    path = root / name_for(lab)
+    path = root / name_for(lab, purpose)
     if not path.exists():
         record(str(path))
         path.mkdir()
     return Cgroup(path, version)
+
+
+def proxy_cgroup(node: str) -> str:
+    """The purpose of a node's service-proxy cgroup (kube-proxy or the eBPF agent)."""
+    return f"proxy-{node}"
+
+
+def existing(lab: str, purpose: str) -> Cgroup | None:
+    """A cgroup `create` made earlier (in another process), None if there is none."""
+    found = hierarchy()
+    if found is None or not (found[0] / name_for(lab, purpose)).is_dir():
+        return None
+    return Cgroup(found[0] / name_for(lab, purpose), found[1])
 
 
 def v2_root() -> Path | None:

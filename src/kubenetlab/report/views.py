@@ -11,6 +11,7 @@ from typing import Any
 
 from kubenetlab.report import (
     canary_report,
+    churn_report,
     compare_report,
     convergence_report,
     etp_report,
@@ -30,6 +31,7 @@ class View:
 
 VIEWS: dict[str, View] = {
     "canary": View(lambda r, wide: canary_report.print_canary(r), canary_report.csv_text),
+    "churn": View(churn_report.print_churn, churn_report.csv_text),
     "compare": View(compare_report.print_compare, compare_report.csv_text, plot.compare_charts),
     "convergence": View(
         lambda r, wide: convergence_report.print_convergence(r), convergence_report.csv_text

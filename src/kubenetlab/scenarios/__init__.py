@@ -6,7 +6,7 @@ Adding one: a module here defining `SCENARIO` (see `base.py`), its report module
 
 from __future__ import annotations
 
-from kubenetlab.scenarios import canary, compare, convergence, etp, mtu, service_scale
+from kubenetlab.scenarios import canary, churn, compare, convergence, etp, mtu, service_scale
 from kubenetlab.scenarios.base import Scenario
 
 SCENARIOS: dict[str, Scenario] = {
@@ -18,5 +18,6 @@ SCENARIOS: dict[str, Scenario] = {
         compare.SCENARIO,
         convergence.SCENARIO,
         etp.SCENARIO,
+        churn.SCENARIO,
     )
 }
