@@ -18,7 +18,7 @@ from kubenetlab.report.results import kind_of, load
 
 RESULTS = Path(__file__).parents[1] / "fixtures" / "results"
 KINDS = {"compare", "mtu", "service-scale", "canary", "convergence", "etp", "trace",
-         "etcd-disk", "host-check", "audit"}  # fmt: skip
+         "etcd-disk", "host-check", "audit", "churn"}  # fmt: skip
 
 
 def docs() -> dict[str, dict[str, Any]]:
@@ -203,3 +203,23 @@ def test_dash_o_is_a_format_and_the_old_page_form_still_works(tmp_path: Path, ca
     assert main(["report", str(RESULTS / "host.json"), "-o", str(tmp_path / "old.html")]) == 0
     assert (tmp_path / "old.html").exists() and "older form" in capsys.readouterr().err
     assert main(["report", str(RESULTS / "host.json"), "-o", "yaml"]) == 2
+
+
+def test_the_iptables_cpu_claim_reads_churn_as_a_core_or_the_node() -> None:
+    """Under churn: 30 % of the node's CPUs reproduces the article; 30 % of one core only
+    depends on what "the CPU" means; less is not reproduced. Without churn, service-scale
+    decides as before."""
+    d = docs()
+    # as measured (README): iptables passes 30 % of one core from 5,000 Services, not of the node
+    assert verdict(d, "iptables-cpu") == "depends"
+    windows = [w for r in d["churn"]["rows"] if r["proxy"] == "iptables"
+               for w in r["windows"] if w["name"] == "churn"]  # fmt: skip
+    cpus = d["churn"]["cpus"]
+    for share, status in ((31.0 * cpus, "reproduced"), (31.0, "depends"), (5.0, "not reproduced")):
+        for w in windows:
+            w["proxy_percent_of_core"] = share
+        assert verdict(d, "iptables-cpu") == status, share
+    reasoning = {c.id: v for c, v in judge_all(Evidence(d))}["iptables-cpu"].reasoning
+    assert "upstream" in reasoning and "The other meaning, per connection" in reasoning
+    del d["churn"]
+    assert verdict(d, "iptables-cpu") in ("reproduced", "depends", "not reproduced")

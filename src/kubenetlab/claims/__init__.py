@@ -140,6 +140,7 @@ PRODUCERS = {
     "convergence": "kubenetlab scenario convergence --report DIR",
     "canary": "kubenetlab scenario canary -f ROUTES --report DIR",
     "etp": "kubenetlab scenario etp --report DIR",
+    "churn": "kubenetlab scenario churn --report DIR",
     "trace": "kubenetlab trace LAB --from A --to B -o json",
     "etcd-disk": "kubenetlab etcd disk -o json",
     "host-check": "kubenetlab host check -o json",

@@ -24,6 +24,7 @@ SETTINGS_SHAPES = (  # scenarios: told apart by their settings
     ("convergence", "placements"),
     ("service-scale", "sizes"),
     ("etp", "policies"),
+    ("churn", "min_sync_periods"),
 )
 
 
