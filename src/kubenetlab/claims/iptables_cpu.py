@@ -85,7 +85,11 @@ def _judge_churn(doc: dict, scale: Verdict) -> Verdict:
                  f"{w0['achieved_rate']:g} changes/s, not 30 % of this {cpus}-CPU node.")  # fmt: skip
     else:
         status, condition = "not reproduced", ""
-        text += " Below 30 % of one core at every size and churn rate measured here."
+        largest = max(r["services"] for r, _ in ipt)
+        text += (f" Below 30 % of one core at every size (up to {largest:,} Services) and churn "
+                 "rate measured here; each iptables sync rewrites the Service chains, so the "
+                 "cost grows with the Service count: a larger cluster needs its own run "
+                 "(`scenario churn --services 5000,10000`).")  # fmt: skip
     if scale.status == "not measured":
         text += (" The other meaning, the CPU a new connection spends walking KUBE-SERVICES, "
                  "is not measured: `kubenetlab scenario service-scale --report DIR`.")  # fmt: skip
