@@ -2,7 +2,8 @@
 # The demo: kubenetlab's main job. It measures every claim of the article it can on this
 # host — `compare` (TCP_RR, TCP_CRR, TCP_STREAM, ClusterIP connections and NodePort RR
 # between pods on different nodes, per data-path profile, interleaved), the MTU, Service
-# scale, convergence through etcd, externalTrafficPolicy and canary scenarios, a per-hop
+# scale, convergence through etcd, externalTrafficPolicy, endpoint churn on the upstream
+# kube-proxy and canary scenarios, a per-hop
 # trace of a VXLAN path, etcd's disk, the host itself and an audit of the article's helm
 # command — then writes report/index.html: each claim with its evidence and a verdict.
 # Every lab it builds it removes again (also on ^C); a user's other labs are left alone.
@@ -32,11 +33,13 @@ if [ "${DEMO:-quick}" = full ]; then
   MTU=(--profiles native,vxlan --sizes 1400,1472,8192 --repeats 2)
   SCALE=(--proxy iptables,iptables-legacy,nftables,ebpf --repeats 2)
   CONV=(--changes 10 --proxy iptables,nftables,ebpf --placements tmpfs,disk,slow)
+  CHURN=(--proxy iptables,nftables,ebpf --services 1000 --rate 1,10 --duration 10)
 else
   CMP=(--repeats 2 --trace 200)
   MTU=(--profiles vxlan --sizes 1472,8192 --repeats 1)
   SCALE=(--proxy iptables,nftables,ebpf --repeats 1)
   CONV=(--changes 5 --proxy iptables,ebpf --placements tmpfs,slow)
+  CHURN=(--proxy iptables --services 300 --rate 10 --duration 5)
 fi
 
 # 1 s runs: sockperf adds a fixed ~2 s wait to every run.
@@ -46,6 +49,7 @@ step $K scenario mtu "${MTU[@]}" --cases aligned,misaligned --duration 1 --repor
 step $K scenario service-scale --services 100,5000 "${SCALE[@]}" --duration 1 --report "$OUT" >/dev/null
 step $K scenario convergence "${CONV[@]}" --services 20 --report "$OUT" >/dev/null
 step $K scenario etp --requests 10 --report "$OUT" >/dev/null
+step $K scenario churn "${CHURN[@]}" --report "$OUT" >/dev/null
 step $K scenario canary -f examples/gateway/article-httproute.yaml --requests 1000 \
   --report "$OUT" >/dev/null
 
@@ -63,6 +67,6 @@ step $K audit -o json --helm-command "helm install cilium cilium/cilium --versio
 --set kubeProxyReplacement=true --set loadBalancer.mode=dsr" >"$OUT/audit.json"
 
 $K report "$OUT"/compare.json "$OUT"/mtu.json "$OUT"/service-scale.json "$OUT"/convergence.json \
-  "$OUT"/etp.json "$OUT"/canary.json "$OUT"/trace.json "$OUT"/etcd-disk.json "$OUT"/host.json \
+  "$OUT"/etp.json "$OUT"/churn.json "$OUT"/canary.json "$OUT"/trace.json "$OUT"/etcd-disk.json "$OUT"/host.json \
   "$OUT"/audit.json --html "$OUT/index.html"
 echo "demo: the report is $(pwd)/$OUT/index.html ($(( SECONDS - STARTED )) s)"
