@@ -64,7 +64,7 @@ def _judge_churn(doc: dict, scale: Verdict) -> Verdict:
         f"{r['min_sync_period']}): kube-proxy and its iptables-restore runs used "
         f"{w['proxy_percent_of_core']:.1f} % of one core on the busiest node "
         f"({w['proxy_percent_of_core'] / cpus:.1f} % of the node's {cpus} CPUs), in "
-        f"{w.get('syncs') or 0} syncs (p99 {fmt_ms(w.get('sync_p99_ms'))})."
+        f"{w.get('syncs') or 0} syncs (p99 {_fmt_ms(w.get('sync_p99_ms'))})."
     )
     same = [
         (r2, w2) for r2, w2 in windows
@@ -112,7 +112,7 @@ def _judge_churn(doc: dict, scale: Verdict) -> Verdict:
     return Verdict(status, text, figures, chart, condition)
 
 
-def fmt_ms(value: float | None) -> str:
+def _fmt_ms(value: float | None) -> str:
     return "n/a" if value is None else f"≤ {value:g} ms"
 
 

@@ -55,9 +55,6 @@ class Meta:
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
 
-    def line(self, *path: str | int) -> int | None:
-        return self.location.line(*path)
-
 
 @dataclass(frozen=True, slots=True)
 class KubeObject:

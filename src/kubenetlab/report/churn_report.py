@@ -73,6 +73,10 @@ def print_churn(report: ChurnReport, wide: bool = False) -> None:
         stdout.print(textwrap.fill(line, 110, subsequent_indent="  "), highlight=False)
 
 
+SYNC_FIELDS = [
+    "apiserver_percent_of_core", "etcd_percent_of_core", "syncs", "full_syncs", "partial_syncs",
+    "sync_mean_ms", "sync_p50_ms", "sync_p99_ms", "programming_p50_ms", "programming_p99_ms",
+]  # fmt: skip
 FIELDS = [
     "proxy", "services", "min_sync_period", "window", "asked_rate", "achieved_rate",
     "proxy_percent_of_core", "apiserver_percent_of_core", "etcd_percent_of_core", "syncs",
@@ -87,7 +91,7 @@ def _csv_row(r: Row, w: Window) -> dict[str, Any]:
         "proxy": r.proxy, "services": r.services, "min_sync_period": r.min_sync_period,
         "window": w.name, "asked_rate": w.asked_rate, "achieved_rate": w.achieved_rate,
         "proxy_percent_of_core": w.proxy_percent_of_core,
-        **{k: getattr(w, k) for k in FIELDS[7:17]},
+        **{k: getattr(w, k) for k in SYNC_FIELDS},
         "crr_p50_us": w.crr.get("p50_us"), "crr_p99_us": w.crr.get("p99_us"),
         "cpu_us_per_connection": w.crr.get("cpu_us_per_connection"),
     }  # fmt: skip

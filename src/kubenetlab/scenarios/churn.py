@@ -33,6 +33,10 @@ from typing import Any
 
 from kubenetlab.bench import runner
 from kubenetlab.bench.result import BenchResult
+from kubenetlab.components.kubeproxy import ROLE as KUBE_PROXY_ROLE
+from kubenetlab.components.kubeproxy import metrics
+from kubenetlab.components.proxyagents import ROLE as AGENT_ROLE
+from kubenetlab.components.proxyagents import read_status
 from kubenetlab.controlplane.kubeproxy import (
     SyncMetrics,
     bucket_quantile,
@@ -44,6 +48,7 @@ from kubenetlab.errors import KnlError, UsageError
 from kubenetlab.inputs import csv_ints, csv_list
 from kubenetlab.kernel import cgroups, preflight, procs
 from kubenetlab.kernel.cgroups import proxy_cgroup
+from kubenetlab.kube.objects import SERVICE_NAME_LABEL
 from kubenetlab.live import LiveLab, Member, running
 from kubenetlab.model import Lab
 from kubenetlab.proxy import PROXIES, proxy
@@ -193,7 +198,7 @@ def _slice(name: str, addresses: list[tuple[str, str]], unready: int | None) -> 
     kube-proxy measures network programming); endpoint `unready` not ready."""
     return {
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": f"{name}-1", "labels": {"kubernetes.io/service-name": name},
+        "metadata": {"name": f"{name}-1", "labels": {SERVICE_NAME_LABEL: name},
                      "annotations": {TRIGGER: _stamp()}},
         "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
         "endpoints": [{"addresses": [ip], "nodeName": node, "conditions": {"ready": i != unready}}
@@ -203,10 +208,8 @@ def _slice(name: str, addresses: list[tuple[str, str]], unready: int | None) -> 
 
 def _endpoints(lab: Lab, i: int, count: int) -> list[tuple[str, str]]:
     """Service i's endpoints: lab pods, round-robin (the same pod may back many Services)."""
-    pods = lab.pods
-    return [
-        (str(pods[(i + k) % len(pods)].ip), pods[(i + k) % len(pods)].node) for k in range(count)
-    ]
+    chosen = [lab.pods[(i + k) % len(lab.pods)] for k in range(count)]
+    return [(str(pod.ip), pod.node) for pod in chosen]
 
 
 def _create(kubeconfig: Path, lab: Lab, n: int, per: int) -> float:
@@ -245,9 +248,6 @@ def _create(kubeconfig: Path, lab: Lab, n: int, per: int) -> float:
 
 def _wait_programmed(live: LiveLab, proxy_name: str, n: int, seconds: float = 900) -> None:
     """Until every node's proxy has every Service and nothing pending."""
-    from kubenetlab.components.kubeproxy import metrics
-    from kubenetlab.components.proxyagents import read_status
-
     deadline = time.monotonic() + seconds
     want = n + 2  # + web and the kubernetes Service
     while time.monotonic() < deadline:
@@ -272,7 +272,6 @@ class Churner(threading.Thread):
         self.stop = threading.Event()
         self.changes = 0
         self.error: str | None = None
-        self.flipped: dict[int, bool] = {}
 
     def run(self) -> None:
         from kubernetes import client
@@ -286,14 +285,13 @@ class Churner(threading.Thread):
             if (wait := due - time.monotonic()) > 0 and self.stop.wait(wait):
                 break
             i = self.changes % self.n
-            down = not self.flipped.get(i, False)
+            down = (self.changes // self.n) % 2 == 0  # odd passes over the slices bring it back
             body = _slice(f"churn-{i}", _endpoints(self.lab, i, self.per), 0 if down else None)
             try:
                 discovery.patch_namespaced_endpoint_slice(f"churn-{i}-1", "default", body)
             except Exception as exc:  # an API error ends the churn; reported, never hidden
                 self.error = f"{type(exc).__name__}: {str(exc)[:200]}"
                 return
-            self.flipped[i] = down
             self.changes += 1
 
 
@@ -325,9 +323,7 @@ def _ms(value: float | None) -> float | None:
 def _window(
     live: LiveLab, proxy_name: str, churner: Churner | None, settings: ChurnSettings
 ) -> Window:
-    from kubenetlab.components.kubeproxy import metrics
-
-    role = "proxy-agent" if proxy_name == "ebpf" else "kube-proxy"
+    role = AGENT_ROLE if proxy_name == "ebpf" else KUBE_PROXY_ROLE
     node1 = live.lab.nodes[0]
     groups, proc = _group_cpu(live), _proc_cpu(live, role)
     control = {r: _proc_cpu(live, r) for r in ("kube-apiserver", "etcd")}
@@ -390,8 +386,6 @@ def _window(
 
 
 def _agent_syncs(live: LiveLab) -> int:
-    from kubenetlab.components.proxyagents import read_status
-
     return int(read_status(live.ledger, live.lab.nodes[0].name).get("syncs", 0))
 
 
