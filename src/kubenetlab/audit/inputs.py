@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator
 from kubenetlab.audit import restore_syntax
 from kubenetlab.errors import UsageError
 from kubenetlab.inputs import STDIN, Document, load_documents, read_text
+from kubenetlab.kube.dataplane_config import Fact
 from kubenetlab.kube.schemas import field_name
 
 SUFFIXES = {
@@ -42,8 +43,32 @@ KINDS = {
     "iptables-save": "iptables-save output",
     "nft-ruleset": "nft list ruleset output",
     "nft-json": "nft -j list ruleset output",
+    "cluster": "Kubernetes API",
     "lab-spec": "kubenetlab lab spec (nothing to audit: `kubenetlab lab up -f` builds it)",
 }
+
+
+@dataclass(frozen=True)
+class ClusterInput:
+    """A live cluster read as an input: where, what was read, what its ConfigMaps say."""
+
+    server: str
+    version: str
+    objects: dict[str, int]  # kind -> count
+    facts: list[Fact]
+    notes: list[str]
+
+    def describe(self) -> str:
+        counts = ", ".join(f"{n} {kind}s" for kind, n in sorted(self.objects.items()))
+        return f" {self.server}, {self.version}: {counts or 'no objects'}"
+
+    def details(self) -> list[str]:
+        """What its ConfigMaps say (each with where), then what was not there to read."""
+        return [f"{f.name}: {f.value} ({f.source})" for f in self.facts] + self.notes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"server": self.server, "version": self.version, "objects": self.objects,
+                "facts": [f.to_dict() for f in self.facts], "notes": self.notes}  # fmt: skip
 
 
 @dataclass
@@ -52,10 +77,12 @@ class Source:
     kind: str
     text: str = ""
     docs: list[Document] = field(default_factory=list)
-    data: Any = None  # parsed JSON for nft-json; HelmCommand for helm-command
+    data: Any = None  # parsed JSON for nft-json; HelmCommand for helm-command; ClusterInput
 
     def describe(self) -> str:
         count = f", {len(self.docs)} documents" if self.kind == "kubernetes" else ""
+        if isinstance(self.data, ClusterInput):
+            count = self.data.describe()
         return f"{self.path}: {KINDS[self.kind]}{count}"
 
 

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections import Counter
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from typing import Any
 
 from kubenetlab.audit import cilium_values, dumps, helmcmd, httproute, services
 from kubenetlab.audit.findings import Finding, at_least
-from kubenetlab.audit.inputs import PROGRESS_FROM, InputError, OnProgress, Source, read
+from kubenetlab.audit.inputs import (
+    PROGRESS_FROM,
+    ClusterInput,
+    InputError,
+    OnProgress,
+    Source,
+    read,
+)
 from kubenetlab.errors import UsageError
 from kubenetlab.inputs import Document
+from kubenetlab.kube import cluster
+from kubenetlab.kube.dataplane_config import facts_of
 from kubenetlab.kube.objects import KubeObject, Location, meta_of, parse
 from kubenetlab.kube.schemas import problems
 
@@ -27,6 +37,9 @@ class AuditOptions:
     nodes: int | None = None
     pod_cidr: str | None = None
     api_server: str | None = None
+    kubeconfig: str | None = None  # read the live cluster too (read-only)
+    context: str | None = None
+    timeout: float = 10
 
     def __post_init__(self) -> None:
         """Values that end up in a corrected helm command must be what Helm would take."""
@@ -73,7 +86,13 @@ class AuditReport:
             "schema_version": 1,
             "kind": "audit",
             "inputs": [
-                {"path": s.path, "kind": s.kind, "documents": len(s.docs)} for s in self.sources
+                {
+                    "path": s.path,
+                    "kind": s.kind,
+                    "documents": len(s.docs),
+                    **(s.data.to_dict() if isinstance(s.data, ClusterInput) else {}),
+                }
+                for s in self.sources
             ],
             "errors": [{"path": e.path, "message": e.message} for e in self.errors],
             "counts": counts,
@@ -153,7 +172,7 @@ def audit(options: AuditOptions, on_progress: OnProgress | None = None) -> Audit
     """`on_progress` hears how far reading and checking a large input has come."""
     sources, errors = read(options.paths, on_progress) if options.paths else ([], [])
     report = AuditReport(sources, errors, [])
-    objects: list[KubeObject] = []
+    objects: list[KubeObject] = _read_cluster(options, report) if options.kubeconfig else []
     for src in sources:
         try:
             objects += _audit_source(src, options, report, on_progress)
@@ -169,6 +188,29 @@ def audit(options: AuditOptions, on_progress: OnProgress | None = None) -> Audit
     rank = {"error": 0, "warning": 1, "info": 2}
     report.findings.sort(key=lambda f: (f.file, rank[f.severity], f.line or 0, f.rule))
     return report
+
+
+# What audit reads from a live cluster: what it reads from a `kubectl get -A -o yaml` dump.
+CLUSTER_KINDS = [
+    cluster.SERVICES, cluster.ENDPOINT_SLICES, cluster.NODES, cluster.DEPLOYMENTS,
+    cluster.STATEFUL_SETS, cluster.DAEMON_SETS, cluster.GATEWAYS, cluster.HTTP_ROUTES,
+]  # fmt: skip
+
+
+def _read_cluster(options: AuditOptions, report: AuditReport) -> list[KubeObject]:
+    """The cluster's objects, typed with `cluster://` locations; the cluster as an input."""
+    assert options.kubeconfig is not None
+    with cluster.Cluster(options.kubeconfig, options.context, options.timeout) as live:
+        found, notes = cluster.read_objects(
+            live, CLUSTER_KINDS, (cluster.CILIUM_CONFIG, cluster.KUBE_PROXY_CONFIG)
+        )
+        facts = [f for o in found if o["kind"] == "ConfigMap" for f in facts_of(o)]
+        counts = Counter(o["kind"] for o in found if o["kind"] != "ConfigMap")
+        report.sources.append(
+            Source(f"cluster://{live.context}", "cluster",
+                   data=ClusterInput(live.server, live.version, dict(counts), facts, notes))
+        )  # fmt: skip
+        return live.typed([o for o in found if o["kind"] != "ConfigMap"])
 
 
 def _audit_source(

@@ -18,6 +18,8 @@ LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 def _uri(file: str) -> str:
     if file.startswith("<"):
         return file.strip("<>")  # a pseudo-file such as <helm-command>
+    if file.startswith("cluster://"):
+        return file  # an object read from a live cluster: a URI already
     return Path(file).as_posix()
 
 

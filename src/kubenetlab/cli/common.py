@@ -51,6 +51,17 @@ def add_output(
     )
 
 
+def add_cluster(parser: argparse.ArgumentParser, what: str) -> None:
+    """--kubeconfig/--context/--timeout: read a live cluster (read-only verbs only)."""
+    parser.add_argument(
+        "--kubeconfig", metavar="FILE", help=f"read {what} from this cluster's API (read-only)"
+    )
+    parser.add_argument("--context", help="the kubeconfig context (default: its current one)")
+    parser.add_argument(
+        "--timeout", type=float, default=10, help="seconds to wait for each API request"
+    )
+
+
 def print_json(doc: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(doc, indent=2) + "\n")
 

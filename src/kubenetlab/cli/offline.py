@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kubenetlab.cli.common import Parser, Subparsers, add_output, emit, print_json
+from kubenetlab.cli.common import Parser, Subparsers, add_cluster, add_output, emit, print_json
 from kubenetlab.errors import UsageError
 
 
@@ -15,7 +15,8 @@ def register(commands: Subparsers) -> None:
         help="find data-path overhead and breakage in configs",
         epilog="example:\n  kubectl get svc,endpointslice,deploy -A -o yaml | kubenetlab audit -\n"
         "  kubenetlab audit values.yaml --cilium-version 1.16.2 -o sarif\n"
-        '  kubenetlab audit --helm-command "helm install cilium cilium/cilium --set tunnel=disabled"',
+        '  kubenetlab audit --helm-command "helm install cilium cilium/cilium --set tunnel=disabled"\n'
+        "  kubenetlab audit --kubeconfig ~/.kube/config --context prod",
     )
     audit.add_argument(
         "paths",
@@ -42,6 +43,7 @@ def register(commands: Subparsers) -> None:
         default="info",
         help="show only findings at or above this severity (default: info)",
     )
+    add_cluster(audit, "Services, EndpointSlices, workloads, Nodes, Gateway API routes")
     add_output(audit, ("text", "json", "sarif"))
     audit.set_defaults(handler=audit_cmd)
     _register_proxy(commands)
@@ -56,24 +58,40 @@ def _register_proxy(commands: Subparsers) -> None:
         help="the rules kube-proxy would program on a node",
         epilog="example:\n  kubenetlab proxy render -f examples/cluster-dump.yaml --node worker-1",
     )
-    render.add_argument("-f", "--file", required=True, help="v1 Services and EndpointSlices (YAML)")
+    render.add_argument("-f", "--file", help="v1 Services and EndpointSlices (YAML)")
     render.add_argument(
         "--proxy",
-        default="iptables",
-        help="iptables, iptables-legacy, nftables, ebpf (map entries)",
+        help="iptables, iptables-legacy, nftables, ebpf (map entries); default: the cluster's "
+        "kube-proxy mode with --kubeconfig, else iptables",
     )
     render.add_argument("--node", required=True, help="node name (for Local policies)")
     render.add_argument(
-        "--node-ip", action="append", default=[], help="the node's IPs (nftables, ebpf NodePorts)"
+        "--node-ip",
+        action="append",
+        default=[],
+        help="the node's IPs (nftables, ebpf NodePorts); default with --kubeconfig: its InternalIPs",
     )
     render.add_argument("--lb-mode", default="snat", choices=("snat", "dsr", "hybrid"), help="ebpf")
     render.add_argument(
         "--lb-algorithm", default="random", choices=("random", "maglev"), help="ebpf"
     )
-    render.add_argument("--cluster-cidr", default="10.244.0.0/16", help="kube-proxy --cluster-cidr")
-    render.add_argument("--service-cidr", default="10.96.0.0/12", help="the Service CIDR")
+    render.add_argument(
+        "--cluster-cidr",
+        help="kube-proxy --cluster-cidr (default: the cluster's kube-proxy ConfigMap, "
+        f"else {RENDER_DEFAULTS['cluster_cidr']})",
+    )
+    render.add_argument(
+        "--service-cidr",
+        help="the Service CIDR (default: the cluster's ServiceCIDRs, "
+        f"else {RENDER_DEFAULTS['service_cidr']})",
+    )
+    add_cluster(render, "Services, EndpointSlices and the node's addresses")
     add_output(render, ("text", "json"))
     render.set_defaults(handler=proxy_render_cmd)
+
+
+RENDER_DEFAULTS = {"proxy": "iptables", "cluster_cidr": "10.244.0.0/16",
+                   "service_cidr": "10.96.0.0/12"}  # fmt: skip
 
 
 def _register_mtu(commands: Subparsers) -> None:
@@ -96,11 +114,13 @@ def audit_cmd(args: argparse.Namespace) -> int:
     from kubenetlab.report.audit_report import print_audit
 
     paths = [*args.paths, *args.file]
-    if not paths and not args.helm_command:
-        raise UsageError("audit needs PATH… (or -f FILE, - for stdin) and/or --helm-command")
+    if not paths and not args.helm_command and not args.kubeconfig:
+        raise UsageError(
+            "audit needs PATH… (or -f FILE, - for stdin), --kubeconfig and/or --helm-command"
+        )
     options = AuditOptions(
         paths, args.helm_command, args.cilium_version, args.nodes, args.pod_cidr,
-        args.api_server,
+        args.api_server, args.kubeconfig, args.context, args.timeout,
     )  # fmt: skip
     with progress("audit", 1, hidden=True) as bar:  # shown once a large input is being read
         report = audit(options, bar.set).at_least(args.min_severity)
@@ -140,15 +160,24 @@ def proxy_render_cmd(args: argparse.Namespace) -> int:
     from kubenetlab.proxy import NodeContext, proxy
     from kubenetlab.services import read_kubernetes
 
+    if (args.file is None) == (args.kubeconfig is None):
+        raise UsageError("proxy render needs -f FILE or --kubeconfig FILE (one of them)")
+    if args.file is not None:
+        objects, source = load_checked(args.file), args.file
+    else:
+        objects, source = _render_inputs_from_cluster(args)
+    for key, default in RENDER_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, default)
     _check_render_addresses(args)
-    services, unsupported = read_kubernetes(load_checked(args.file))
+    services, unsupported = read_kubernetes(objects)
     for gap in unsupported:  # never dropped silently: kube-proxy would program these
         print(
             f"kubenetlab: warning: Service {gap.service}: {gap.field}: {gap.reason}",
             file=sys.stderr,
         )
     if not services and not unsupported:
-        raise UsageError(f"{args.file}: no v1 Service with a clusterIP")
+        raise UsageError(f"{source}: no v1 Service with a clusterIP")
     ctx = NodeContext(
         args.node, "", tuple(args.node_ip), args.cluster_cidr, args.service_cidr,
         lb_mode=args.lb_mode, lb_algorithm=args.lb_algorithm,
@@ -156,13 +185,55 @@ def proxy_render_cmd(args: argparse.Namespace) -> int:
     text = proxy(args.proxy).render_services(services, ctx)
     if args.output == "json":
         emit(
-            {"schema_version": 1, "proxy": args.proxy, "node": args.node, "rules": text,
-             "services": len(services), "unsupported": [g.to_dict() for g in unsupported]},
+            {"schema_version": 1, "source": source, "proxy": args.proxy, "node": args.node,
+             "node_ips": args.node_ip, "cluster_cidr": args.cluster_cidr,
+             "service_cidr": args.service_cidr, "rules": text, "services": len(services),
+             "unsupported": [g.to_dict() for g in unsupported]},
             "json",
         )  # fmt: skip
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _render_inputs_from_cluster(args: argparse.Namespace) -> tuple[list, str]:
+    """Services and EndpointSlices from the cluster; what the flags leave unset taken from
+    it (kube-proxy's ConfigMap, the Node's InternalIPs, the ServiceCIDRs), each said on
+    stderr with where it came from."""
+    from kubenetlab.kube import cluster
+    from kubenetlab.kube.dataplane_config import facts_of, value
+
+    kinds = [cluster.SERVICES, cluster.ENDPOINT_SLICES, cluster.NODES, cluster.SERVICE_CIDRS]
+    with cluster.Cluster(args.kubeconfig, args.context, args.timeout) as live:
+        found, _ = cluster.read_objects(live, kinds, (cluster.KUBE_PROXY_CONFIG,))
+        source = f"cluster://{live.context}"
+        nodes = {(o.get("metadata") or {}).get("name"): o for o in found if o["kind"] == "Node"}
+        if args.node not in nodes:
+            names = ", ".join(sorted(n for n in nodes if n)) or "none"
+            raise UsageError(f"--node {args.node}: no such Node in {source} (nodes: {names})")
+        taken = []
+        facts = [f for o in found if o["kind"] == "ConfigMap" for f in facts_of(o)]
+        if args.proxy is None and (mode := value(facts, "kube-proxy mode")):
+            args.proxy = mode
+            taken.append(f"--proxy {mode} (kube-proxy's ConfigMap)")
+        if args.cluster_cidr is None and (cidr := value(facts, "kube-proxy clusterCIDR")):
+            args.cluster_cidr = cidr.split(",")[0]
+            taken.append(f"--cluster-cidr {args.cluster_cidr} (kube-proxy's ConfigMap)")
+        if not args.node_ip:
+            addresses = (nodes[args.node].get("status") or {}).get("addresses") or []
+            args.node_ip = [a["address"] for a in addresses
+                            if a.get("type") == "InternalIP" and ":" not in a.get("address", "")]  # fmt: skip
+            if args.node_ip:
+                taken.append(f"--node-ip {','.join(args.node_ip)} (Node {args.node})")
+        cidrs = [c for o in found if o["kind"] == "ServiceCIDR"
+                 for c in (o.get("spec") or {}).get("cidrs", []) if ":" not in c]  # fmt: skip
+        if args.service_cidr is None and cidrs:
+            args.service_cidr = cidrs[0]
+            taken.append(f"--service-cidr {cidrs[0]} (ServiceCIDR)")
+        if taken:
+            print(f"kubenetlab: from {source}: {'; '.join(taken)}", file=sys.stderr)
+        objects = live.typed([o for o in found if o["kind"] in ("Service", "EndpointSlice")])
+    return objects, source
 
 
 def mtu_cmd(args: argparse.Namespace) -> int:

@@ -20,9 +20,10 @@ from typing import Any
 import yaml
 
 from kubenetlab.components.base import Component
-from kubenetlab.components.kubernetes import last_log_line
+from kubenetlab.components.kubernetes import admin_kubeconfig, last_log_line
 from kubenetlab.controlplane import kubeproxy, upstream
 from kubenetlab.controlplane.kubeproxy import HEALTHZ_PORT, METRICS_PORT, SyncMetrics
+from kubenetlab.controlplane.objects import create_config_map
 from kubenetlab.errors import EnvironmentProblem, KnlError
 from kubenetlab.kernel import cgroups, netns, procs
 from kubenetlab.kernel.cgroups import proxy_cgroup
@@ -124,6 +125,7 @@ class UpstreamKubeProxy(Component):
         for tool, target in kubeproxy.tool_links(family).items():
             (bin_dir / tool).symlink_to(target)
         env = {**os.environ, "PATH": f"{bin_dir}:{PATH_TAIL}"}
+        create_config_map(admin_kubeconfig(ledger), kubeproxy.config_map(lab))
         for node in lab.nodes:
             config = ledger.state_file(f"kube-proxy-{node.name}.yaml")
             config.write_text(yaml.safe_dump(kubeproxy.configuration(lab, node, kubeconfig)))

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from kubenetlab.errors import UsageError
 from kubenetlab.model import Lab, Node
 
@@ -48,7 +50,9 @@ def implementation(lab: Lab) -> str | None:
     if lab.proxy is None:
         return None
     if runs_upstream(lab):
-        return f"kube-proxy {KUBERNETES_VERSION} (upstream, {MODES[lab.proxy or 'iptables'][0]} mode)"
+        return (
+            f"kube-proxy {KUBERNETES_VERSION} (upstream, {MODES[lab.proxy or 'iptables'][0]} mode)"
+        )
     if lab.proxy == "ebpf":
         fed = "its API agents" if lab.control_plane == "kubernetes" else "kubenetlab"
         return f"kubenetlab eBPF proxy (maps written by {fed})"
@@ -99,6 +103,24 @@ def configuration(lab: Lab, node: Node, kubeconfig: Path) -> dict[str, Any]:
         "nftables": dict(periods),
         "logging": {"format": "text"},
     }
+
+
+CONFIG_MAP_KEY = "config.conf"  # kubeadm's key for the configuration file
+
+
+def config_map(lab: Lab) -> dict[str, Any]:
+    """kube-system/kube-proxy as kubeadm writes it: the cluster-wide configuration (every
+    node's file is this plus its own name and addresses), so tools that read a cluster's
+    kube-proxy mode and clusterCIDR from the API find them in a lab too."""
+    shared = configuration(lab, lab.nodes[0], Path("/var/lib/kube-proxy/kubeconfig.conf"))
+    for per_node in ("hostnameOverride", "bindAddress", "healthzBindAddress", "metricsBindAddress"):
+        shared.pop(per_node)
+    return {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "kube-proxy", "namespace": "kube-system",
+                     "labels": {"app": "kube-proxy"}},
+        "data": {CONFIG_MAP_KEY: yaml.safe_dump(shared, sort_keys=False)},
+    }  # fmt: skip
 
 
 def tool_links(family: str | None) -> dict[str, str]:
@@ -183,7 +205,9 @@ def parse_metrics(text: str) -> SyncMetrics:
         ),
         duration_buckets=tuple(sorted(buckets)),
         programming_buckets=tuple(sorted(programming)),
-        programming_count=int(values.get("kubeproxy_network_programming_duration_seconds_count", 0)),
+        programming_count=int(
+            values.get("kubeproxy_network_programming_duration_seconds_count", 0)
+        ),
         full_seconds_total=values.get("kubeproxy_sync_full_proxy_rules_duration_seconds_sum", 0.0),
         partial_seconds_total=values.get(
             "kubeproxy_sync_partial_proxy_rules_duration_seconds_sum", 0.0

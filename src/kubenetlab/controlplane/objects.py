@@ -150,6 +150,17 @@ VIRTUAL_KUBELET_BINDING = {
 }  # fmt: skip
 
 
+def create_config_map(kubeconfig: Path, manifest: dict[str, Any]) -> None:
+    from kubernetes import client
+
+    api = api_client(kubeconfig)
+    try:
+        namespace = manifest["metadata"]["namespace"]
+        client.CoreV1Api(api).create_namespaced_config_map(namespace, manifest)
+    finally:
+        api.close()
+
+
 def create_nodes(kubeconfig: Path, nodes: list[dict[str, Any]]) -> None:
     """The Nodes as the lab's plan has them, and the kubelets' RBAC, before any kubelet."""
     from kubernetes import client

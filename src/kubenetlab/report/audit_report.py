@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from kubenetlab.audit.findings import Finding
+from kubenetlab.audit.inputs import ClusterInput
 from kubenetlab.audit.run import AuditReport
 from kubenetlab.report.tables import stdout
 
@@ -15,6 +16,8 @@ MARK = {"error": "[red]error[/]", "warning": "[yellow]warning[/]", "info": "[blu
 def print_audit(report: AuditReport) -> None:
     for src in report.sources:
         stdout.print(f"read {src.describe()}", highlight=False)
+        for line in src.data.details() if isinstance(src.data, ClusterInput) else []:
+            stdout.print(f"  {line}", highlight=False, markup=False)
     for err in report.errors:
         stdout.print(f"[red]could not audit[/] {err.path}: {err.message}", highlight=False)
     current = None

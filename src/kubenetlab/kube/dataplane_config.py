@@ -1,0 +1,78 @@
+"""What a cluster's ConfigMaps say about its data path: kube-proxy's configuration (the
+`config.conf` key kubeadm writes) and Cilium's `cilium-config`. Each fact names where it
+came from; a fact the ConfigMap does not hold is absent, never guessed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+KUBE_PROXY_KEY = "config.conf"  # kubeadm's kube-proxy ConfigMap holds the file under this key
+# cilium-config keys that decide the data path (the agent's flag names).
+CILIUM_KEYS = (
+    "routing-mode", "tunnel-protocol", "tunnel", "kube-proxy-replacement", "bpf-lb-mode",
+    "enable-ipv4-masquerade", "enable-bpf-masquerade", "ipv4-native-routing-cidr",
+    "auto-direct-node-routes", "mtu", "cluster-pool-ipv4-cidr",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Fact:
+    name: str
+    value: str
+    source: str  # e.g. "ConfigMap kube-system/kube-proxy config.conf: mode"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "value": self.value, "source": self.source}
+
+
+def kube_proxy(config_map: dict[str, Any]) -> list[Fact]:
+    """mode (empty means iptables on Linux, as kube-proxy defaults it), clusterCIDR,
+    minSyncPeriod, from the KubeProxyConfiguration in the ConfigMap."""
+    where = _where(config_map)
+    text = (config_map.get("data") or {}).get(KUBE_PROXY_KEY)
+    if not isinstance(text, str):
+        return []
+    try:
+        conf = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return [Fact("kube-proxy config", "unreadable YAML", f"{where} {KUBE_PROXY_KEY}")]
+    if not isinstance(conf, dict):
+        return []
+    unset = "" if conf.get("mode") else " (unset: iptables)"
+    facts = [
+        Fact("kube-proxy mode", str(conf.get("mode") or "iptables"),
+             f"{where} {KUBE_PROXY_KEY}: mode{unset}")
+    ]  # fmt: skip
+    for key in ("clusterCIDR", "minSyncPeriod"):
+        if conf.get(key):
+            facts.append(
+                Fact(f"kube-proxy {key}", str(conf[key]), f"{where} {KUBE_PROXY_KEY}: {key}")
+            )
+    return facts
+
+
+def cilium(config_map: dict[str, Any]) -> list[Fact]:
+    where = _where(config_map)
+    data = config_map.get("data") or {}
+    return [
+        Fact(f"cilium {key}", str(data[key]), f"{where}: {key}")
+        for key in CILIUM_KEYS
+        if key in data
+    ]
+
+
+def facts_of(config_map: dict[str, Any]) -> list[Fact]:
+    name = (config_map.get("metadata") or {}).get("name")
+    return kube_proxy(config_map) if name == "kube-proxy" else cilium(config_map)
+
+
+def value(facts: list[Fact], name: str) -> str | None:
+    return next((f.value for f in facts if f.name == name), None)
+
+
+def _where(config_map: dict[str, Any]) -> str:
+    meta = config_map.get("metadata") or {}
+    return f"ConfigMap {meta.get('namespace', '')}/{meta.get('name', '')}"
