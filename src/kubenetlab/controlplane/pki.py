@@ -18,19 +18,16 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+if TYPE_CHECKING:  # cryptography is imported where certificates are made: every other
+    # command (lab status, lab exec) is spared its 60 ms
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 VALID_FOR = datetime.timedelta(days=365)
-CA_KEY_USAGE = x509.KeyUsage(
-    digital_signature=True, key_cert_sign=True, crl_sign=True,
-    content_commitment=False, key_encipherment=False, data_encipherment=False,
-    key_agreement=False, encipher_only=False, decipher_only=False,
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -56,10 +53,14 @@ def node_identity(node: str) -> Identity:
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     return ec.generate_private_key(ec.SECP256R1())
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -68,6 +69,9 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def _name(cn: str, groups: tuple[str, ...] = ()) -> x509.Name:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups]
     return x509.Name([*attrs, x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
@@ -83,6 +87,14 @@ class Authority:
     @classmethod
     def create(cls, directory: Path, lab: str) -> Authority:
         """A new CA in `directory` (ca.crt, ca.key)."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+
+        usage = x509.KeyUsage(
+            digital_signature=True, key_cert_sign=True, crl_sign=True,
+            content_commitment=False, key_encipherment=False, data_encipherment=False,
+            key_agreement=False, encipher_only=False, decipher_only=False,
+        )  # fmt: skip
         now = datetime.datetime.now(datetime.UTC)
         key = _key()
         subject = _name(f"kubenetlab-{lab}-ca")
@@ -95,7 +107,7 @@ class Authority:
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + VALID_FOR)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(CA_KEY_USAGE, critical=True)
+            .add_extension(usage, critical=True)
             .add_extension(
                 x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
             )
@@ -109,6 +121,10 @@ class Authority:
     @classmethod
     def reopen(cls, directory: Path) -> Authority:
         """The CA a lab already has, to issue more certificates (a kubeconfig, a new node)."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), None)
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise ValueError(f"{directory / 'ca.key'}: not the lab's CA key")
@@ -136,6 +152,10 @@ class Authority:
         ips: tuple[str, ...] = (),
     ) -> tuple[Path, Path]:
         """<file>.crt and <file>.key, signed by this CA; a client certificate unless `server`."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.x509.oid import ExtendedKeyUsageOID
+
         key = _key()
         now = datetime.datetime.now(datetime.UTC)
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
@@ -167,6 +187,8 @@ class Authority:
 
     def service_account_keys(self) -> tuple[Path, Path]:
         """sa.key signs service-account tokens (controller-manager, API server), sa.pub checks them."""
+        from cryptography.hazmat.primitives import serialization
+
         key = _key()
         pub = key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

@@ -5,10 +5,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
-
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+from typing import TYPE_CHECKING, Any
 
 from kubenetlab.kernel import netns
 from kubenetlab.kernel.parallel import apply_parallel
@@ -27,6 +24,9 @@ from kubenetlab.plan import (
     Veth,
     Vxlan,
 )
+
+if TYPE_CHECKING:  # pyroute2 costs a third of a second to import: only where netlink is used
+    from pyroute2 import IPRoute
 
 NUD_PERMANENT = 0x80
 RT_SCOPE_LINK = 253
@@ -77,6 +77,8 @@ class Netlink:
             if len(self._sockets) >= MAX_OPEN_SOCKETS:
                 self._sockets.popitem(last=False)[1].close()
             with netns.inside(ns):
+                from pyroute2 import IPRoute
+
                 sock = IPRoute(groups=0)  # the socket binds to the namespace it is made in
             self._sockets[ns] = sock
         else:
@@ -269,6 +271,8 @@ def apply_in_order(
     assigned: dict[tuple[str, str], int] | None = None,
 ) -> None:
     """Create every object in plan order, in this process."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
     with Netlink(assigned) as nl:
         for obj in objects:
             try:

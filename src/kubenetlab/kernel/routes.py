@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyroute2 import IPRoute
-
 from kubenetlab.kernel import netns
 
 # rtnetlink protocol numbers, as /etc/iproute2/rt_protos names them.
@@ -14,6 +12,8 @@ RT_TABLE_MAIN = 254
 
 
 def routes(ns: str) -> list[dict[str, Any]]:
+    from pyroute2 import IPRoute  # only here: pyroute2 takes a third of a second to import
+
     with netns.inside(ns):
         ipr = IPRoute()
     try:
