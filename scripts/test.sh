@@ -21,7 +21,7 @@ fi
 # CPUs, and several measure CPU time).
 .venv/bin/python -m pytest -m "not lab" -n 2
 unit=$?
-.venv/bin/python -m pytest -m lab
+.venv/bin/python -m pytest -m lab --durations=25
 lab=$?
 for rc in "$unit" "$lab"; do
   if [ "$rc" -eq 5 ]; then echo "test: pytest collected no test at all; the suite is missing" >&2; exit 1; fi

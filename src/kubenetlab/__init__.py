@@ -1,7 +1,7 @@
 """kubenetlab: Kubernetes network data paths built for real in network namespaces."""
 
-import os
-import signal
+import _signal  # the C module `signal` wraps: the handler is in place before `signal`'s
+import os  # enum import (tens of milliseconds on a busy machine) could be interrupted
 import sys
 
 __version__ = "0.1.0"
@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 def _interrupted_while_starting(signum: int, frame: object) -> None:
     # Nothing is built before the command runs; one line and the shell's 128+n, not a
     # traceback from whichever import the signal landed in.
-    name = signal.Signals(signum).name
+    name = {2: "SIGINT", 15: "SIGTERM"}.get(signum, f"signal {signum}")
     sys.stderr.write(f"kubenetlab: interrupted ({name}) while starting; nothing was built\n")
     os._exit(128 + signum)
 
@@ -26,4 +26,4 @@ def _is_the_command() -> bool:
 
 # cli.main() installs the real handlers once the command line is parsed.
 if _is_the_command():
-    signal.signal(signal.SIGINT, _interrupted_while_starting)
+    _signal.signal(_signal.SIGINT, _interrupted_while_starting)

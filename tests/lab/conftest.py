@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -93,8 +94,10 @@ def lab_leftovers() -> list[str]:
     return left
 
 
-@pytest.fixture(autouse=True)
-def lab_hygiene() -> Iterator[None]:
+@contextmanager
+def hygiene() -> Iterator[None]:
+    """Around a test, or around a module's shared lab: nothing of a lab before, nothing
+    left after, the root namespace unchanged, no process left in another namespace."""
     assert not lab_leftovers(), f"lab objects exist before the test: {lab_leftovers()}"
     before = root_state()
     procs_before = processes_outside_my_netns()
@@ -112,6 +115,21 @@ def lab_hygiene() -> Iterator[None]:
         if pid not in procs_before and Path(f"/proc/{pid}").exists()
     }
     assert not new_procs, f"processes left in other network namespaces: {sorted(new_procs)}"
+
+
+@pytest.fixture(autouse=True)
+def lab_hygiene(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every lab test; a module whose tests share one lab (SHARED_LAB = True) is checked
+    whole around that lab (tests/lab/helpers.shared_lab), and each of its tests must still
+    leave the root namespace as it found it."""
+    if getattr(request.module, "SHARED_LAB", False):
+        before = root_state()
+        yield
+        changed = [key for key, value in root_state().items() if before[key] != value]
+        assert not changed, f"root namespace changed: {changed}"
+        return
+    with hygiene():
+        yield
 
 
 def run_cli(

@@ -15,7 +15,7 @@ from kubenetlab.controlplane import upstream
 from kubenetlab.kernel import procs
 from kubenetlab.kernel.ledger import Ledger
 from kubenetlab.live import attach
-from tests.lab.conftest import run_cli
+from tests.lab.conftest import hygiene, run_cli
 
 # One connection: read until EOF, answer "<sha256 of what arrived> <peer ip>".
 ECHO_SERVER = """
@@ -69,6 +69,14 @@ def lab(*args: str) -> Iterator[dict[str, Any]]:
     finally:
         down = run_cli("lab", "down", name)
         assert down.returncode == 0, down.stderr
+
+
+@contextmanager
+def shared_lab(*args: str) -> Iterator[dict[str, Any]]:
+    """One lab for a whole module's tests (module-scoped fixture; the module sets
+    SHARED_LAB = True): checked for leftovers before it is built and after it is removed."""
+    with hygiene(), lab(*args) as doc:
+        yield doc
 
 
 def lab_exec(

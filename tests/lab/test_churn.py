@@ -18,7 +18,7 @@ pytestmark = pytest.mark.lab
 def test_churn_syncs_once_per_min_sync_period_and_its_cpu_is_real(tmp_path) -> None:
     out = run_cli(
         "scenario", "churn", "--proxy", "iptables,nftables", "--services", "100", "--rate", "5",
-        "--duration", "10", "--report", str(tmp_path), "-o", "json", timeout=900,
+        "--duration", "6", "--report", str(tmp_path), "-o", "json", timeout=900,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
@@ -27,7 +27,7 @@ def test_churn_syncs_once_per_min_sync_period_and_its_cpu_is_real(tmp_path) -> N
         assert row["implementation"].startswith("kube-proxy v1.36") and row["create_seconds"] > 0
         quiet, busy = row["windows"]
         assert quiet["name"] == "quiet" and busy["name"] == "churn"
-        assert busy["changes"] >= 40 and busy["achieved_rate"] >= 4.0, busy  # 5/s asked
+        assert busy["changes"] >= 24 and busy["achieved_rate"] >= 4.0, busy  # 5/s asked, 6 s
         # minSyncPeriod 1 s, changes all the time: a sync about every second, no more
         assert 0.6 * busy["seconds"] <= busy["syncs"] <= 1.3 * busy["seconds"] + 2, busy
         assert quiet["syncs"] <= 2, quiet  # nothing changed

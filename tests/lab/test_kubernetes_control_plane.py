@@ -1,26 +1,24 @@
 """`lab up --control-plane kubernetes`: the upstream etcd, kube-apiserver,
 kube-controller-manager and kube-scheduler built by `make setup`, run in the lab's control
-namespace and reached from the host through the lab's forwarder with `kubectl`."""
+namespace and reached from the host through the lab's forwarder with `kubectl`: what
+kills or interrupts it, each on a lab of its own (what only reads a Kubernetes lab shares
+one: test_kubernetes_lab.py)."""
 
 from __future__ import annotations
 
 import os
 import signal
-import ssl
 import subprocess
 import sys
 import textwrap
 import time
-from http.client import HTTPSConnection
 from pathlib import Path
 
 import pytest
 
-from kubenetlab.controlplane import upstream
-from kubenetlab.kernel import netns
 from kubenetlab.kernel.ledger import Ledger
 from tests.lab.conftest import LEDGER_DIR, lab_leftovers, run_cli
-from tests.lab.helpers import kubectl, kubectl_json, lab, status
+from tests.lab.helpers import lab, status
 
 pytestmark = pytest.mark.lab
 
@@ -41,97 +39,9 @@ def _spec(tmp_path: Path, name: str) -> str:
     return str(path)
 
 
-def test_kubectl_from_the_host_sees_the_labs_api(tmp_path: Path) -> None:
-    with lab("-f", _spec(tmp_path, "kcp"), "--name", "kcp") as doc:
-        got = run_cli("lab", "kubeconfig", "kcp")
-        assert got.returncode == 0, got.stderr
-        kubeconfig = got.stdout.strip()
-        assert "127.0.0.1:" in Path(kubeconfig).read_text()  # the host's way in
-        version = kubectl_json(kubeconfig, "version")
-        assert version["serverVersion"]["gitVersion"] == upstream.KUBERNETES_VERSION
-        assert kubectl(kubeconfig, "get", "--raw", "/readyz").stdout == "ok"
-
-        # the `kubernetes` Service: the service CIDR's first address, the API on the fabric
-        [svc] = kubectl_json(kubeconfig, "get", "svc", "-l", "component=apiserver")["items"]
-        assert svc["spec"]["clusterIP"] == "10.96.0.1"
-        api_ip = doc["control_plane"]["kubernetes"]["address"].split(":")[0]
-        slices = kubectl_json(kubeconfig, "get", "endpointslices", "-n", "default")["items"]
-        [k8s] = [s for s in slices if s["metadata"]["name"] == "kubernetes"]
-        assert k8s["endpoints"][0]["addresses"] == [api_ip]
-
-        # the spec's Services, as API objects, with the lab's addresses and pods
-        web = kubectl_json(kubeconfig, "get", "svc", "web")
-        lab_web = next(s for s in doc["services"] if s["name"] == "web")
-        assert web["spec"]["clusterIP"] == lab_web["cluster_ip"]
-        assert web["spec"]["ports"][0]["nodePort"] == lab_web["ports"][0]["node_port"]
-        assert 31000 <= lab_web["ports"][0]["node_port"] <= 31999
-        [web_slice] = [
-            s for s in slices if s["metadata"]["labels"].get("kubernetes.io/service-name") == "web"
-        ]
-        assert sorted(a for e in web_slice["endpoints"] for a in e["addresses"]) == sorted(
-            e["ip"] for e in lab_web["endpoints"]
-        )
-        assert (
-            kubectl_json(kubeconfig, "get", "svc", "db", "-n", "data")["spec"]["ports"][0]["port"]
-            == 5432
-        )
-
-        # what a user applies gets a ClusterIP from the lab's range; node ports follow the
-        # range the lab gave the API server
-        applied = kubectl(
-            kubeconfig,
-            "apply",
-            "-f",
-            "-",
-            stdin=textwrap.dedent("""\
-            apiVersion: v1
-            kind: Service
-            metadata: {name: mine}
-            spec: {type: NodePort, selector: {app: mine}, ports: [{port: 80}]}
-            """),
-        )
-        assert applied.returncode == 0, applied.stderr
-        mine = kubectl_json(kubeconfig, "get", "svc", "mine")["spec"]
-        assert (
-            mine["clusterIP"].startswith("10.") and 31000 <= mine["ports"][0]["nodePort"] <= 31999
-        )
-        refused = kubectl(kubeconfig, "create", "service", "nodeport", "out", "--tcp=80",
-                          "--node-port=30080")  # fmt: skip
-        assert refused.returncode != 0 and "31000-31999" in refused.stderr
-
-        # the status the table and -o json show
-        api = doc["control_plane"]["kubernetes"]
-        assert api["api"] == "ok" and api["version"] == upstream.KUBERNETES_VERSION
-        assert all(api["processes"].values()) and not api["down"]
-
-
-def test_nodes_reach_the_api_on_the_fabric_as_themselves(tmp_path: Path) -> None:
-    """Each node's certificate is system:node:<name> in system:nodes: it reads Services
-    but not RBAC; kube-proxy's identity may list EndpointSlices but not Secrets."""
-    with lab("-f", _spec(tmp_path, "kcn"), "--name", "kcn") as doc:
-        ledger = Ledger.load("kcn")
-        assert ledger is not None
-        pki_dir = ledger.state_dir / "pki"
-        host = doc["control_plane"]["kubernetes"]["address"].split(":")[0]
-        node1 = doc["nodes"][0]["netns"]
-
-        def get(identity: str, path: str) -> int:
-            ctx = ssl.create_default_context(cafile=str(pki_dir / "ca.crt"))
-            ctx.load_cert_chain(str(pki_dir / f"{identity}.crt"), str(pki_dir / f"{identity}.key"))
-            with netns.inside(node1):
-                conn = HTTPSConnection(host, 6443, timeout=5, context=ctx)
-                conn.request("GET", path)
-                code = conn.getresponse().status
-                conn.close()
-            return code
-
-        assert get("node-node1", "/api/v1/services") == 200
-        assert get("node-node1", "/apis/rbac.authorization.k8s.io/v1/clusterroles") == 403
-        assert get("kube-proxy", "/apis/discovery.k8s.io/v1/endpointslices") == 200
-        assert get("kube-proxy", "/api/v1/namespaces/default/secrets") == 403
-
-
-def test_dead_etcd_and_api_server_show_in_status_and_down_removes_everything(tmp_path: Path) -> None:
+def test_dead_etcd_and_api_server_show_in_status_and_down_removes_everything(
+    tmp_path: Path,
+) -> None:
     with lab("-f", _spec(tmp_path, "kcd"), "--name", "kcd") as doc:
         ledger = Ledger.load("kcd")
         assert ledger is not None

@@ -207,17 +207,22 @@ def test_audit_reads_a_fifo_as_lab_up_does(tmp_path: Path) -> None:
 @pytest.mark.parametrize("delay", [0.05, 0.2])
 def test_sigint_while_starting_is_one_line_and_130(delay: float) -> None:
     """^C during the imports (the first half second): no traceback from whichever import
-    it landed in (issue 23 item 11)."""
+    it landed in (issue 23 item 11). A ^C before Python has run kubenetlab's first line
+    is Python's own (a traceback of runpy alone): tried again, at most three times."""
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "kubenetlab", "lab", "up", "--dry-run"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    time.sleep(delay)
-    proc.send_signal(signal.SIGINT)
-    err = proc.communicate(timeout=30)[1]
-    if proc.returncode == 0:  # it finished first: nothing to see on this machine
-        return
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, "-m", "kubenetlab", "lab", "up", "--dry-run"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=30)[1]
+        if proc.returncode == 0:  # it finished first: nothing to see on this machine
+            return
+        if proc.returncode == 130:
+            break
+        assert "/kubenetlab/" not in err, err  # interrupted in kubenetlab's own code
     assert proc.returncode == 130, err
     assert len(err.splitlines()) == 1 and "interrupted (SIGINT)" in err, err
 
