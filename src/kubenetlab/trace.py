@@ -158,22 +158,28 @@ class Trace:
     test: str = "udp"
     rtts_us: list[float] = field(default_factory=list)  # the probe client's own round trips
 
-    def summary(self) -> dict[str, Any]:
-        """Per direction the sum of the hop p50s, and the client's round trip p50/p99."""
+    def summary(self, hops: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+        """Per direction the sum of the hop p50s, and the client's round trip p50/p99
+        (`hops`: the directions' hop documents when already made)."""
+        hops = hops or self.hop_documents()
         rtt = latency_summary_us(histogram_of(round(r * 1000) for r in self.rtts_us))
         return {
-            "path_p50_us": {d: round(sum(h.to_dict()["p50_us"] for h in hops[1:]), 2)
-                            for d, hops in self.directions.items()},
+            "path_p50_us": {d: round(sum(h["p50_us"] for h in docs[1:]), 2)
+                            for d, docs in hops.items()},
             "rtt_us": {k: round(rtt.get(k, 0.0), 2) for k in ("p50", "p99")},
             "rtt_tool": "the probe client's own clock (time.perf_counter around each round trip)",
         }  # fmt: skip
 
+    def hop_documents(self) -> dict[str, list[dict[str, Any]]]:
+        return {d: [h.to_dict() for h in hops] for d, hops in self.directions.items()}
+
     def to_dict(self) -> dict[str, Any]:
+        hops = self.hop_documents()
         return {
             "schema_version": 1, "kind": "trace", "from": self.src, "to": self.dst,
             "test": self.test, "probes": self.sent, "answered": self.answered,
-            "clock": "bpf_ktime_get_ns at tcx ingress/egress", **self.summary(),
-            "directions": {d: [h.to_dict() for h in hops] for d, hops in self.directions.items()},
+            "clock": "bpf_ktime_get_ns at tcx ingress/egress", **self.summary(hops),
+            "directions": hops,
             "environment": environment(),
         }  # fmt: skip
 

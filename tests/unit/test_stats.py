@@ -55,3 +55,14 @@ def test_cpu_of_the_measurement_is_its_processes_plus_softirq_or_none_with_a_rea
     assert measured.net_s == 0.75 and measured.to_dict()["net_s"] == 0.75
     unknown = CpuUsage(None, 0.5, 1.5, steal_percent=0, seconds=1, reason="no cgroup")
     assert unknown.net_s is None and unknown.to_dict()["reason"] == "no cgroup"
+
+
+def test_mean_value_is_hdrh_own_mean_without_its_iterator() -> None:
+    import random
+
+    from kubenetlab.bench.stats import histogram_of, mean_value
+
+    rng = random.Random(7)
+    for n in (1, 7, 300, 20000):
+        hist = histogram_of(int(rng.lognormvariate(11, 2)) for _ in range(n))
+        assert mean_value(hist) == hist.get_mean_value()

@@ -32,6 +32,21 @@ def histogram_of(samples_ns: Iterable[int]) -> HdrHistogram:
     return hist
 
 
+def mean_value(hist: HdrHistogram) -> float:
+    """HdrHistogram.get_mean_value's figure (each bucket's count at its median equivalent
+    value), summed over the count array instead of hdrh's iterator: the same float, 5-50×
+    faster (the iterator walks every value up to the largest: 0.4 s per trace hop)."""
+    total = 0
+    counts = hist.counts
+    for index in range(hist.counts_len):
+        if count := counts[index]:
+            value = hist.get_value_from_index(index)
+            low = hist.get_lowest_equivalent_value(value)
+            size = hist.get_highest_equivalent_value(value) - low + 1
+            total += count * (low + (size >> 1))
+    return float(total) / hist.get_total_count()
+
+
 def latency_summary_us(hist: HdrHistogram) -> dict[str, float]:
     """p50/p90/p99/p99.9/max/min/mean in microseconds, and the observation count."""
     if hist.get_total_count() == 0:
@@ -39,7 +54,7 @@ def latency_summary_us(hist: HdrHistogram) -> dict[str, float]:
     out = {name: hist.get_value_at_percentile(p) / 1000.0 for name, p in PERCENTILES.items()}
     out["max"] = hist.get_max_value() / 1000.0
     out["min"] = hist.get_min_value() / 1000.0
-    out["mean"] = hist.get_mean_value() / 1000.0
+    out["mean"] = mean_value(hist) / 1000.0
     out["observations"] = hist.get_total_count()
     return out
 

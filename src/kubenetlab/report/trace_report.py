@@ -12,7 +12,8 @@ from kubenetlab.trace import Trace
 
 
 def print_trace(result: Trace) -> None:
-    summary = result.summary()
+    documents = result.hop_documents()
+    summary = result.summary(documents)
     kinds = {"udp": "UDP probes", "rr": "TCP messages (one connection)", "crr": "TCP connections"}
     stdout.print(
         f"[bold]trace[/] {result.src} → {result.dst}: {result.answered}/{result.sent} "
@@ -20,7 +21,7 @@ def print_trace(result: Trace) -> None:
         "(bpf_ktime_get_ns at tcx ingress/egress)",
         highlight=False,
     )
-    for direction, hops in result.directions.items():
+    for direction, hops in documents.items():
         table = Table(title=direction, box=None, pad_edge=False, title_justify="left")
         for col in ("#", "crossing", "what happens on the way", "bytes", "Δ p50 µs", "Δ p90 µs",
                     "Δ p99 µs", "probe's addresses here"):  # fmt: skip
@@ -28,7 +29,7 @@ def print_trace(result: Trace) -> None:
                 col, justify="right" if col.startswith(("Δ", "bytes", "#")) else "left"
             )
         previous = None
-        for i, hop in enumerate(h.to_dict() for h in hops):
+        for i, hop in enumerate(hops):
             flow = hop["flow"] if hop["flow"] != previous else "〃"
             previous = hop["flow"]
             table.add_row(
