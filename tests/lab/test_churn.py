@@ -39,6 +39,13 @@ def test_churn_syncs_once_per_min_sync_period_and_its_cpu_is_real(tmp_path) -> N
             # children it waited for: the same CPU, within 10 % (and a clock tick)
             assert abs(cgroup - proc) <= 0.1 * cgroup + 100 * 0.01 / busy["seconds"], node
         assert busy["proxy_percent_of_core"] > quiet["proxy_percent_of_core"]
+        assert busy["proxy_percent_of_node"] == max(
+            n["proxy_percent_of_node"] for n in busy["nodes"]
+        )
+        if row["proxy"] == "iptables":  # nat + filter: more than one rule per Service
+            assert busy["rules"] > 100 and 0 < busy["rules_last_sync"] <= busy["rules"], busy
+        else:  # kube-proxy's nftables mode exports no rule count
+            assert busy["rules"] is None
         assert busy["apiserver_percent_of_core"] > 0 and busy["etcd_percent_of_core"] > 0
         assert quiet["crr"]["p50_us"] > 0 and busy["crr"]["p50_us"] > 0
     for name in ("churn.json", "churn.csv"):

@@ -146,6 +146,21 @@ def test_kube_proxy_metrics_are_read_for_ipv4_only() -> None:
     assert (m.syncs, m.full, m.partial, m.endpoint_changes, m.pending) == (3, 1, 2, 4, 1)
     assert m.mean_seconds == pytest.approx(0.1) and m.last_timestamp == 1.7e9
     assert m.quantile(0.5) == 0.128 and m.quantile(0.3) == 0.064
+    assert m.iptables_rules is None  # nftables mode: no rule count, none made up
+
+
+def test_iptables_rule_counts_are_summed_over_nat_and_filter() -> None:
+    m = kubeproxy.parse_metrics(
+        METRICS
+        + "# TYPE kubeproxy_sync_proxy_rules_iptables_total gauge\n"
+        + 'kubeproxy_sync_proxy_rules_iptables_total{ip_family="IPv4",table="filter"} 4\n'
+        + 'kubeproxy_sync_proxy_rules_iptables_total{ip_family="IPv4",table="nat"} 10\n'
+        + 'kubeproxy_sync_proxy_rules_iptables_total{ip_family="IPv6",table="nat"} 99\n'
+        + "# TYPE kubeproxy_sync_proxy_rules_iptables_last gauge\n"
+        + 'kubeproxy_sync_proxy_rules_iptables_last{ip_family="IPv4",table="filter"} 1\n'
+        + 'kubeproxy_sync_proxy_rules_iptables_last{ip_family="IPv4",table="nat"} 5\n'
+    )
+    assert (m.iptables_rules, m.iptables_rules_last_sync) == (14, 6)
 
 
 def test_results_name_the_proxy_that_programmed_the_nodes() -> None:

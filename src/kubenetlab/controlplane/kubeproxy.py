@@ -150,6 +150,10 @@ class SyncMetrics:
     programming_count: int = 0
     full_seconds_total: float = 0.0
     partial_seconds_total: float = 0.0
+    # iptables mode only (nftables mode exports no rule count): rules in the nat and filter
+    # tables (..._iptables_total) and rules written by the last sync (..._iptables_last)
+    iptables_rules: int | None = None
+    iptables_rules_last_sync: int | None = None
 
     @property
     def mean_seconds(self) -> float | None:
@@ -173,12 +177,19 @@ class SyncMetrics:
         return n, mean, kind
 
 
+IPTABLES_RULE_COUNTS = (
+    "kubeproxy_sync_proxy_rules_iptables_total",
+    "kubeproxy_sync_proxy_rules_iptables_last",
+)
+
+
 def parse_metrics(text: str) -> SyncMetrics:
     from prometheus_client.parser import text_string_to_metric_families
 
     values: dict[str, float] = {}
     buckets: list[tuple[float, int]] = []
     programming: list[tuple[float, int]] = []
+    per_table: dict[str, int] = {}  # ..._iptables_total / _last, summed over tables
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             name, labels = sample.name, dict(sample.labels)
@@ -188,6 +199,8 @@ def parse_metrics(text: str) -> SyncMetrics:
                 buckets.append((float(labels["le"]), int(sample.value)))
             elif name == "kubeproxy_network_programming_duration_seconds_bucket":
                 programming.append((float(labels["le"]), int(sample.value)))
+            elif name in IPTABLES_RULE_COUNTS and set(labels) == {"table"}:
+                per_table[name] = per_table.get(name, 0) + int(sample.value)
             elif not labels:
                 values[name] = float(sample.value)
     base = "kubeproxy_sync_proxy_rules"
@@ -212,6 +225,8 @@ def parse_metrics(text: str) -> SyncMetrics:
         partial_seconds_total=values.get(
             "kubeproxy_sync_partial_proxy_rules_duration_seconds_sum", 0.0
         ),
+        iptables_rules=per_table.get(f"{base}_iptables_total"),
+        iptables_rules_last_sync=per_table.get(f"{base}_iptables_last"),
     )
 
 

@@ -122,6 +122,10 @@ class Window:
     sync_p99_ms: float | None = None
     programming_p50_ms: float | None = None
     programming_p99_ms: float | None = None
+    # kube-proxy iptables mode, node1, at the window's end: rules in nat + filter, and the
+    # rules its last sync wrote (nftables mode and the eBPF agents export no such count)
+    rules: int | None = None
+    rules_last_sync: int | None = None
     crr: dict[str, Any] = field(default_factory=dict)  # the client's TCP_CRR to the ClusterIP
 
     @property
@@ -129,6 +133,14 @@ class Window:
         """The busiest node's proxy, % of one core."""
         values = [
             n.proxy_percent_of_core for n in self.nodes if n.proxy_percent_of_core is not None
+        ]
+        return max(values) if values else None
+
+    @property
+    def proxy_percent_of_node(self) -> float | None:
+        """The busiest node's proxy, % of all the node's CPUs."""
+        values = [
+            n.proxy_percent_of_node for n in self.nodes if n.proxy_percent_of_node is not None
         ]
         return max(values) if values else None
 
@@ -167,11 +179,14 @@ class ChurnReport(ScenarioReport):
                 "/proc/PID/stat (utime+stime+cutime+cstime) beside it",
                 "syncs": "kube-proxy's /metrics (kubeproxy_sync_proxy_rules_duration_seconds, "
                 "kubeproxy_network_programming_duration_seconds)",
+                "rules": "kube-proxy's /metrics (kubeproxy_sync_proxy_rules_iptables_total and "
+                "_iptables_last, nat + filter; iptables mode only)",
                 "crr": "knl-rr TCP_CRR through kubenetlab bench",
             },
             "rows": [
                 {**{k: v for k, v in asdict(r).items() if k != "windows"},
-                 "windows": [{**asdict(w), "proxy_percent_of_core": w.proxy_percent_of_core}
+                 "windows": [{**asdict(w), "proxy_percent_of_core": w.proxy_percent_of_core,
+                              "proxy_percent_of_node": w.proxy_percent_of_node}
                              for w in r.windows]}
                 for r in self.rows
             ],
@@ -382,6 +397,7 @@ def _window(
         programming = (after.programming_buckets, before.programming_buckets)
         window.programming_p50_ms = _ms(bucket_quantile(*programming, 0.5))
         window.programming_p99_ms = _ms(bucket_quantile(*programming, 0.99))
+        window.rules, window.rules_last_sync = after.iptables_rules, after.iptables_rules_last_sync
     return window
 
 
