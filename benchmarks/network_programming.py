@@ -35,6 +35,7 @@ from kubenetlab.components.proxyagents import read_status
 from kubenetlab.controlplane.objects import api_client
 from kubenetlab.kernel.ledger import Ledger
 from kubenetlab.live import attach
+from kubenetlab.scenarios import api_services
 
 PROBE = """
 import socket, sys, time
@@ -63,33 +64,17 @@ def cli(*args: str, timeout: float = 900) -> str:
 def _objects(
     name: str, pods: list[tuple[str, str]], cluster_ip: str | None = None
 ) -> tuple[dict, dict]:
-    """A selector-less Service and its EndpointSlice, stamped as the EndpointSlice controller
-    stamps its own (kube-proxy measures network programming from that trigger time)."""
-    now = time.time()
-    trigger = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
+    """A selector-less Service (at a ClusterIP chosen in advance) and its EndpointSlice,
+    stamped as the EndpointSlice controller stamps its own."""
     svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
            "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}],
                     **({"clusterIP": cluster_ip} if cluster_ip else {})}}  # fmt: skip
-    eps = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-           "metadata": {"name": f"{name}-1", "labels": {"kubernetes.io/service-name": name},
-                        "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": trigger}},
-           "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-           "endpoints": [{"addresses": [ip], "nodeName": node, "conditions": {"ready": True}}
-                         for ip, node in pods]}  # fmt: skip
-    return svc, eps
+    return svc, api_services.endpoint_slice(name, pods)
 
 
 def _create_many(kubeconfig: Path, count: int, pods: list[tuple[str, str]]) -> float:
-    from kubernetes import client
-
-    api = api_client(kubeconfig)
-    core, discovery = client.CoreV1Api(api), client.DiscoveryV1Api(api)
     started = time.monotonic()
-    for i in range(count):
-        svc, eps = _objects(f"bulk-{i}", pods)
-        core.create_namespaced_service("default", svc)
-        discovery.create_namespaced_endpoint_slice("default", eps)
-    api.close()
+    api_services.create(kubeconfig, [f"bulk-{i}" for i in range(count)], lambda _: pods)
     return time.monotonic() - started
 
 

@@ -165,3 +165,22 @@ def test_service_scale_scenario_small_run(tmp_path) -> None:
         assert r["tool"].startswith("kubenetlab knl-rr")
     assert rows[("iptables", 200)]["rule_lines"] > 20 * rows[("iptables", 5)]["rule_lines"]
     assert (tmp_path / "service-scale.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_service_scale_on_the_api_measures_the_upstream_kube_proxy() -> None:
+    """--control-plane kubernetes: Services written to the lab's API in steps, kube-proxy
+    v1.36 programming them, its own rule count growing with N, CRR to the first and last."""
+    from tests.lab.conftest import run_cli
+
+    out = run_cli("scenario", "service-scale", "--services", "5,60", "--proxy", "iptables",
+                  "--control-plane", "kubernetes", "--repeats", "1", "--duration", "1",
+                  "-o", "json", timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["settings"]["control_plane"] == "kubernetes"
+    small, big = doc["rows"]
+    for r in (small, big):
+        assert r["implementation"] == "kube-proxy v1.36.3 (upstream, iptables mode)"
+        assert r["program_seconds"] > 0 and r["crr_last"]["p50"]["median"] > 0
+    # kube-proxy's own count (nat + filter): several rules per Service and endpoint
+    assert big["rule_lines"] - small["rule_lines"] >= 55 * 4

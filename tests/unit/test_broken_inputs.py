@@ -328,6 +328,13 @@ CASES: list[tuple[str, str | bytes | None, list[str], tuple[int, ...], str]] = [
     ("mtu-sizes", None, ["scenario", "mtu", "--sizes", "64,70000"], (2,), "sizes must be"),
     ("mtu-sizes-text", None, ["scenario", "mtu", "--sizes", "big"], (2,), "integers"),
     ("scale-sizes", None, ["scenario", "service-scale", "--services", "0"], (2,), "services"),
+    (
+        "scale-api-size",
+        None,
+        ["scenario", "service-scale", "--services", "30000", "--control-plane", "kubernetes"],
+        (2,),
+        "at most 20,000 through the lab's API server",
+    ),
     ("canary-dev-zero", None, ["scenario", "canary", "-f", "/dev/zero"], (2,), "larger than"),
     ("mtu-encap", None, ["mtu", "--encap", "bogus"], (2,), "unknown encapsulation"),
 ]

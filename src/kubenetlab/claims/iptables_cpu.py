@@ -134,8 +134,9 @@ def _judge_scale(doc: dict) -> Verdict:
         f"{fmt(big['crr_first']['cpu_us_per_txn'], 'µs CPU')} to the first: {share:.0f} % of "
         "that connection's CPU goes to walking KUBE-SERVICES (one rule per Service, matched in "
         "order; an average Service walks half of it). "
-        f"Programming the {big['rule_lines']:,} rule lines took {big['program_seconds']:.1f} s "
-        "of iptables-restore, repeated on every sync."
+        + (f"Programming the {big['rule_lines']:,} rule lines took "
+           if big.get("rule_lines") is not None else "Programming took ")
+        + f"{big['program_seconds']:.1f} s of iptables-restore, repeated on every sync."
     )
     others = [
         r

@@ -40,7 +40,7 @@ def print_scale(report: ScaleReport) -> None:
             r.proxy,
             str(r.services),
             f"{r.program_s:.2f}",
-            str(r.rule_lines),
+            "-" if r.rule_lines is None else f"{r.rule_lines:,}",
             f"{f['p50'].median:.0f}",
             f"{f['p99'].median:.0f}",
             f"{la['p50'].median:.0f}",
@@ -49,6 +49,9 @@ def print_scale(report: ScaleReport) -> None:
             f"{cpu.median:.0f}" if cpu else "-",
         )
     stdout.print(table)
+    made_by = {r.proxy: r.implementation for r in report.rows if r.implementation}
+    for name, impl in made_by.items():
+        stdout.print(f"{name}: {impl}", highlight=False)
 
 
 def write_chart(report: ScaleReport, out: Path) -> Path:

@@ -26,7 +26,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,16 +47,14 @@ from kubenetlab.errors import KnlError, UsageError
 from kubenetlab.inputs import csv_ints, csv_list
 from kubenetlab.kernel import cgroups, preflight, procs
 from kubenetlab.kernel.cgroups import proxy_cgroup
-from kubenetlab.kube.objects import SERVICE_NAME_LABEL
 from kubenetlab.live import LiveLab, Member, running
 from kubenetlab.model import Lab
 from kubenetlab.proxy import PROXIES, proxy
+from kubenetlab.scenarios import api_services
 from kubenetlab.scenarios.base import Scenario, ScenarioReport
 from kubenetlab.spec import build_lab
 
-MAX_SERVICES = 20_000  # the lab's API server and a kube-proxy sync at this size fit 24 GiB
-TRIGGER = "endpoints.kubernetes.io/last-change-trigger-time"
-WORKERS = 8  # parallel API writers while creating the Services
+MAX_SERVICES = api_services.MAX_SERVICES
 CLIENT, SERVER = "node1-pod1", "node2-pod1"
 
 
@@ -203,24 +200,6 @@ def _spec(proxy_name: str, settings: ChurnSettings, period: str) -> dict[str, An
     }  # fmt: skip
 
 
-def _stamp() -> str:
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
-
-
-def _slice(name: str, addresses: list[tuple[str, str]], unready: int | None) -> dict[str, Any]:
-    """An EndpointSlice as the controller writes one (with its trigger time, from which
-    kube-proxy measures network programming); endpoint `unready` not ready."""
-    return {
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": f"{name}-1", "labels": {SERVICE_NAME_LABEL: name},
-                     "annotations": {TRIGGER: _stamp()}},
-        "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-        "endpoints": [{"addresses": [ip], "nodeName": node, "conditions": {"ready": i != unready}}
-                      for i, (ip, node) in enumerate(addresses)],
-    }  # fmt: skip
-
-
 def _endpoints(lab: Lab, i: int, count: int) -> list[tuple[str, str]]:
     """Service i's endpoints: lab pods, round-robin (the same pod may back many Services)."""
     chosen = [lab.pods[(i + k) % len(lab.pods)] for k in range(count)]
@@ -228,54 +207,11 @@ def _endpoints(lab: Lab, i: int, count: int) -> list[tuple[str, str]]:
 
 
 def _create(kubeconfig: Path, lab: Lab, n: int, per: int) -> float:
-    """N selector-less Services and their EndpointSlices through the API, WORKERS at a
-    time; the seconds the API took to accept them all."""
-    from kubernetes import client
-    from kubernetes.client.rest import ApiException
-
-    from kubenetlab.controlplane.objects import api_client
-
-    local = threading.local()
-
-    def one(i: int) -> None:
-        if not hasattr(local, "apis"):
-            api = api_client(kubeconfig)
-            local.apis = (client.CoreV1Api(api), client.DiscoveryV1Api(api))
-        core, discovery = local.apis
-        name = f"churn-{i}"
-        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-               "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}  # fmt: skip
-        try:
-            core.create_namespaced_service("default", svc)
-            discovery.create_namespaced_endpoint_slice(
-                "default", _slice(name, _endpoints(lab, i, per), None)
-            )
-        except ApiException as exc:
-            raise KnlError(
-                f"the lab's API server refused Service {name}: {exc.status} {exc.reason}"
-            ) from None
-
+    """N Services and their EndpointSlices through the API; the seconds the API took."""
     started = time.monotonic()
-    with ThreadPoolExecutor(WORKERS) as pool:
-        list(pool.map(one, range(n)))
+    api_services.create(kubeconfig, [f"churn-{i}" for i in range(n)],
+                        lambda i: _endpoints(lab, i, per))  # fmt: skip
     return time.monotonic() - started
-
-
-def _wait_programmed(live: LiveLab, proxy_name: str, n: int, seconds: float = 900) -> None:
-    """Until every node's proxy has every Service and nothing pending."""
-    deadline = time.monotonic() + seconds
-    want = n + 2  # + web and the kubernetes Service
-    while time.monotonic() < deadline:
-        if proxy_name == "ebpf":
-            rows = [read_status(live.ledger, node.name) for node in live.lab.nodes]
-            if all(r.get("services", 0) >= want for r in rows):
-                return
-        else:
-            now = [metrics(node) for node in live.lab.nodes]
-            if all(m.pending == 0 and m.service_changes >= want for m in now):
-                return
-        time.sleep(0.2)
-    raise KnlError(f"the {proxy_name} proxies did not program {n:,} Services in {seconds:.0f} s")
 
 
 class Churner(threading.Thread):
@@ -301,7 +237,8 @@ class Churner(threading.Thread):
                 break
             i = self.changes % self.n
             down = (self.changes // self.n) % 2 == 0  # odd passes over the slices bring it back
-            body = _slice(f"churn-{i}", _endpoints(self.lab, i, self.per), 0 if down else None)
+            addresses = _endpoints(self.lab, i, self.per)
+            body = api_services.endpoint_slice(f"churn-{i}", addresses, 0 if down else None)
             try:
                 discovery.patch_namespaced_endpoint_slice(f"churn-{i}-1", "default", body)
             except Exception as exc:  # an API error ends the churn; reported, never hidden
@@ -426,7 +363,7 @@ def _row(
         kubeconfig = kubeconfig_path(live.name)
         created = _create(kubeconfig, live.lab, n, settings.endpoints_per_service)
         started = time.monotonic()
-        _wait_programmed(live, proxy_name, n)
+        api_services.wait_programmed(live, proxy_name, n + 2)  # + web and `kubernetes`
         row = Row(proxy_name, n, period, implementation(lab), round(created, 2),
                   round(created + time.monotonic() - started, 2))  # fmt: skip
         row.windows.append(_window(live, proxy_name, None, settings))

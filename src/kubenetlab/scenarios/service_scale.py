@@ -7,6 +7,13 @@ meets: it DNATs the SYN and un-NATs the replies; node2 only forwards — then TC
 each way, close: the built-in driver, as `compare` uses) to the first and to the last
 Service in the table, and the host CPU per connection. The article's claim about iptables
 CPU at scale becomes a number for your own N.
+
+With `--control-plane kubernetes` the same lab runs the upstream control plane and the
+proxies that follow it — kube-proxy v1.36 on every node (iptables, iptables-legacy,
+nftables) or the eBPF proxy's API agents — and the Services are created through the API,
+step by step up to each size: the programming time is then from the step's first write
+until every node's proxy has them all, and the rule count is kube-proxy's own (nat +
+filter, iptables mode; nftables mode and the eBPF agents export none).
 """
 
 from __future__ import annotations
@@ -14,18 +21,21 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kubenetlab.bench import runner
 from kubenetlab.bench.result import BenchResult
 from kubenetlab.components.backends import start_backends_for
+from kubenetlab.components.kubeproxy import metrics
+from kubenetlab.controlplane.kubeproxy import implementation
 from kubenetlab.errors import UsageError
 from kubenetlab.inputs import csv_ints, csv_list
 from kubenetlab.kernel import preflight
 from kubenetlab.live import Member, running
 from kubenetlab.proxy import PROXIES, node_context, proxy
 from kubenetlab.proxy.synthetic import synthetic_services
+from kubenetlab.scenarios import api_services
 from kubenetlab.scenarios.base import Scenario, ScenarioReport
 from kubenetlab.services import Endpoint
 from kubenetlab.spec import build_lab
@@ -42,6 +52,7 @@ class ScaleSettings:
     duration: float = 2.0
     repeats: int = 3
     profile: str = "native"
+    control_plane: str | None = None  # "kubernetes": upstream kube-proxy / API-fed eBPF agents
 
     def __post_init__(self) -> None:
         validate(self)
@@ -52,9 +63,10 @@ class ScaleRow:
     proxy: str
     services: int
     program_s: float
-    rule_lines: int
+    rule_lines: int | None  # lines of rule input (renderer) or kube-proxy's rule count
     first: BenchResult
     last: BenchResult
+    implementation: str | None = None  # which proxy programmed the node, and its version
 
     def to_dict(self) -> dict[str, Any]:
         f, la = self.first.estimates, self.last.estimates
@@ -64,7 +76,7 @@ class ScaleRow:
             "crr_first": {k: f[k].to_dict() for k in ("p50", "p99", "cpu_us_per_txn") if k in f},
             "crr_last": {k: la[k].to_dict() for k in ("p50", "p99", "cpu_us_per_txn") if k in la},
             "last_minus_first_p50_us": round(la["p50"].median - f["p50"].median, 1),
-            "tool": self.first.tool,
+            "tool": self.first.tool, "implementation": self.implementation,
         }  # fmt: skip
 
 
@@ -80,7 +92,8 @@ class ScaleReport(ScenarioReport):
         return {
             "schema_version": 1,
             "settings": {"sizes": list(s.sizes), "proxies": list(s.proxies), "repeats": s.repeats,
-                         "duration_s": s.duration, "profile": s.profile},
+                         "duration_s": s.duration, "profile": s.profile,
+                         "control_plane": s.control_plane},
             "rows": [r.to_dict() for r in self.rows],
             "seconds": round(self.seconds, 1),
         }  # fmt: skip
@@ -91,6 +104,13 @@ def validate(settings: ScaleSettings) -> None:
         proxy(name)
     if not settings.sizes or any(n < 1 or n > 60000 for n in settings.sizes):
         raise UsageError("services must be sizes from 1 to 60000")
+    if settings.control_plane not in (None, "kubernetes"):
+        raise UsageError(f"control plane must be kubernetes, not {settings.control_plane!r}")
+    if settings.control_plane and max(settings.sizes) > api_services.MAX_SERVICES:
+        raise UsageError(
+            f"services: at most {api_services.MAX_SERVICES:,} through the lab's API server "
+            f"(not {max(settings.sizes):,}): it and a kube-proxy sync must fit this machine"
+        )
     runner.BenchSpec("crr", settings.duration, settings.repeats)
 
 
@@ -100,8 +120,9 @@ def run(settings: ScaleSettings, on_step: Callable[[str], None] | None = None) -
         preflight.require_tools(PROXIES[name].tools)
     started = time.monotonic()
     report = ScaleReport(settings)
+    rows_for = _rows_on_api if settings.control_plane == "kubernetes" else _rows_for
     for name in settings.proxies:
-        report.rows += _rows_for(name, settings, on_step)
+        report.rows += rows_for(name, settings, on_step)
     report.seconds = time.monotonic() - started
     return report
 
@@ -122,6 +143,7 @@ def _rows_for(
         bench = runner.BenchSpec("crr", settings.duration, settings.repeats)
         impl = PROXIES[name]
         ctx = node_context(lab, lab.nodes[0])  # node1: the client's node
+        renderer = implementation(replace(lab, proxy=name))
         for n in sorted(settings.sizes):
             if on_step:
                 on_step(f"{name}: programming {n} Services")
@@ -133,8 +155,45 @@ def _rows_for(
                 if on_step:
                     on_step(f"{name}: {n} Services, TCP_CRR to {svc.name}")
                 results.append(runner.run(live, client, Member.of_service(svc, 80), bench))
-            rows.append(ScaleRow(name, n, seconds, lines, *results))
+            rows.append(ScaleRow(name, n, seconds, lines, *results, renderer))
         impl.clear(ctx)
+    return rows
+
+
+def _rows_on_api(
+    name: str, settings: ScaleSettings, on_step: Callable[[str], None] | None
+) -> list[ScaleRow]:
+    """The same measurement on a lab with the upstream control plane, one lab per proxy;
+    the Services written to the API in steps up to each size."""
+    from kubenetlab.lab import kubeconfig_path
+
+    lab = build_lab({"name": LAB, "nodes": 2, "pods_per_node": 2, "profile": settings.profile,
+                     "proxy": name, "control_plane": "kubernetes"})  # fmt: skip
+    rows = []
+    with running(lab) as live:
+        pods = {p.name: p for p in lab.pods}
+        addresses = [(str(pods[n].ip), pods[n].node) for n in BACKEND_PODS]
+        start_backends_for(lab, live.ledger, {n: [8080] for n in BACKEND_PODS})
+        client = live.member("node1-pod1")
+        bench = runner.BenchSpec("crr", settings.duration, settings.repeats)
+        kubeconfig = kubeconfig_path(live.name)
+        made: dict[str, str] = {}  # name → ClusterIP
+        for n in sorted(settings.sizes):
+            if on_step:
+                on_step(f"{name}: {n} Services through the API")
+            started = time.monotonic()
+            names = [f"scale-{i}" for i in range(len(made), n)]
+            made.update(api_services.create(kubeconfig, names, lambda _: addresses))
+            api_services.wait_programmed(live, name, n + 1)  # + the `kubernetes` Service
+            seconds = time.monotonic() - started
+            rules = None if name == "ebpf" else metrics(lab.nodes[0]).iptables_rules
+            results = []
+            for svc in ("scale-0", f"scale-{n - 1}"):
+                if on_step:
+                    on_step(f"{name}: {n} Services, TCP_CRR to {svc}")
+                member = api_services.service_member(svc, made[svc])
+                results.append(runner.run(live, client, member, bench))
+            rows.append(ScaleRow(name, n, seconds, rules, *results, implementation(lab)))
     return rows
 
 
@@ -148,12 +207,20 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per run")
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement")
     parser.add_argument("--profile", default="native", help="routing profile of the lab")
+    parser.add_argument(
+        "--control-plane",
+        choices=("kubernetes",),
+        help="the upstream control plane: kube-proxy v1.36 (or the eBPF proxy's API agents) "
+        "programs the nodes from Services created through the API",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> ScaleSettings:
     sizes = csv_ints(args.services, "services")
     proxies = csv_list(args.proxy, "proxies")
-    return ScaleSettings(sizes, proxies, args.duration, args.repeats, args.profile)
+    return ScaleSettings(
+        sizes, proxies, args.duration, args.repeats, args.profile, args.control_plane
+    )
 
 
 def steps(settings: ScaleSettings) -> int:
