@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kubenetlab.kernel.ledger import Ledger
 from tests.lab.conftest import LEDGER_DIR, lab_leftovers, run_cli
-from tests.lab.helpers import lab, status
 
 pytestmark = pytest.mark.lab
 
@@ -37,38 +35,6 @@ def _spec(tmp_path: Path, name: str) -> str:
     path = tmp_path / "lab.yaml"
     path.write_text(SPEC.format(name=name))
     return str(path)
-
-
-def test_dead_etcd_and_api_server_show_in_status_and_down_removes_everything(
-    tmp_path: Path,
-) -> None:
-    with lab("-f", _spec(tmp_path, "kcd"), "--name", "kcd") as doc:
-        ledger = Ledger.load("kcd")
-        assert ledger is not None
-        files = [Path(f.rstrip("/")) for f in ledger.files]
-        assert any(f.name == "pki" for f in files) and all(f.exists() for f in files)
-        port = doc["control_plane"]["kubernetes"]["host_port"]
-        [etcd] = [p for p in ledger.processes if p.role == "etcd"]
-        assert etcd.pid is not None
-        os.kill(etcd.pid, signal.SIGKILL)  # the API server stays up but is not ready
-        time.sleep(0.5)
-        api = status("kcd")["control_plane"]["kubernetes"]
-        assert api["api"].startswith("not ready"), api
-        assert api["processes"]["etcd"] is False and "etcd" in api["down"]
-        [apiserver] = [p for p in ledger.processes if p.role == "kube-apiserver"]
-        assert apiserver.pid is not None
-        os.kill(apiserver.pid, signal.SIGKILL)
-        time.sleep(0.5)
-        api = status("kcd")["control_plane"]["kubernetes"]
-        assert api["api"].startswith("unreachable")
-        assert api["processes"]["kube-apiserver"] is False and "kube-apiserver" in api["down"]
-        table = run_cli("lab", "status", "kcd")
-        assert "kube-apiserver" in table.stdout and "down" in table.stdout, table.stdout
-    assert not any(f.exists() for f in files)  # certificates, etcd's data, logs
-    with pytest.raises(OSError):  # the forwarder's port is closed
-        import socket
-
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
 def test_sigterm_during_lab_up_leaves_nothing(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """One Kubernetes lab shared by the tests that read it or add to it (each builds its own
 objects): the upstream control plane reached from the host with kubectl, the nodes'
 identities, a cluster read by `audit`/`proxy render --kubeconfig`, the knl-kubelets'
-Pods, and — last, because it kills the API server — a Deployment whose pods keep serving
-without it. Destructive control-plane tests build their own labs
+Pods, and — last, because it kills etcd and the API server — a Deployment whose pods keep
+serving without them, and `lab down` of what is left. Destructive control-plane tests build their own labs
 (test_kubernetes_control_plane.py)."""
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import ssl
+import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -61,7 +64,17 @@ def k8s(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     spec = tmp_path_factory.mktemp("k8s") / "lab.yaml"
     spec.write_text(SPEC)
     with shared_lab("-f", str(spec), "--name", NAME) as doc:
+        ledger = Ledger.load(NAME)
+        assert ledger is not None
+        files = [Path(f.rstrip("/")) for f in ledger.files]
+        assert any(f.name == "pki" for f in files) and all(f.exists() for f in files)
         yield doc
+    # `lab down` of a lab whose etcd and API server were killed (the last test) leaves
+    # nothing: certificates, etcd's data, logs; the host's forwarder port closed
+    assert not any(f.exists() for f in files)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", doc["control_plane"]["kubernetes"]["host_port"]),
+                                 timeout=1).close()  # fmt: skip
 
 
 def wait_for(what: str, check: Callable[[], Any], seconds: float = 60.0) -> Any:
@@ -252,6 +265,87 @@ def test_audit_and_render_read_the_cluster_as_they_read_its_dump(
     assert "Traceback" not in denied.stderr + refused.stderr
 
 
+def _knl_namespaces(kubeconfig: str) -> list[str]:
+    got = kubectl_json(kubeconfig, "get", "namespaces", "-l",
+                       "app.kubernetes.io/managed-by=kubenetlab")  # fmt: skip
+    return [n["metadata"]["name"] for n in got["items"]]
+
+
+def test_compare_measures_the_cluster_through_its_api(k8s: dict[str, Any], tmp_path: Path) -> None:
+    """compare --kubeconfig against the lab's API: pods on both nodes (their tools run as
+    host programs by the lab's kubelets), the same tests and parsers as the lab's own
+    compare, figures of the same order as the lab's own bench on the same path, the
+    namespace gone afterwards — also after a SIGTERM mid-run."""
+    doc = k8s
+    kubeconfig = kubeconfig_of(NAME)
+    base = ["compare", "--kubeconfig", kubeconfig, "--image", "python:3"]
+    dry = run_cli(*base, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    kinds = [o["kind"] for o in yaml.safe_load_all(dry.stdout)]
+    assert kinds == ["Namespace", "Pod", "Pod", "Pod", "Pod", "Service", "Service"]
+    assert not _knl_namespaces(kubeconfig)  # nothing created
+
+    out = run_cli(*base, "--tests", "rr,crr,stream", "--repeats", "1", "--duration", "1",
+                  "-o", "json", timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["kind"] == "compare"
+    rows = {r["profile"]: r for r in result["rows"]}
+    assert set(rows) == {"underlay", "cluster"} and all(r["measured"] for r in rows.values())
+    pods = rows["cluster"]["results"]
+    assert set(pods) == {"rr", "crr", "stream", "crr_service", "rr_nodeport"}
+    assert pods["rr"]["tool"].startswith("sockperf") and pods["crr"]["tool"].startswith(
+        "kubenetlab knl-rr"
+    )
+    assert pods["stream"]["estimates"]["gbps"]["median"] > 0
+    for test in ("rr", "crr", "crr_service", "rr_nodeport"):
+        assert pods[test]["estimates"]["p50"]["median"] > 0, test
+    assert rows["underlay"]["results"]["rr"]["estimates"]["p50"]["median"] > 0
+    cluster = result["cluster"]
+    assert cluster["version"] == upstream.KUBERNETES_VERSION
+    assert [n["name"] for n in cluster["nodes"]] == ["node1", "node2"]
+    assert cluster["pod_mtu"] == doc["pod_mtu"]  # read inside the client pod
+    assert cluster["kube_proxy"].startswith("iptables")
+    assert cluster["namespace_deleted"] and not _knl_namespaces(kubeconfig)
+
+    # the lab's own bench on the same kind of path (its spec pods, node1 → node2): figures
+    # of the same order
+    lab_run = run_cli("bench", NAME, "--from", "node1-pod1", "--to", "node2-pod1", "--test",
+                      "rr", "--repeats", "2", "--duration", "1", "-o", "json")  # fmt: skip
+    assert lab_run.returncode == 0, lab_run.stderr
+    ours = json.loads(lab_run.stdout)["estimates"]["p50"]["median"]
+    theirs = pods["rr"]["estimates"]["p50"]["median"]
+    assert 0.5 < theirs / ours < 2, (theirs, ours)
+
+    # SIGTERM mid-run (its pods being made ready): the run's namespace is deleted on the way out
+    proc = subprocess.Popen([sys.executable, "-m", "kubenetlab", *base, "--tests", "stream",
+                             "--duration", "5", "--repeats", "3"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not _knl_namespaces(kubeconfig):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    assert not _knl_namespaces(kubeconfig)
+    cleaned = run_cli("cluster", "clean", "--kubeconfig", kubeconfig, "-o", "json")
+    assert cleaned.returncode == 0 and json.loads(cleaned.stdout)["deleted"] == []
+
+    # credentials that may only read: every missing verb named, nothing created
+    assert kubectl(kubeconfig, "create", "serviceaccount", "viewer").returncode == 0
+    assert kubectl(kubeconfig, "create", "clusterrolebinding", "viewer", "--clusterrole=view",
+                   "--serviceaccount=default:viewer").returncode == 0  # fmt: skip
+    token = kubectl(kubeconfig, "create", "token", "viewer").stdout.strip()
+    viewer = _token_kubeconfig(kubeconfig, token, tmp_path / "viewer")
+    refused = run_cli("compare", "--kubeconfig", viewer)
+    assert refused.returncode == 3, refused.stderr
+    for verb in ("list nodes", "create namespaces", "create pods/exec"):
+        assert verb in refused.stderr
+    assert "kubectl create clusterrole knl-runner --verb=create,delete" in refused.stderr
+    assert not _knl_namespaces(kubeconfig)
+
+
 def test_host_network_and_a_missing_program(k8s: dict[str, Any]) -> None:
     doc = k8s
     kubeconfig = kubeconfig_of(NAME)
@@ -359,11 +453,24 @@ def test_a_deployment_runs_on_the_lab_nodes_with_logs_and_exec(k8s: dict[str, An
                     lambda: [ns for ns in before if not netns.exists(ns)])  # fmt: skip
     assert len(gone) == 1
 
-    # the API server gone: the kubelets say so, the pods keep serving
+    # etcd gone: the API server stays up but is not ready, and status says so
+    [etcd] = [p for p in ledger.processes if p.role == "etcd"]
+    assert etcd.pid is not None
+    os.kill(etcd.pid, signal.SIGKILL)
+    time.sleep(0.5)
+    api = status(NAME)["control_plane"]["kubernetes"]
+    assert api["api"].startswith("not ready"), api
+    assert api["processes"]["etcd"] is False and "etcd" in api["down"]
+    # the API server gone too: the kubelets say so, the pods keep serving
     [apiserver] = [p for p in ledger.processes if p.role == "kube-apiserver"]
     assert apiserver.pid is not None
     os.kill(apiserver.pid, signal.SIGKILL)
     got = lab_exec(NAME, "node1-pod1", "python3", "-c", HTTP_GET, pods[1]["status"]["podIP"])
     assert got.stdout.strip() == "200", got.stderr
-    kubelets = status(NAME)["control_plane"]["kubelets"]
+    after = status(NAME)["control_plane"]
+    assert after["kubernetes"]["api"].startswith("unreachable")
+    assert "kube-apiserver" in after["kubernetes"]["down"]
+    kubelets = after["kubelets"]
     assert all(k["kubelet"] == "running" and "api_error" in k for k in kubelets), kubelets
+    table = run_cli("lab", "status", NAME)
+    assert "kube-apiserver" in table.stdout and "down" in table.stdout, table.stdout

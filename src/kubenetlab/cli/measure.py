@@ -142,6 +142,9 @@ def scenario_cmd(entry: Scenario, args: argparse.Namespace) -> int:
     from kubenetlab.report import views
 
     settings = entry.settings(args)  # bad input: exit 2 before anything starts
+    if entry.preview is not None and (shown := entry.preview(settings, args.output)) is not None:
+        sys.stdout.write(shown)
+        return 0
     report_dir(args.report)
     with progress(entry.name, entry.steps(settings)) as bar:
         report = entry.run(settings, lambda text: (bar.describe(text), bar.advance()))

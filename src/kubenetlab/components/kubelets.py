@@ -67,6 +67,15 @@ def kubelet_argv(lab: Lab, node: Node, ledger: Ledger, image_map: Path) -> list[
     ]  # fmt: skip
 
 
+def container_path() -> str:
+    """The PATH containers get: the host's, with the virtualenv's bin first, so that the
+    tools image's programs (sockperf, iperf3 and knl-rr, which `make setup` builds there)
+    run as host programs, as the image map runs every image."""
+    here = str(Path(sys.executable).parent)
+    rest = [d for d in os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").split(":") if d != here]
+    return ":".join([here, *rest])
+
+
 class NodeKubelets(Component):
     name = "kubelets"
     roles = (ROLE, PODNET_ROLE)
@@ -98,7 +107,8 @@ class NodeKubelets(Component):
         self._serve_pod_networks(lab, ledger)
         for node in lab.nodes:
             log = open(ledger.state_file(f"kubelet-{node.name}.log"), "w")  # noqa: SIM115
-            env = {**os.environ, "KNL_KUBERNETES_SERVICE_HOST": str(lab.service_cidr[1])}
+            env = {**os.environ, "KNL_KUBERNETES_SERVICE_HOST": str(lab.service_cidr[1]),
+                   "PATH": container_path()}  # fmt: skip
             procs.spawn(ledger, node.netns, kubelet_argv(lab, node, ledger, images), role=ROLE,
                         stdout=log, stderr=log, env=env)  # fmt: skip
             log.close()

@@ -56,6 +56,9 @@ DEPLOYMENTS = Resource("Deployment", "apps", "v1", "deployments")
 STATEFUL_SETS = Resource("StatefulSet", "apps", "v1", "statefulsets")
 DAEMON_SETS = Resource("DaemonSet", "apps", "v1", "daemonsets")
 GATEWAYS = Resource("Gateway", "gateway.networking.k8s.io", "v1", "gateways")
+NAMESPACES = Resource("Namespace", "", "v1", "namespaces", namespaced=False)
+PODS = Resource("Pod", "", "v1", "pods")
+EVENTS = Resource("Event", "", "v1", "events")
 SERVICE_CIDRS = Resource("ServiceCIDR", "networking.k8s.io", "v1", "servicecidrs", namespaced=False)
 HTTP_ROUTES = Resource("HTTPRoute", "gateway.networking.k8s.io", "v1", "httproutes")
 
@@ -68,13 +71,15 @@ class Read:
     verb: str = "list"
     namespace: str | None = None  # get: where the named objects live
     names: tuple[str, ...] = ()
+    subresource: str = ""  # "exec" for pods/exec
 
     def describe(self) -> str:
         where = f" in namespace {self.namespace}" if self.namespace else ""
         if self.verb == "list" and self.resource.namespaced and not self.namespace:
             where = " (all namespaces)"
         names = f" {'/'.join(self.names)}" if self.names else ""
-        return f"{self.verb} {self.resource.qualified}{names}{where}"
+        sub = f"/{self.subresource}" if self.subresource else ""
+        return f"{self.verb} {self.resource.qualified}{sub}{names}{where}"
 
 
 # The ConfigMaps that say how the cluster's data path is set up.
@@ -134,7 +139,7 @@ class Cluster:
 
     # --- requests --------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, query: list[tuple[str, Any]] | None = None,
+    def request(self, method: str, path: str, query: list[tuple[str, Any]] | None = None,
                  body: Any = None) -> tuple[int, dict[str, Any]]:  # fmt: skip
         """(HTTP status, JSON body); an unreachable server or refused credentials are
         EnvironmentProblems naming the server."""
@@ -168,7 +173,7 @@ class Cluster:
 
     def connect(self) -> str:
         """The server's version (`/version`'s gitVersion), or an EnvironmentProblem."""
-        status, body = self._request("GET", "/version")
+        status, body = self.request("GET", "/version")
         if status != 200:
             raise EnvironmentProblem(
                 f"the API server {self.server} answered /version with {status}: "
@@ -180,7 +185,7 @@ class Cluster:
     def served(self, resource: Resource) -> bool:
         """Whether the API serves this group version (a CRD such as the Gateway API's may be
         absent: then there is nothing of that kind to read)."""
-        status, body = self._request("GET", resource.path().rsplit("/", 1)[0])
+        status, body = self.request("GET", resource.path().rsplit("/", 1)[0])
         if status == 404:
             return False
         return status == 200 and any(
@@ -196,11 +201,13 @@ class Cluster:
                               "resource": read.resource.plural}  # fmt: skip
                 if read.namespace:
                     attributes["namespace"] = read.namespace
+                if read.subresource:
+                    attributes["subresource"] = read.subresource
                 if name:
                     attributes["name"] = name
                 review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
                           "spec": {"resourceAttributes": attributes}}  # fmt: skip
-                status, body = self._request(
+                status, body = self.request(
                     "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=review
                 )
                 if status != 201 or not body.get("status", {}).get("allowed"):
@@ -213,7 +220,7 @@ class Cluster:
         if not (refused := self.missing(reads)):
             return
         listed = [r for r in refused if r.verb == "list"]
-        got = [r for r in refused if r.verb == "get"]
+        got = [r for r in refused if r.verb == "get" and r.names]
         fixes = []
         if listed:
             fixes.append(
@@ -228,6 +235,16 @@ class Cluster:
                 f"--resource={r.resource.qualified} --resource-name={','.join(r.names)} && "
                 f"kubectl -n {r.namespace} create rolebinding knl-reader --role=knl-reader --user=<you>"
             )
+        others = [r for r in refused if r not in listed and r not in got]
+        if others:  # what cluster mode creates: one ClusterRole with every verb it needs
+            verbs = sorted({r.verb for r in others})
+            resources = sorted({r.resource.qualified + (f"/{r.subresource}" if r.subresource else "")
+                                for r in others})  # fmt: skip
+            fixes.append(
+                f"kubectl create clusterrole knl-runner --verb={','.join(verbs)} "
+                f"--resource={','.join(resources)} && kubectl create clusterrolebinding "
+                "knl-runner --clusterrole=knl-runner --user=<you>"
+            )
         raise EnvironmentProblem(
             f"context {self.context} may not {'; '.join(r.describe() for r in refused)}: "
             f"grant it with: {' ; '.join(fixes)}"
@@ -241,7 +258,7 @@ class Cluster:
             query: list[tuple[str, Any]] = [("limit", CHUNK)]
             if token:
                 query.append(("continue", token))
-            status, body = self._request("GET", resource.path(), query)
+            status, body = self.request("GET", resource.path(), query)
             if status != 200:
                 raise EnvironmentProblem(
                     f"the API server {self.server} answered list {resource.qualified} with "
@@ -255,7 +272,7 @@ class Cluster:
 
     def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
         """One object, or None when it does not exist."""
-        status, body = self._request("GET", resource.path(namespace, name))
+        status, body = self.request("GET", resource.path(namespace, name))
         if status == 404:
             return None
         if status != 200:

@@ -52,3 +52,5 @@ class Scenario:
     steps: Callable[[Any], int]  # how many times run() calls on_step
     run: Callable[[Any, OnStep | None], ScenarioReport]
     example: str = ""  # shown under --help
+    # --dry-run: what the run would create, printed instead of running (None: run)
+    preview: Callable[[Any, str], str | None] | None = None

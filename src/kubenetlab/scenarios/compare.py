@@ -21,6 +21,8 @@ from kubenetlab import stacks
 from kubenetlab.bench import precision, runner
 from kubenetlab.bench.placement import POLICIES
 from kubenetlab.bench.result import LATENCY_TESTS, TEST_NAMES, BenchResult
+from kubenetlab.cluster.compare import ClusterSettings
+from kubenetlab.cluster.workload import DEFAULT_IMAGE
 from kubenetlab.errors import EnvironmentProblem, UsageError
 from kubenetlab.inputs import csv_list
 from kubenetlab.kernel import preflight
@@ -35,6 +37,7 @@ RR_VIA_NODEPORT = "rr_nodeport"  # TCP_RR client → node1's NodePort → the ba
 VIA_SERVICE = {CRR_VIA_SERVICE: "crr", RR_VIA_NODEPORT: "rr"}  # → the underlay test it is held to
 VIA_LABELS = {CRR_VIA_SERVICE: "TCP_CRR via ClusterIP", RR_VIA_NODEPORT: "TCP_RR via NodePort"}
 DEFAULT_TESTS = ("rr", "crr", "stream")
+CLUSTER_TESTS = ("rr", "crr", "stream")
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class CompareSettings:
     trace: int = 0  # probes per profile for the per-hop breakdown (kubenetlab trace); 0: none
     control_plane: str | None = None  # "kubernetes": the upstream kube-proxy programs nodes
     precision: precision.Target | None = None  # --ci-width: repeat until CIs are this narrow
+    cluster: ClusterSettings | None = None  # --kubeconfig: measure that cluster, not labs
 
     def __post_init__(self) -> None:
         if self.precision is not None:
@@ -60,10 +64,27 @@ class CompareSettings:
         if unknown or not self.tests:
             known = ", ".join(TEST_NAMES)
             raise UsageError(f"unknown test {(unknown or [''])[0]!r} (known: {known})")
+        if self.cluster is not None:
+            self._check_cluster()
+            return
         twice = next((p for p in self.profiles if self.profiles.count(p) > 1), None)
         if twice:
             raise UsageError(f"profile {twice!r} is given twice")
         resolve_all(self.profiles)
+        self.spec(self.tests[0], repeats=self.repeats)
+
+    def _check_cluster(self) -> None:
+        """What a cluster run does not do: labs' options, UDP tests, --ci-width."""
+        unsupported = [t for t in self.tests if t not in CLUSTER_TESTS]
+        if unsupported:
+            raise UsageError(
+                f"--kubeconfig runs {', '.join(CLUSTER_TESTS)}; not {', '.join(unsupported)}"
+            )
+        for flag, given in (("--profiles", self.profiles), ("--trace", self.trace),
+                            ("--control-plane", self.control_plane),
+                            ("--ci-width", self.precision)):  # fmt: skip
+            if given:
+                raise UsageError(f"{flag} is for labs; with --kubeconfig the cluster is measured")
         self.spec(self.tests[0], repeats=self.repeats)
 
     def spec(self, test: str, repeats: int = 1, builtin: bool = False) -> runner.BenchSpec:
@@ -106,6 +127,7 @@ class CompareReport(ScenarioReport):
     driver_check: dict[str, Any] | None
     seconds: float
     precision: dict[str, Any] | None = None  # --ci-width: target, runs spent, rows missed
+    cluster: dict[str, Any] | None = None  # --kubeconfig: the cluster measured
     file_stem = "compare"
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,6 +150,7 @@ class CompareReport(ScenarioReport):
             "precision": self.precision,
             "rows": [row.to_dict() for row in self.rows],
             "driver_check": self.driver_check,
+            **({"cluster": self.cluster} if self.cluster else {}),
             "seconds": round(self.seconds, 1),
         }
 
@@ -320,6 +343,10 @@ def _service_jobs(target: _Target, settings: CompareSettings) -> list[_Job]:
 
 
 def steps(settings: CompareSettings) -> int:
+    if settings.cluster is not None:
+        tests = set(settings.tests)
+        per_round = 2 * len(tests) + ("crr" in tests) + ("rr" in tests)
+        return settings.repeats * per_round
     runnable = [r for r in resolve_all(settings.profiles) if r.available]
     check = 1 if "rr" in settings.tests else 0  # the driver check, in the first repeat
     traces = len(runnable) if settings.trace else 0
@@ -391,6 +418,20 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="CPU placement: same, split, none; auto: same for rr/crr, split for streams",
     )
+    cluster = parser.add_argument_group("a live cluster instead of labs (cluster mode)")
+    cluster.add_argument("--kubeconfig", metavar="FILE",
+                         help="measure this cluster through its API (pods, pods/exec)")  # fmt: skip
+    cluster.add_argument("--context", help="the kubeconfig context (default: its current one)")
+    cluster.add_argument("--nodes", metavar="CLIENT,SERVER", help="two node names (default: "
+                         "the first two schedulable)")  # fmt: skip
+    cluster.add_argument("--namespace-prefix", default="knl", help="of the namespace a run makes")
+    cluster.add_argument("--image", default=DEFAULT_IMAGE,
+                         help="with sockperf, iperf3 and knl-rr (the repo's Containerfile)")  # fmt: skip
+    cluster.add_argument("--timeout", type=float, default=10.0, help="seconds per API request")
+    cluster.add_argument("--ready-timeout", type=float, default=120.0,
+                         help="seconds for the pods to be ready")  # fmt: skip
+    cluster.add_argument("--dry-run", action="store_true",
+                         help="print every object the run would create (YAML; -o json: a List)")  # fmt: skip
     parser.add_argument(
         "--control-plane", choices=("kubernetes",),
         help="run the upstream control plane in each lab, so the upstream kube-proxy (or the "
@@ -400,17 +441,60 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> CompareSettings:
-    names = csv_list(args.profiles, "profiles") if args.profiles else stacks.DEFAULT_COMPARE
     tests = csv_list(args.tests, "tests")
     target = precision.target_of(args, args.repeats)
+    cluster = None
+    if args.kubeconfig:
+        names = csv_list(args.profiles, "profiles") if args.profiles else ()
+        nodes = csv_list(args.nodes, "nodes") if args.nodes else ()
+        cluster = ClusterSettings(args.kubeconfig, args.context, nodes, args.namespace_prefix,
+                                  args.image, args.timeout, args.ready_timeout, args.dry_run)  # fmt: skip
+    elif args.dry_run or args.nodes:
+        raise UsageError(f"{'--dry-run' if args.dry_run else '--nodes'} needs --kubeconfig")
+    else:
+        names = csv_list(args.profiles, "profiles") if args.profiles else stacks.DEFAULT_COMPARE
     return CompareSettings(
         names, tests, args.repeats, args.duration, args.msg_size, args.cpus, args.trace,
-        args.control_plane, target,
+        args.control_plane, target, cluster,
     )  # fmt: skip
 
 
+def preview(settings: CompareSettings, output: str) -> str | None:
+    """--dry-run: what a cluster run would create, nothing created."""
+    if settings.cluster is None or not settings.cluster.dry_run:
+        return None
+    from kubenetlab.cluster.compare import dry_run
+
+    return dry_run(settings.cluster, output)
+
+
 def _run(settings: CompareSettings, on_step: OnStep | None) -> CompareReport:
+    if settings.cluster is not None:
+        return run_on_cluster(settings, on_step)
     return run_compare(settings, on_step)
+
+
+def run_on_cluster(settings: CompareSettings, on_step: OnStep | None) -> CompareReport:
+    """The underlay and the cluster's pod network, measured in the cluster itself."""
+    from kubenetlab.cluster.compare import POD_ROW, measure
+
+    assert settings.cluster is not None
+    started = time.monotonic()
+    results, info, namespace = measure(settings.cluster, settings.tests, settings.repeats,
+                                       settings.spec, on_step)  # fmt: skip
+    base = Row(BASELINE, "node → node (host-network pods), no pod network",
+               lab=f"cluster://{info.context}")  # fmt: skip
+    pods = Row(POD_ROW, f"pod → pod on the cluster's CNI ({info.cni})",
+               lab=f"cluster://{info.context}", proxy=f"kube-proxy: {info.kube_proxy}")  # fmt: skip
+    for (row, test), result in results.items():
+        target = base if row == BASELINE else pods
+        target.results[test] = result
+        if test in settings.tests:
+            target.path = result.path
+    for row in (base, pods):
+        row.overhead_percent = overhead(row, base)
+    doc = {**info.to_dict(), "namespace": namespace, "namespace_deleted": True}
+    return CompareReport(settings, [base, pods], None, time.monotonic() - started, cluster=doc)
 
 
 SCENARIO = Scenario(
@@ -421,5 +505,7 @@ SCENARIO = Scenario(
     steps,
     _run,
     "example:\n  kubenetlab compare\n"
-    "  kubenetlab compare --profiles native,vxlan --tests rr,stream --repeats 3 --report out",
+    "  kubenetlab compare --profiles native,vxlan --tests rr,stream --repeats 3 --report out\n"
+    "  kubenetlab compare --kubeconfig ~/.kube/config --nodes worker-1,worker-2 --dry-run",
+    preview,
 )

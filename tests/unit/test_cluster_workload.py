@@ -1,0 +1,49 @@
+"""What cluster mode creates, as --dry-run prints it: one labelled namespace, pods pinned
+to the two nodes, the host-network pair, a ClusterIP and a NodePort Service — and the
+settings it refuses before touching a cluster."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubenetlab.cluster import workload
+from kubenetlab.cluster.compare import ClusterSettings
+from kubenetlab.errors import UsageError
+from kubenetlab.scenarios.compare import CompareSettings
+
+
+def test_every_object_is_in_the_runs_namespace_and_labelled() -> None:
+    plan = workload.Plan.new("knl", "img:1", "worker-a", "worker-b")
+    objects = workload.manifests(plan)
+    assert [o["kind"] for o in objects] == ["Namespace", "Pod", "Pod", "Pod", "Pod",
+                                            "Service", "Service"]  # fmt: skip
+    assert objects[0]["metadata"]["name"] == plan.namespace and plan.namespace.startswith("knl-")
+    for obj in objects:
+        assert obj["metadata"]["labels"][workload.MANAGED_BY] == "kubenetlab"
+        assert obj["metadata"]["labels"][workload.RUN_LABEL] == plan.run_id
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == plan.namespace
+    pods = {o["metadata"]["name"]: o["spec"] for o in objects if o["kind"] == "Pod"}
+    assert pods["server"]["nodeSelector"] == {"kubernetes.io/hostname": "worker-b"}
+    assert pods["client"]["nodeSelector"] == {"kubernetes.io/hostname": "worker-a"}
+    assert pods["host-server"]["hostNetwork"] and not pods["server"]["hostNetwork"]
+    server = pods["server"]["containers"][0]
+    assert server["image"] == "img:1" and "readinessProbe" in server
+    assert all(tool in server["command"][-1] for tool in ("sockperf", "knl-rr", "iperf3"))
+    services = [o for o in objects if o["kind"] == "Service"]
+    assert {s["spec"]["type"] for s in services} == {"ClusterIP", "NodePort"}
+    assert all(s["spec"]["selector"] == {"kubenetlab.io/pod": "server"} for s in services)
+    assert workload.Plan.new("knl", "i", "a", "b").namespace != plan.namespace  # per run
+
+
+def test_settings_a_cluster_run_refuses() -> None:
+    cluster = ClusterSettings("kubeconfig")
+    with pytest.raises(UsageError, match="--kubeconfig runs rr, crr, stream; not udp_rr"):
+        CompareSettings(profiles=(), tests=("rr", "udp_rr"), cluster=cluster)
+    with pytest.raises(UsageError, match="--profiles is for labs"):
+        CompareSettings(profiles=("native",), cluster=cluster)
+    with pytest.raises(UsageError, match="two node names"):
+        ClusterSettings("k", nodes=("a",))
+    with pytest.raises(UsageError, match="namespace-prefix"):
+        ClusterSettings("k", namespace_prefix="Bad_Prefix")
+    assert CompareSettings(profiles=(), cluster=cluster).tests == ("rr", "crr", "stream")
