@@ -265,6 +265,17 @@ def test_audit_and_render_read_the_cluster_as_they_read_its_dump(
     assert "Traceback" not in denied.stderr + refused.stderr
 
 
+def _compare_validator() -> Any:
+    import jsonschema
+    from referencing import Registry, Resource
+
+    schemas = Path(__file__).resolve().parents[2] / "src" / "kubenetlab" / "schemas"
+    bench = json.loads((schemas / "bench-result.schema.json").read_text())
+    registry = Registry().with_resource(bench["$id"], Resource.from_contents(bench))
+    compare = json.loads((schemas / "compare.schema.json").read_text())
+    return jsonschema.Draft202012Validator(compare, registry=registry)
+
+
 def _knl_namespaces(kubeconfig: str) -> list[str]:
     got = kubectl_json(kubeconfig, "get", "namespaces", "-l",
                        "app.kubernetes.io/managed-by=kubenetlab")  # fmt: skip
@@ -290,6 +301,7 @@ def test_compare_measures_the_cluster_through_its_api(k8s: dict[str, Any], tmp_p
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["kind"] == "compare"
+    _compare_validator().validate(result)  # the lab's compare schema, cluster section included
     rows = {r["profile"]: r for r in result["rows"]}
     assert set(rows) == {"underlay", "cluster"} and all(r["measured"] for r in rows.values())
     pods = rows["cluster"]["results"]

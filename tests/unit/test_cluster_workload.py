@@ -47,3 +47,11 @@ def test_settings_a_cluster_run_refuses() -> None:
     with pytest.raises(UsageError, match="namespace-prefix"):
         ClusterSettings("k", namespace_prefix="Bad_Prefix")
     assert CompareSettings(profiles=(), cluster=cluster).tests == ("rr", "crr", "stream")
+
+
+def test_a_pods_cpuset_is_read_as_the_cpus_it_lists() -> None:
+    from kubenetlab.cluster.compare import _cpu_list
+
+    assert _cpu_list("0-3,6\n") == [0, 1, 2, 3, 6]
+    assert _cpu_list("5") == [5]
+    assert _cpu_list("unknown (no cgroup v2 cpuset)") is None and _cpu_list("") is None

@@ -161,7 +161,7 @@ def _sockperf(session: Session, pod: str, ip: str, port: int, spec: runner.Bench
     summary = sockperf.parse_summary(text)
     hist = histogram_of(sockperf.parse_full_log(full))
     run_ = Run(index, spec.duration, summary.received, latency_summary_us(hist),
-               tool_report=summary.to_dict())  # fmt: skip
+               cpu=_no_cpu(spec.duration), tool_report=summary.to_dict())  # fmt: skip
     return run_, hist, f"sockperf {summary.version or ''}".strip()
 
 
@@ -174,7 +174,7 @@ def _knl_rr(session: Session, pod: str, ip: str, port: int, spec: runner.BenchSp
     hist = histogram_of(out["samples_ns"])
     report = {"lost": out["lost"], "seconds": out["seconds"], "valid_seconds": spec.duration}
     run_ = Run(index, out["seconds"], out["transactions"], latency_summary_us(hist),
-               tool_report=report)  # fmt: skip
+               cpu=_no_cpu(out["seconds"]), tool_report=report)  # fmt: skip
     return run_, hist, runner.NATIVE
 
 
@@ -184,8 +184,16 @@ def _iperf3(session: Session, pod: str, ip: str, port: int, spec: runner.BenchSp
     text = _checked(session, pod, argv, spec.duration + 30)
     summary = iperf3.parse_json(text[: text.rindex("}") + 1] if "}" in text else text)
     run_ = Run(index, spec.duration, None, gbps=summary.gbps_received,
-               retransmits=summary.retransmits, tool_report=summary.to_dict())  # fmt: skip
+               retransmits=summary.retransmits, cpu=_no_cpu(spec.duration),
+               tool_report=summary.to_dict())  # fmt: skip
     return run_, None, f"iperf3 {(summary.version or '').replace('iperf ', '')}".strip()
+
+
+def _no_cpu(seconds: float) -> dict[str, Any]:
+    """A run's CPU as the result schema has it when it cannot be measured: nulls, and why."""
+    fields = ("net_s", "process_s", "softirq_s", "busy_s", "steal_percent")
+    return {**dict.fromkeys(fields), "seconds": seconds, "source": "not measured",
+            "reason": CPU_NOTE}  # fmt: skip
 
 
 def _checked(session: Session, pod: str, argv: list[str], timeout: float) -> str:
@@ -308,13 +316,29 @@ def _result(job: Job, runs: list[tuple[Run, Any, str | None]], spec: runner.Benc
         dst=f"{plan.namespace}/{job.dst}", dst_ip=job.ip, path=job.path,
         msg_size=max(sockperf.MIN_MSG_SIZE, spec.msg_size) if job.driver == "rr" else spec.msg_size,
         duration_s=spec.duration, runs=[r for r, _, _ in runs], notes=[CPU_NOTE],
-        placement={"policy": "the cluster's", "cpus": dict(info.cpus)}, proxy=info.kube_proxy,
+        placement={"policy": "none", "client_cpus": _cpu_list(info.cpus.get(job.client, "")),
+                   "server_cpus": _cpu_list(info.cpus.get(job.dst.replace("-clusterip", "")
+                                                          .replace("-nodeport", ""), "")),
+                   "note": "the cluster's: kubenetlab pins nothing inside a pod (the CPUs "
+                   "are the pods' cpuset.cpus.effective)"},
+        proxy=info.kube_proxy,
     )  # fmt: skip
     if test in LATENCY_TESTS:
         result.histogram = pooled
         result.pooled_latency_us = latency_summary_us(pooled)
     result.estimates = runner.estimates(test, result.runs)
     return result
+
+
+def _cpu_list(cpuset: str) -> list[int] | None:
+    """ "0-3,6" → [0, 1, 2, 3, 6]; None when the pod's cpuset could not be read."""
+    out: list[int] = []
+    for part in cpuset.strip().split(","):
+        low, _, high = part.partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            return None
+        out += range(int(low), int(high or low) + 1)
+    return out or None
 
 
 def clean(settings: ClusterSettings) -> list[str]:

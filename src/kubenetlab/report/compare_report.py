@@ -217,7 +217,7 @@ def _print_footer(report: CompareReport, measured: list[Row]) -> None:
     """Steal, the rows' notes and each test's CPU placement, under the table."""
     steal = max(
         (
-            r.cpu.get("steal_percent", 0.0)
+            r.cpu.get("steal_percent") or 0.0
             for row in measured
             for res in row.results.values()
             for r in res.runs
