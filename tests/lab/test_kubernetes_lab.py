@@ -344,6 +344,16 @@ def test_compare_measures_the_cluster_through_its_api(k8s: dict[str, Any], tmp_p
     cleaned = run_cli("cluster", "clean", "--kubeconfig", kubeconfig, "-o", "json")
     assert cleaned.returncode == 0 and json.loads(cleaned.stdout)["deleted"] == []
 
+    # one schedulable node (node2 cordoned): the rows are not measured, and say why
+    assert kubectl(kubeconfig, "cordon", "node2").returncode == 0
+    try:
+        alone = run_cli(*base, "--tests", "rr", "-o", "json")
+    finally:
+        assert kubectl(kubeconfig, "uncordon", "node2").returncode == 0
+    assert alone.returncode == 0, alone.stderr
+    for row in json.loads(alone.stdout)["rows"]:
+        assert not row["measured"] and "has 1 schedulable (node1)" in row["reason"]
+
     # credentials that may only read: every missing verb named, nothing created
     assert kubectl(kubeconfig, "create", "serviceaccount", "viewer").returncode == 0
     assert kubectl(kubeconfig, "create", "clusterrolebinding", "viewer", "--clusterrole=view",

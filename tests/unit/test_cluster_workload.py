@@ -42,7 +42,7 @@ def test_settings_a_cluster_run_refuses() -> None:
         CompareSettings(profiles=(), tests=("rr", "udp_rr"), cluster=cluster)
     with pytest.raises(UsageError, match="--profiles is for labs"):
         CompareSettings(profiles=("native",), cluster=cluster)
-    with pytest.raises(UsageError, match="two node names"):
+    with pytest.raises(UsageError, match="two different node names"):
         ClusterSettings("k", nodes=("a",))
     with pytest.raises(UsageError, match="namespace-prefix"):
         ClusterSettings("k", namespace_prefix="Bad_Prefix")
@@ -55,3 +55,18 @@ def test_a_pods_cpuset_is_read_as_the_cpus_it_lists() -> None:
     assert _cpu_list("0-3,6\n") == [0, 1, 2, 3, 6]
     assert _cpu_list("5") == [5]
     assert _cpu_list("unknown (no cgroup v2 cpuset)") is None and _cpu_list("") is None
+
+
+def test_a_cluster_with_rows_not_measured_prints_why(tmp_path) -> None:
+    from kubenetlab.report import views
+    from kubenetlab.scenarios.compare import BASELINE, CompareReport, Row
+
+    why = "every row crosses two nodes and c has 1 schedulable (node1)"
+    report = CompareReport(
+        CompareSettings(profiles=(), cluster=ClusterSettings("k")),
+        [Row(BASELINE, "node → node", reason=why), Row("cluster", "pod → pod", reason=why)],
+        None, 0.1,
+    )  # fmt: skip
+    views.view(report).table(report, False)  # no figure to print: the reasons, no error
+    assert views.view(report).csv(report).count(why) == 2
+    assert [r["measured"] for r in report.to_dict()["rows"]] == [False, False]

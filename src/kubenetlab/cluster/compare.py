@@ -55,8 +55,8 @@ class ClusterSettings:
     dry_run: bool = False
 
     def __post_init__(self) -> None:
-        if self.nodes and len(self.nodes) != 2:
-            raise UsageError("--nodes takes two node names: CLIENT,SERVER")
+        if self.nodes and (len(self.nodes) != 2 or self.nodes[0] == self.nodes[1]):
+            raise UsageError("--nodes takes two different node names: CLIENT,SERVER")
         prefix = self.namespace_prefix
         if not prefix or len(prefix) > 50 or not all(c.isalnum() or c == "-" for c in prefix):
             raise UsageError(f"--namespace-prefix {prefix!r}: lowercase letters, digits and -")
@@ -99,11 +99,16 @@ def connect(settings: ClusterSettings, reads: list[Read]) -> tuple[Cluster, Node
             )
         return cluster, by_name[settings.nodes[0]], by_name[settings.nodes[1]]
     if len(nodes) < 2:
-        raise EnvironmentProblem(
-            f"cluster mode measures across two nodes; {cluster.context} has "
-            f"{len(nodes)} schedulable ({', '.join(by_name) or 'none'})"
+        cluster.close()
+        raise TooFewNodes(
+            f"every row crosses two nodes and {cluster.context} has {len(nodes)} schedulable "
+            f"({', '.join(by_name) or 'none'})"
         )
     return cluster, nodes[0], nodes[1]
+
+
+class TooFewNodes(EnvironmentProblem):
+    """A cluster with fewer than two schedulable nodes: its rows are "not measured"."""
 
 
 def plan_for(

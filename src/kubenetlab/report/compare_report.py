@@ -90,13 +90,17 @@ def _columns(tests: tuple[str, ...], wide: bool) -> list[tuple[str, str, str, st
 
 def print_compare(report: CompareReport, wide: bool = False) -> None:
     s = report.settings
+    measured = [row for row in report.rows if row.results]
+    if not measured:  # e.g. a cluster with one schedulable node: each row says why
+        for row in report.rows:
+            stdout.print(f"{row.name}: not measured: {row.reason}", highlight=False)
+        return
     level = next(
         e.ci_level
         for row in report.rows
         for r in row.results.values()
         for e in r.estimates.values()
     )
-    measured = [row for row in report.rows if row.results]
     tools = {}
     for row in measured:
         for test, r in row.results.items():

@@ -476,12 +476,17 @@ def _run(settings: CompareSettings, on_step: OnStep | None) -> CompareReport:
 
 def run_on_cluster(settings: CompareSettings, on_step: OnStep | None) -> CompareReport:
     """The underlay and the cluster's pod network, measured in the cluster itself."""
-    from kubenetlab.cluster.compare import POD_ROW, measure
+    from kubenetlab.cluster.compare import POD_ROW, TooFewNodes, measure
 
     assert settings.cluster is not None
     started = time.monotonic()
-    results, info, namespace = measure(settings.cluster, settings.tests, settings.repeats,
-                                       settings.spec, on_step)  # fmt: skip
+    try:
+        results, info, namespace = measure(settings.cluster, settings.tests, settings.repeats,
+                                           settings.spec, on_step)  # fmt: skip
+    except TooFewNodes as exc:  # nothing created: both rows said not measured, and why
+        rows = [Row(BASELINE, "node → node (host-network pods)", reason=exc.message),
+                Row(POD_ROW, "pod → pod on the cluster's CNI", reason=exc.message)]  # fmt: skip
+        return CompareReport(settings, rows, None, time.monotonic() - started)
     base = Row(BASELINE, "node → node (host-network pods), no pod network",
                lab=f"cluster://{info.context}")  # fmt: skip
     pods = Row(POD_ROW, f"pod → pod on the cluster's CNI ({info.cni})",
