@@ -48,5 +48,7 @@ def test_churn_syncs_once_per_min_sync_period_and_its_cpu_is_real(tmp_path) -> N
         assert busy["rules"] > 100 and 0 < busy["rules_last_sync"] <= busy["rules"], busy
         assert busy["apiserver_percent_of_core"] > 0 and busy["etcd_percent_of_core"] > 0
         assert quiet["crr"]["p50_us"] > 0 and busy["crr"]["p50_us"] > 0
+        assert 0 <= busy["crr"]["steal_percent"] <= 100  # the hypervisor's share, said
+        assert row["iptables_backend"] == "nft"  # --proxy iptables: the nft family
     for name in ("churn.json", "churn.csv"):
         assert (tmp_path / name).stat().st_size > 0

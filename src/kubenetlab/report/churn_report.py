@@ -88,7 +88,8 @@ FIELDS = [
     "proxy_percent_of_core", "apiserver_percent_of_core", "etcd_percent_of_core", "syncs",
     "full_syncs", "partial_syncs", "sync_mean_ms", "sync_p50_ms", "sync_p99_ms",
     "programming_p50_ms", "programming_p99_ms", "rules", "rules_last_sync", "crr_p50_us",
-    "crr_p99_us", "cpu_us_per_connection", "proxy_percent_of_node",
+    "crr_p99_us", "cpu_us_per_connection", "proxy_percent_of_node", "steal_percent",
+    "iptables_backend",
 ]  # fmt: skip
 
 
@@ -101,6 +102,7 @@ def _csv_row(r: Row, w: Window) -> dict[str, Any]:
         **{k: getattr(w, k) for k in SYNC_FIELDS},
         "crr_p50_us": w.crr.get("p50_us"), "crr_p99_us": w.crr.get("p99_us"),
         "cpu_us_per_connection": w.crr.get("cpu_us_per_connection"),
+        "steal_percent": w.crr.get("steal_percent"), "iptables_backend": r.iptables_backend,
     }  # fmt: skip
 
 

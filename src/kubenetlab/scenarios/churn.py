@@ -37,6 +37,7 @@ from kubenetlab.components.kubeproxy import metrics
 from kubenetlab.components.proxyagents import ROLE as AGENT_ROLE
 from kubenetlab.components.proxyagents import read_status
 from kubenetlab.controlplane.kubeproxy import (
+    MODES,
     SyncMetrics,
     bucket_quantile,
     duration_seconds,
@@ -151,6 +152,8 @@ class Row:
     create_seconds: float  # the API accepting N Services + EndpointSlices
     programmed_seconds: float  # until every node's proxy had them
     windows: list[Window] = field(default_factory=list)
+    # kube-proxy's iptables family ("nft" or "legacy"); None for nftables mode and eBPF
+    iptables_backend: str | None = None
 
 
 @dataclass
@@ -349,6 +352,10 @@ def _crr(result: BenchResult) -> dict[str, Any]:
         "p99_us": est["p99"].median if "p99" in est else None,
         "cpu_us_per_connection": est["cpu_us_per_txn"].median if "cpu_us_per_txn" in est else None,
         "tool": result.tool,
+        # the CPU the hypervisor took during the window's connections (/proc/stat steal)
+        "steal_percent": max(
+            (r.cpu.get("steal_percent") or 0.0 for r in result.runs), default=None
+        ),
     }
 
 
@@ -365,7 +372,8 @@ def _row(
         started = time.monotonic()
         api_services.wait_programmed(live, proxy_name, n + 2)  # + web and `kubernetes`
         row = Row(proxy_name, n, period, implementation(lab), round(created, 2),
-                  round(created + time.monotonic() - started, 2))  # fmt: skip
+                  round(created + time.monotonic() - started, 2),
+                  iptables_backend=MODES.get(proxy_name, (None, None))[1])  # fmt: skip
         row.windows.append(_window(live, proxy_name, None, settings))
         if on_step:
             on_step(f"{proxy_name} {n:,} Services, quiet")
