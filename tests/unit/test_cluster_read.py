@@ -129,11 +129,11 @@ def test_resource_paths_and_reads_are_named_as_kubectl_names_them() -> None:
     assert cluster.CONFIG_MAPS.path("kube-system", "kube-proxy") == (
         "/api/v1/namespaces/kube-system/configmaps/kube-proxy"
     )
-    assert cluster.Read(cluster.ENDPOINT_SLICES).describe() == (
+    assert cluster.Access(cluster.ENDPOINT_SLICES).describe() == (
         "list endpointslices.discovery.k8s.io (all namespaces)"
     )
-    assert cluster.Read(cluster.NODES).describe() == "list nodes"
-    assert cluster.Read(cluster.CONFIG_MAPS, "get", "kube-system", ("kube-proxy",)).describe() == (
+    assert cluster.Access(cluster.NODES).describe() == "list nodes"
+    assert cluster.Access(cluster.CONFIG_MAPS, "get", "kube-system", ("kube-proxy",)).describe() == (
         "get configmaps kube-proxy in namespace kube-system"
     )
 

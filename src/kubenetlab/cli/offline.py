@@ -220,9 +220,7 @@ def _render_inputs_from_cluster(args: argparse.Namespace) -> tuple[list, str]:
             args.cluster_cidr = cidr.split(",")[0]
             taken.append(f"--cluster-cidr {args.cluster_cidr} (kube-proxy's ConfigMap)")
         if not args.node_ip:
-            addresses = (nodes[args.node].get("status") or {}).get("addresses") or []
-            args.node_ip = [a["address"] for a in addresses
-                            if a.get("type") == "InternalIP" and ":" not in a.get("address", "")]  # fmt: skip
+            args.node_ip = cluster.internal_ipv4s(nodes[args.node])
             if args.node_ip:
                 taken.append(f"--node-ip {','.join(args.node_ip)} (Node {args.node})")
         cidrs = [c for o in found if o["kind"] == "ServiceCIDR"

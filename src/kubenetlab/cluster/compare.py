@@ -13,7 +13,7 @@ a meter kubenetlab holds (said in each result's notes); the CPUs the pods got ar
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kubenetlab.bench import iperf3, runner, sockperf
@@ -27,8 +27,8 @@ from kubenetlab.kube.cluster import (
     KUBE_PROXY_CONFIG,
     NODES,
     SYSTEM_NAMESPACE,
+    Access,
     Cluster,
-    Read,
 )
 from kubenetlab.kube.dataplane_config import kube_proxy, value
 
@@ -76,14 +76,14 @@ class ClusterRun:
     kube_proxy: str
     pod_mtu: int | None = None
     cpus: dict[str, str] = field(default_factory=dict)  # pod → cpuset.cpus.effective
+    namespace: str = ""  # the run's, and whether it was gone when the run ended
+    namespace_deleted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"context": self.context, "server": self.server, "version": self.version,
-                "nodes": [n.to_dict() for n in self.nodes], "cni": self.cni,
-                "kube_proxy": self.kube_proxy, "pod_mtu": self.pod_mtu, "cpus": self.cpus}  # fmt: skip
+        return asdict(self)
 
 
-def connect(settings: ClusterSettings, reads: list[Read]) -> tuple[Cluster, NodeInfo, NodeInfo]:
+def connect(settings: ClusterSettings, reads: list[Access]) -> tuple[Cluster, NodeInfo, NodeInfo]:
     """The cluster, `reads` (every verb the caller will use) allowed, and the two nodes."""
     cluster = Cluster(settings.kubeconfig, settings.context, settings.timeout)
     cluster.connect()
@@ -123,7 +123,7 @@ def dry_run(settings: ClusterSettings, output: str) -> str:
     """Every object a run would create, as YAML (or a JSON List with -o json)."""
     import yaml
 
-    cluster, client, server = connect(settings, [Read(NODES)])
+    cluster, client, server = connect(settings, [Access(NODES)])
     cluster.close()
     objects = workload.manifests(plan_for(settings, client, server))
     if output == "json":
@@ -139,8 +139,9 @@ def _detect(cluster: Cluster, client: NodeInfo, server: NodeInfo) -> ClusterRun:
                else f"unknown (daemonsets in kube-system: {status})")  # fmt: skip
     try:  # what the data path is: facts to report, not needed to measure
         config = cluster.get(CONFIG_MAPS, SYSTEM_NAMESPACE, KUBE_PROXY_CONFIG)
-    except EnvironmentProblem:
-        config, status = None, 403
+    except EnvironmentProblem as exc:  # not allowed to read it: said, not guessed
+        return ClusterRun(cluster.context, cluster.server, cluster.version, [client, server],
+                          cni, f"unknown ({exc.message})")  # fmt: skip
     daemonset = any(n.startswith("kube-proxy") for n in names)
     if config is not None:
         mode = value(kube_proxy(config), "kube-proxy mode") or "unknown"
@@ -148,8 +149,10 @@ def _detect(cluster: Cluster, client: NodeInfo, server: NodeInfo) -> ClusterRun:
             mode += " (ConfigMap kube-system/kube-proxy; no kube-proxy DaemonSet)"
     elif daemonset:
         mode = "running (no ConfigMap kube-system/kube-proxy to read its mode from)"
+    elif status == 200:
+        mode = "replaced (no kube-proxy DaemonSet or ConfigMap)"
     else:
-        mode = "replaced (no kube-proxy DaemonSet or ConfigMap)" if status == 200 else "unknown"
+        mode = f"unknown (daemonsets in kube-system: {status})"
     return ClusterRun(cluster.context, cluster.server, cluster.version, [client, server], cni,
                       mode)  # fmt: skip
 
@@ -209,7 +212,11 @@ def _checked(session: Session, pod: str, argv: list[str], timeout: float) -> str
     return out
 
 
-DRIVERS = {"rr": (_sockperf, "sockperf"), "crr": (_knl_rr, "knl-rr"), "stream": (_iperf3, "iperf3")}
+DRIVERS = {"rr": _sockperf, "crr": _knl_rr, "stream": _iperf3}  # test → the tool that runs it
+
+
+POD_ROW = "cluster"  # the cluster's pod → pod path, whatever its CNI
+VIA = {"crr_service": "crr", "rr_nodeport": "rr"}  # compare's Service tests → their test
 
 
 @dataclass(frozen=True)
@@ -217,53 +224,55 @@ class Job:
     row: str  # "underlay" or the cluster's row
     test: str  # rr, crr, stream, crr_service, rr_nodeport
     client: str  # pod
-    dst: str  # what the result names
+    server: str  # pod
+    dst: str  # what the result names: the server pod or the Service in front of it
     ip: str
     port: int
     path: str
-    driver: str  # rr, crr, stream: which tool
+
+    @property
+    def driver(self) -> str:
+        """rr, crr or stream: the test the tool runs (a Service test runs its plain one)."""
+        return VIA.get(self.test, self.test)
 
 
-POD_ROW = "cluster"  # the cluster's pod → pod path, whatever its CNI
-VIA = {"crr_service": "crr", "rr_nodeport": "rr"}  # compare's Service tests → their driver
-
-
-def _jobs(session: Session, tests: tuple[str, ...], server_node: NodeInfo) -> list[Job]:
+def _jobs(
+    session: Session, tests: tuple[str, ...], server_node: NodeInfo, server_ip: str
+) -> list[Job]:
     ports = workload.PORTS
-    server_ip = (session.pod("server").get("status") or {}).get("podIP", "")
     ips = {"underlay": server_node.internal_ip, POD_ROW: server_ip}
     port = {"rr": ports["sockperf"], "crr": ports["knl-rr"], "stream": ports["iperf3"]}
     jobs = []
     for row, client in (("underlay", "host-client"), (POD_ROW, "client")):
         path = ("node → node over the underlay (host network pods)" if row == "underlay"
                 else "pod → pod, other node")  # fmt: skip
-        dst = "host-server" if row == "underlay" else "server"
-        jobs += [Job(row, t, client, dst, ips[row], port[t], path, t) for t in tests if t in port]
+        server = "host-server" if row == "underlay" else "server"
+        jobs += [Job(row, t, client, server, server, ips[row], port[t], path)
+                 for t in tests if t in port]  # fmt: skip
     where = f"/api/v1/namespaces/{session.plan.namespace}/services/server-"
     services = {s: session.cluster.request("GET", where + s)[1] for s in ("clusterip", "nodeport")}
     if "crr" in tests:
         vip = services["clusterip"]["spec"]["clusterIP"]
-        jobs.append(Job(POD_ROW, "crr_service", "client", "server-clusterip", vip,
+        jobs.append(Job(POD_ROW, "crr_service", "client", "server", "server-clusterip", vip,
                         ports["knl-rr"], f"pod → ClusterIP {vip}:{ports['knl-rr']}, through "
-                        "the service proxy", "crr"))  # fmt: skip
+                        "the service proxy"))  # fmt: skip
     if "rr" in tests:
         node_port = next(p["nodePort"] for p in services["nodeport"]["spec"]["ports"]
                          if p["name"] == "sockperf")  # fmt: skip
-        jobs.append(Job(POD_ROW, "rr_nodeport", "host-client", "server-nodeport",
+        jobs.append(Job(POD_ROW, "rr_nodeport", "host-client", "server", "server-nodeport",
                         server_node.internal_ip, node_port,
                         f"node → NodePort {server_node.internal_ip}:{node_port}, through the "
-                        "service proxy", "rr"))  # fmt: skip
+                        "service proxy"))  # fmt: skip
     return jobs
 
 
-def _pod_facts(session: Session, info: ClusterRun) -> None:
+def _pod_facts(session: Session, info: ClusterRun, server_ip: str) -> None:
     """The CPUs each pod may run on, and the pod network's MTU, read inside the pods."""
     for pod in session.plan.pods:
         code, out, _ = session.exec(pod, ["cat", "/sys/fs/cgroup/cpuset.cpus.effective"], 30)
         info.cpus[pod] = (
             out.strip() if code == 0 and out.strip() else "unknown (no cgroup v2 cpuset)"
         )
-    server_ip = (session.pod("server").get("status") or {}).get("podIP", "")
     code, out, _ = session.exec("client", ["ip", "-o", "route", "get", server_ip], 30)
     words = out.split()
     if code == 0 and "dev" in words:
@@ -280,9 +289,9 @@ def measure(
     repeats: int,
     spec_of: Any,
     on_step: Any = None,
-) -> tuple[dict[tuple[str, str], BenchResult], ClusterRun, str]:
-    """Every (row, test), `repeats` interleaved rounds; the results, what was measured and
-    the namespace used (deleted before this returns)."""
+) -> tuple[dict[tuple[str, str], BenchResult], ClusterRun]:
+    """Every (row, test), `repeats` interleaved rounds; the results, and what was measured
+    (with the namespace used, deleted before this returns)."""
     run_id = workload.new_run_id()
     namespace = f"{settings.namespace_prefix}-{run_id}"
     cluster, client, server = connect(settings, needed(namespace))
@@ -291,21 +300,22 @@ def measure(
         info = _detect(cluster, client, server)
         collected: dict[tuple[str, str], list[tuple[Run, Any, str | None]]] = {}
         with Session(cluster, plan, settings.ready_timeout) as session:
-            _pod_facts(session, info)
-            jobs = _jobs(session, tests, server)
+            server_ip = (session.pod("server").get("status") or {}).get("podIP", "")
+            _pod_facts(session, info, server_ip)
+            jobs = _jobs(session, tests, server, server_ip)
             for index in range(1, repeats + 1):
                 for job in jobs:
-                    spec = spec_of(VIA.get(job.test, job.test))
-                    driver, _ = DRIVERS[job.driver]
-                    got = driver(session, job.client, job.ip, job.port, spec, index)
+                    spec = spec_of(job.driver)
+                    got = DRIVERS[job.driver](session, job.client, job.ip, job.port, spec, index)
                     collected.setdefault((job.row, job.test), []).append(got)
                     if on_step:
                         on_step(f"{job.row} {job.test} run {index}")
+        info.namespace, info.namespace_deleted = plan.namespace, session.deleted
         results = {}
         for job in jobs:
             runs = collected[(job.row, job.test)]
             results[(job.row, job.test)] = _result(job, runs, spec_of(job.driver), info, plan)
-    return results, info, plan.namespace
+    return results, info
 
 
 def _result(job: Job, runs: list[tuple[Run, Any, str | None]], spec: runner.BenchSpec,
@@ -316,14 +326,13 @@ def _result(job: Job, runs: list[tuple[Run, Any, str | None]], spec: runner.Benc
             pooled.add(hist)
     test = job.driver
     result = BenchResult(
-        test=test, tool=runs[-1][2] or job.driver, fallback=False,
+        test=test, tool=runs[-1][2] or test, fallback=False,
         lab=f"cluster://{info.context}", profile=POD_ROW, src=f"{plan.namespace}/{job.client}",
         dst=f"{plan.namespace}/{job.dst}", dst_ip=job.ip, path=job.path,
-        msg_size=max(sockperf.MIN_MSG_SIZE, spec.msg_size) if job.driver == "rr" else spec.msg_size,
-        duration_s=spec.duration, runs=[r for r, _, _ in runs], notes=[CPU_NOTE],
+        msg_size=max(sockperf.MIN_MSG_SIZE, spec.msg_size) if test == "rr" else spec.msg_size,
+        duration_s=spec.duration, runs=[r for r, _, _ in runs], notes=_notes(info),
         placement={"policy": "none", "client_cpus": _cpu_list(info.cpus.get(job.client, "")),
-                   "server_cpus": _cpu_list(info.cpus.get(job.dst.replace("-clusterip", "")
-                                                          .replace("-nodeport", ""), "")),
+                   "server_cpus": _cpu_list(info.cpus.get(job.server, "")),
                    "note": "the cluster's: kubenetlab pins nothing inside a pod (the CPUs "
                    "are the pods' cpuset.cpus.effective)"},
         proxy=info.kube_proxy,
@@ -333,6 +342,14 @@ def _result(job: Job, runs: list[tuple[Run, Any, str | None]], spec: runner.Benc
         result.pooled_latency_us = latency_summary_us(pooled)
     result.estimates = runner.estimates(test, result.runs)
     return result
+
+
+def _notes(info: ClusterRun) -> list[str]:
+    notes = [CPU_NOTE]
+    if not info.namespace_deleted:
+        notes.append(f"namespace {info.namespace} still terminating after the run: "
+                     "`kubenetlab cluster clean` removes it")  # fmt: skip
+    return notes
 
 
 def _cpu_list(cpuset: str) -> list[int] | None:

@@ -12,7 +12,16 @@ from typing import Any
 from kubenetlab import interrupt
 from kubenetlab.cluster.workload import MANAGED_BY, Plan, manifests
 from kubenetlab.errors import EnvironmentProblem, KnlError
-from kubenetlab.kube.cluster import EVENTS, NAMESPACES, NODES, PODS, SERVICES, Cluster, Read
+from kubenetlab.kube.cluster import (
+    EVENTS,
+    NAMESPACES,
+    NODES,
+    PODS,
+    SERVICES,
+    Access,
+    Cluster,
+    internal_ipv4s,
+)
 
 DELETE_WAIT = 60.0  # seconds a run waits for its namespace to be gone
 
@@ -25,9 +34,6 @@ class NodeInfo:
     cpus: str
     instance_type: str | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
 
 def schedulable_nodes(cluster: Cluster) -> list[NodeInfo]:
     """Ready Nodes that take pods (not cordoned, no NoSchedule/NoExecute taint)."""
@@ -39,8 +45,7 @@ def schedulable_nodes(cluster: Cluster) -> list[NodeInfo]:
                     for c in status.get("conditions") or [])  # fmt: skip
         if spec.get("unschedulable") or taints or not ready:
             continue
-        ips = [a["address"] for a in status.get("addresses") or []
-               if a.get("type") == "InternalIP" and ":" not in a.get("address", "")]  # fmt: skip
+        ips = internal_ipv4s(node)
         info = status.get("nodeInfo") or {}
         labels = (node.get("metadata") or {}).get("labels") or {}
         out.append(NodeInfo(node["metadata"]["name"], ips[0] if ips else "",
@@ -49,17 +54,17 @@ def schedulable_nodes(cluster: Cluster) -> list[NodeInfo]:
     return out
 
 
-def needed(namespace: str) -> list[Read]:
+def needed(namespace: str) -> list[Access]:
     """Every verb a run uses, asked before anything is created."""
     return [
-        Read(NODES),
-        Read(NAMESPACES, "create"),
-        Read(NAMESPACES, "delete"),
-        Read(PODS, "create", namespace),
-        Read(PODS, "get", namespace),
-        Read(PODS, "create", namespace, subresource="exec"),
-        Read(SERVICES, "create", namespace),
-        Read(EVENTS, "list", namespace),
+        Access(NODES),
+        Access(NAMESPACES, "create"),
+        Access(NAMESPACES, "delete"),
+        Access(PODS, "create", namespace),
+        Access(PODS, "get", namespace),
+        Access(PODS, "create", namespace, subresource="exec"),
+        Access(SERVICES, "create", namespace),
+        Access(EVENTS, "list", namespace),
     ]
 
 
@@ -70,6 +75,7 @@ class Session:
     def __init__(self, cluster: Cluster, plan: Plan, ready_timeout: float = 120) -> None:
         self.cluster, self.plan, self.ready_timeout = cluster, plan, ready_timeout
         self.created = False
+        self.deleted = False  # the namespace gone when the block was left
 
     def __enter__(self) -> Session:
         try:
@@ -83,7 +89,7 @@ class Session:
     def __exit__(self, *exc: object) -> None:
         if self.created:
             with interrupt.shielded():
-                delete_namespace(self.cluster, self.plan.namespace, DELETE_WAIT)
+                self.deleted = delete_namespace(self.cluster, self.plan.namespace, DELETE_WAIT)
 
     def _create(self) -> None:
         for obj in manifests(self.plan):

@@ -1,7 +1,8 @@
-"""A Kubernetes cluster reached through a kubeconfig, read-only: what `audit` and `proxy
-render` read from it, with reachability and permissions checked before anything is read
-(SelfSubjectAccessReview, as `kubectl auth can-i` asks), so a missing verb is one exit-3
-message naming every missing one and the command that grants them.
+"""A Kubernetes cluster reached through a kubeconfig: what `audit` and `proxy render` read
+from it (read-only verbs) and the one HTTP path cluster mode uses, with reachability and
+permissions checked before anything is read or made (SelfSubjectAccessReview, as `kubectl
+auth can-i` asks), so a missing verb is one exit-3 message naming every missing one and the
+command that grants them.
 
 Objects come back as the dicts the API serves (camelCase, `kind`/`apiVersion` filled in
 as `kubectl get -o yaml` fills them) with `cluster://<context>/<Kind>/<ns>/<name>` as the
@@ -64,8 +65,9 @@ HTTP_ROUTES = Resource("HTTPRoute", "gateway.networking.k8s.io", "v1", "httprout
 
 
 @dataclass(frozen=True)
-class Read:
-    """One read kubenetlab needs: `list` over all namespaces, or `get` of named objects."""
+class Access:
+    """One verb kubenetlab needs on a resource: `list` over all namespaces, `get` of named
+    objects, or what cluster mode does in its own namespace (`create`, `delete`, pods/exec)."""
 
     resource: Resource
     verb: str = "list"
@@ -192,8 +194,8 @@ class Cluster:
             r.get("name") == resource.plural for r in body.get("resources", [])
         )
 
-    def missing(self, reads: list[Read]) -> list[Read]:
-        """The reads this kubeconfig's user is not allowed, asked of the API server."""
+    def missing(self, reads: list[Access]) -> list[Access]:
+        """The accesses this kubeconfig's user is not allowed, asked of the API server."""
         out = []
         for read in reads:
             for name in read.names or ("",):
@@ -215,8 +217,8 @@ class Cluster:
                     break
         return out
 
-    def require(self, reads: list[Read]) -> None:
-        """Exit 3 naming every read not allowed and the kubectl commands that grant them."""
+    def require(self, reads: list[Access]) -> None:
+        """Exit 3 naming every access not allowed and the kubectl commands that grant it."""
         if not (refused := self.missing(reads)):
             return
         listed = [r for r in refused if r.verb == "list"]
@@ -292,6 +294,12 @@ class Cluster:
         return [parse(o, self.location(o)) for o in objects]
 
 
+def internal_ipv4s(node: dict[str, Any]) -> list[str]:
+    """A Node's InternalIP addresses (IPv4: the lab and the renderers are IPv4)."""
+    return [a["address"] for a in (node.get("status") or {}).get("addresses") or []
+            if a.get("type") == "InternalIP" and ":" not in a.get("address", "")]  # fmt: skip
+
+
 def read_objects(
     cluster: Cluster, resources: list[Resource], config_maps: tuple[str, ...] = ()
 ) -> tuple[list[dict[str, Any]], list[str]]:
@@ -305,9 +313,9 @@ def read_objects(
             notes.append(f"{resource.qualified}: not served by this cluster (nothing to read)")
         else:
             present.append(resource)
-    reads = [Read(r) for r in present]
+    reads = [Access(r) for r in present]
     if config_maps:
-        reads.append(Read(CONFIG_MAPS, "get", SYSTEM_NAMESPACE, config_maps))
+        reads.append(Access(CONFIG_MAPS, "get", SYSTEM_NAMESPACE, config_maps))
     cluster.require(reads)
     objects = [obj for r in present for obj in cluster.list(r)]
     for name in config_maps:

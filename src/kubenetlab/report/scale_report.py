@@ -8,7 +8,7 @@ from rich.table import Table
 
 from kubenetlab.report.bench_table import to_csv
 from kubenetlab.report.tables import stdout
-from kubenetlab.scenarios.service_scale import CSV_FIGURES, ScaleReport
+from kubenetlab.scenarios.service_scale import CSV_FIGURES, ScaleReport, ScaleRow
 
 
 def print_scale(report: ScaleReport) -> None:
@@ -40,7 +40,7 @@ def print_scale(report: ScaleReport) -> None:
             r.proxy,
             str(r.services),
             f"{r.program_s:.2f}",
-            "-" if r.rule_lines is None else f"{r.rule_lines:,}",
+            _rules(r),
             f"{f['p50'].median:.0f}",
             f"{f['p99'].median:.0f}",
             f"{la['p50'].median:.0f}",
@@ -52,6 +52,13 @@ def print_scale(report: ScaleReport) -> None:
     made_by = {r.proxy: r.implementation for r in report.rows if r.implementation}
     for name, impl in made_by.items():
         stdout.print(f"{name}: {impl}", highlight=False)
+
+
+def _rules(row: ScaleRow) -> str:
+    """The renderer's lines of rule input, or (on the API) kube-proxy's own rule count."""
+    if row.rule_lines is not None:
+        return f"{row.rule_lines:,}"
+    return "-" if row.rules is None else f"{row.rules:,} rules"
 
 
 def write_chart(report: ScaleReport, out: Path) -> Path:
@@ -97,13 +104,15 @@ def csv_text(report: ScaleReport) -> str:
     rows = [
         {
             "proxy": r.proxy, "services": r.services, "program_seconds": round(r.program_s, 3),
-            "rule_lines": r.rule_lines, "tool": r.first.tool,
+            "rule_lines": r.rule_lines, "rules": r.rules, "tool": r.first.tool,
+            "implementation": r.implementation,
             **{f"crr_{which}_{key}": res.estimates[key].median
                for which, res in (("first", r.first), ("last", r.last))
                for key in CSV_FIGURES if key in res.estimates},
         }
         for r in report.rows
     ]  # fmt: skip
-    fields = ["proxy", "services", "program_seconds", "rule_lines", "tool"]
+    fields = ["proxy", "services", "program_seconds", "rule_lines", "rules", "tool",
+              "implementation"]  # fmt: skip
     fields += [f"crr_{w}_{k}" for w in ("first", "last") for k in CSV_FIGURES]
     return to_csv(rows, fields)

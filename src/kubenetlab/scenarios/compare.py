@@ -481,8 +481,8 @@ def run_on_cluster(settings: CompareSettings, on_step: OnStep | None) -> Compare
     assert settings.cluster is not None
     started = time.monotonic()
     try:
-        results, info, namespace = measure(settings.cluster, settings.tests, settings.repeats,
-                                           settings.spec, on_step)  # fmt: skip
+        results, info = measure(settings.cluster, settings.tests, settings.repeats,
+                                settings.spec, on_step)  # fmt: skip
     except TooFewNodes as exc:  # nothing created: both rows said not measured, and why
         rows = [Row(BASELINE, "node → node (host-network pods)", reason=exc.message),
                 Row(POD_ROW, "pod → pod on the cluster's CNI", reason=exc.message)]  # fmt: skip
@@ -498,8 +498,8 @@ def run_on_cluster(settings: CompareSettings, on_step: OnStep | None) -> Compare
             target.path = result.path
     for row in (base, pods):
         row.overhead_percent = overhead(row, base)
-    doc = {**info.to_dict(), "namespace": namespace, "namespace_deleted": True}
-    return CompareReport(settings, [base, pods], None, time.monotonic() - started, cluster=doc)
+    return CompareReport(settings, [base, pods], None, time.monotonic() - started,
+                         cluster=info.to_dict())  # fmt: skip
 
 
 SCENARIO = Scenario(

@@ -32,7 +32,7 @@ from kubenetlab.controlplane.kubeproxy import implementation
 from kubenetlab.errors import UsageError
 from kubenetlab.inputs import csv_ints, csv_list
 from kubenetlab.kernel import preflight
-from kubenetlab.live import Member, running
+from kubenetlab.live import LiveLab, Member, running
 from kubenetlab.proxy import PROXIES, node_context, proxy
 from kubenetlab.proxy.synthetic import synthetic_services
 from kubenetlab.scenarios import api_services
@@ -63,16 +63,18 @@ class ScaleRow:
     proxy: str
     services: int
     program_s: float
-    rule_lines: int | None  # lines of rule input (renderer) or kube-proxy's rule count
+    rule_lines: int | None  # lines of rule input the renderer wrote (None on the API)
     first: BenchResult
     last: BenchResult
     implementation: str | None = None  # which proxy programmed the node, and its version
+    rules: int | None = None  # kube-proxy's own count, nat + filter (iptables mode, the API)
 
     def to_dict(self) -> dict[str, Any]:
         f, la = self.first.estimates, self.last.estimates
         return {
             "proxy": self.proxy, "services": self.services, "endpoints_per_service": 3,
             "program_seconds": round(self.program_s, 3), "rule_lines": self.rule_lines,
+            "rules": self.rules,
             "crr_first": {k: f[k].to_dict() for k in ("p50", "p99", "cpu_us_per_txn") if k in f},
             "crr_last": {k: la[k].to_dict() for k in ("p50", "p99", "cpu_us_per_txn") if k in la},
             "last_minus_first_p50_us": round(la["p50"].median - f["p50"].median, 1),
@@ -127,6 +129,28 @@ def run(settings: ScaleSettings, on_step: Callable[[str], None] | None = None) -
     return report
 
 
+def _backends(live: LiveLab) -> list[tuple[str, str]]:
+    """The three backend pods serving :8080, as (IP, node) endpoints."""
+    pods = {p.name: p for p in live.lab.pods}
+    start_backends_for(live.lab, live.ledger, {n: [8080] for n in BACKEND_PODS})
+    return [(str(pods[n].ip), pods[n].node) for n in BACKEND_PODS]
+
+
+def _first_and_last(
+    live: LiveLab, targets: list[Member], settings: ScaleSettings, label: str,
+    on_step: Callable[[str], None] | None,
+) -> list[BenchResult]:  # fmt: skip
+    """TCP_CRR from node1-pod1 to the first and the last Service."""
+    client = live.member("node1-pod1")
+    bench = runner.BenchSpec("crr", settings.duration, settings.repeats)
+    results = []
+    for target in targets:
+        if on_step:
+            on_step(f"{label}, TCP_CRR to {target.name}")
+        results.append(runner.run(live, client, target, bench))
+    return results
+
+
 def _rows_for(
     name: str, settings: ScaleSettings, on_step: Callable[[str], None] | None
 ) -> list[ScaleRow]:
@@ -136,11 +160,8 @@ def _rows_for(
     lab = build_lab({**spec, "proxy": name} if name == "ebpf" else spec)
     rows = []
     with running(lab) as live:
-        pods = {p.name: p for p in lab.pods}
-        eps = [Endpoint(str(pods[n].ip), pods[n].node, pod=n) for n in BACKEND_PODS]
-        start_backends_for(lab, live.ledger, {n: [8080] for n in BACKEND_PODS})
-        client = live.member("node1-pod1")
-        bench = runner.BenchSpec("crr", settings.duration, settings.repeats)
+        eps = [Endpoint(ip, node, pod=pod)
+               for pod, (ip, node) in zip(BACKEND_PODS, _backends(live), strict=True)]  # fmt: skip
         impl = PROXIES[name]
         ctx = node_context(lab, lab.nodes[0])  # node1: the client's node
         renderer = implementation(replace(lab, proxy=name))
@@ -150,11 +171,8 @@ def _rows_for(
             services = synthetic_services(n, eps, lab.service_cidr)
             seconds = impl.program(services, ctx).seconds
             lines = impl.render_services(services, ctx).count("\n")
-            results = []
-            for svc in (services[0], services[-1]):
-                if on_step:
-                    on_step(f"{name}: {n} Services, TCP_CRR to {svc.name}")
-                results.append(runner.run(live, client, Member.of_service(svc, 80), bench))
+            targets = [Member.of_service(svc, 80) for svc in (services[0], services[-1])]
+            results = _first_and_last(live, targets, settings, f"{name}: {n} Services", on_step)
             rows.append(ScaleRow(name, n, seconds, lines, *results, renderer))
         impl.clear(ctx)
     return rows
@@ -171,11 +189,7 @@ def _rows_on_api(
                      "proxy": name, "control_plane": "kubernetes"})  # fmt: skip
     rows = []
     with running(lab) as live:
-        pods = {p.name: p for p in lab.pods}
-        addresses = [(str(pods[n].ip), pods[n].node) for n in BACKEND_PODS]
-        start_backends_for(lab, live.ledger, {n: [8080] for n in BACKEND_PODS})
-        client = live.member("node1-pod1")
-        bench = runner.BenchSpec("crr", settings.duration, settings.repeats)
+        addresses = _backends(live)
         kubeconfig = kubeconfig_path(live.name)
         made: dict[str, str] = {}  # name → ClusterIP
         for n in sorted(settings.sizes):
@@ -187,13 +201,11 @@ def _rows_on_api(
             api_services.wait_programmed(live, name, n + 1)  # + the `kubernetes` Service
             seconds = time.monotonic() - started
             rules = None if name == "ebpf" else metrics(lab.nodes[0]).iptables_rules
-            results = []
-            for svc in ("scale-0", f"scale-{n - 1}"):
-                if on_step:
-                    on_step(f"{name}: {n} Services, TCP_CRR to {svc}")
-                member = api_services.service_member(svc, made[svc])
-                results.append(runner.run(live, client, member, bench))
-            rows.append(ScaleRow(name, n, seconds, rules, *results, implementation(lab)))
+            targets = [
+                api_services.service_member(s, made[s]) for s in ("scale-0", f"scale-{n - 1}")
+            ]
+            results = _first_and_last(live, targets, settings, f"{name}: {n} Services", on_step)
+            rows.append(ScaleRow(name, n, seconds, None, *results, implementation(lab), rules))
     return rows
 
 
