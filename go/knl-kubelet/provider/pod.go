@@ -25,6 +25,10 @@ type pod struct {
 
 	mu      sync.Mutex
 	stopped bool
+
+	// notifying: a status is read and handed to virtual-kubelet in one step, so an older
+	// status (running, not yet ready) never arrives after a newer one and stays the last
+	notifying sync.Mutex
 }
 
 func podKey(namespace, name string) string { return namespace + "/" + name }

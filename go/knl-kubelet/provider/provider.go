@@ -57,6 +57,8 @@ func (p *Provider) NotifyPods(_ context.Context, cb func(*corev1.Pod)) {
 }
 
 func (p *Provider) changed(pd *pod) {
+	pd.notifying.Lock()
+	defer pd.notifying.Unlock()
 	out := pd.spec.DeepCopy()
 	out.Status = pd.status()
 	p.mu.Lock()

@@ -2,11 +2,14 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,5 +125,46 @@ func TestIntoCgroupLeavesCommandsAloneWithoutOneAndRefusesAMissingDirectory(t *t
 	release()
 	if _, err := intoCgroup(exec.Command("true"), "/nonexistent/knl-cgroup"); err == nil {
 		t.Fatal("a missing cgroup directory must be an error, not a process outside it")
+	}
+}
+
+// Status changes come from several goroutines (the container's, its readiness watcher's);
+// virtual-kubelet keeps the last one it is handed. Each must be handed over in the order
+// it was read, or a pod stays "running, not ready" for good (seen once in ~20 lab runs).
+func TestTheLastStatusHandedOverIsTheNewest(t *testing.T) {
+	p := New(Config{})
+	var mu sync.Mutex
+	last := map[string]*corev1.Pod{}
+	p.NotifyPods(context.Background(), func(got *corev1.Pod) {
+		time.Sleep(time.Duration(rand.Intn(150)) * time.Millisecond) // a busy virtual-kubelet
+		mu.Lock()
+		last[got.Name] = got
+		mu.Unlock()
+	})
+	var pods []*pod
+	for i := 0; i < 12; i++ {
+		spec := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{
+			{Name: "c", Image: "x", Command: []string{"sleep", "30"}}}}}
+		spec.Name = fmt.Sprintf("p%d", i)
+		pd := &pod{spec: spec}
+		pd.containers = []*container{newContainer(spec.Spec.Containers[0], nil, filepath.Join(t.TempDir(), "c.log"))}
+		pd.start(context.Background(), func() { p.changed(pd) })
+		pods = append(pods, pd)
+	}
+	defer func() {
+		for _, pd := range pods {
+			pd.stop(time.Second)
+		}
+	}()
+	time.Sleep(2 * time.Second) // every container started and found ready, every hand-over done
+	mu.Lock()
+	defer mu.Unlock()
+	for _, pd := range pods {
+		got := last[pd.spec.Name]
+		if got == nil || len(got.Status.ContainerStatuses) != 1 {
+			t.Errorf("%s: no status handed over", pd.spec.Name)
+		} else if !got.Status.ContainerStatuses[0].Ready {
+			t.Errorf("%s: the last status handed over is an older one (running, not ready)", pd.spec.Name)
+		}
 	}
 }
