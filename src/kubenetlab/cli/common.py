@@ -69,9 +69,9 @@ def print_json(doc: dict[str, Any]) -> None:
 def emit(doc: dict[str, Any], output: str) -> None:
     """A document as -o json or -o yaml (what kubectl users reach for)."""
     if output == "yaml":
-        import yaml
+        from kubenetlab import yamlout
 
-        sys.stdout.write(yaml.safe_dump(doc, sort_keys=False))
+        sys.stdout.write(yamlout.dump(doc))
     else:
         print_json(doc)
 

@@ -17,8 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from kubenetlab import yamlout
 from kubenetlab.components.base import Component
 from kubenetlab.components.kubernetes import admin_kubeconfig, last_log_line
 from kubenetlab.controlplane import kubeproxy, upstream
@@ -128,7 +127,7 @@ class UpstreamKubeProxy(Component):
         create_config_map(admin_kubeconfig(ledger), kubeproxy.config_map(lab))
         for node in lab.nodes:
             config = ledger.state_file(f"kube-proxy-{node.name}.yaml")
-            config.write_text(yaml.safe_dump(kubeproxy.configuration(lab, node, kubeconfig)))
+            config.write_text(yamlout.dump(kubeproxy.configuration(lab, node, kubeconfig)))
             log = open(ledger.state_file(f"{log_name(node)}.log"), "w")  # noqa: SIM115
             # its own CPU account, its iptables-restore/nft children included (scenario churn)
             group = cgroups.create(lab.name, ledger.record_cgroup, proxy_cgroup(node.name))

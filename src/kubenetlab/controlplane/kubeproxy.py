@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from kubenetlab import yamlout
 from kubenetlab.errors import UsageError
 from kubenetlab.model import Lab, Node
 
@@ -119,7 +118,7 @@ def config_map(lab: Lab) -> dict[str, Any]:
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "kube-proxy", "namespace": "kube-system",
                      "labels": {"app": "kube-proxy"}},
-        "data": {CONFIG_MAP_KEY: yaml.safe_dump(shared, sort_keys=False)},
+        "data": {CONFIG_MAP_KEY: yamlout.dump(shared)},
     }  # fmt: skip
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
+from kubenetlab import yamlout
 
 if TYPE_CHECKING:  # cryptography is imported where certificates are made: every other
     # command (lab status, lab exec) is spared its 60 ms
@@ -214,7 +214,7 @@ class Authority:
             "current-context": cluster,
             "preferences": {},
         }  # fmt: skip
-        return self._write(f"{who.file}.kubeconfig", yaml.safe_dump(config).encode(), secret=True)
+        return self._write(f"{who.file}.kubeconfig", yamlout.dump(config).encode(), secret=True)
 
 
 def _b64(data: bytes) -> str:
