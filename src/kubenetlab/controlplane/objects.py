@@ -1,6 +1,6 @@
 """What the lab spec declares, created through the lab's API server with the official
 `kubernetes` client (chosen over lightkube because cluster mode needs its pods/exec
-streaming, which lightkube does not have).
+streaming, which lightkube does not have) — its ApiClient and plain JSON paths here.
 
 Until the lab's pods are the API's Pods (virtual kubelets, next), a spec's Service is made
 as Kubernetes makes a Service without a selector: the Service with the lab's ClusterIP and
@@ -29,6 +29,40 @@ def api_client(kubeconfig: Path, retries: bool = True) -> Any:
     if not retries:
         configuration.retries = 0
     return client.ApiClient(configuration)
+
+
+class Api:
+    """Plain JSON requests to the lab's API: the client's generated API classes cost
+    1.3 s to import (CoreV1Api), paid by every `lab up` that only creates a few objects."""
+
+    def __init__(self, kubeconfig: Path, retries: bool = True, timeout: float = 10) -> None:
+        self.client, self.timeout = api_client(kubeconfig, retries), timeout
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+
+    def call(self, method: str, path: str, body: Any = None,
+             content_type: str = "application/json") -> dict[str, Any]:  # fmt: skip
+        """The answer's JSON; a refusal (HTTP ≥ 300) is a KnlError naming it."""
+        import json
+
+        request = self.client.param_serialize(
+            method, path, body=body, auth_settings=["BearerToken"],
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+        )  # fmt: skip
+        response = self.client.call_api(*request, _request_timeout=self.timeout)
+        data = response.read()
+        try:
+            doc = json.loads(data or b"{}")
+        except ValueError:
+            doc = {"message": data[:300].decode(errors="replace")}
+        if response.status >= 300:
+            raise KnlError(f"the lab's API server refused {method} {path}: {response.status} "
+                           f"{doc.get('reason', '')}: {str(doc.get('message', ''))[:300]}")  # fmt: skip
+        return doc
 
 
 def service_manifest(svc: Service) -> dict[str, Any]:
@@ -80,55 +114,38 @@ def endpoint_slice_manifest(svc: Service) -> dict[str, Any]:
 
 def create_lab_objects(lab: Lab, kubeconfig: Path) -> int:
     """The spec's Services and their EndpointSlices; the number of objects created."""
-    from kubernetes import client
-    from kubernetes.client.rest import ApiException
-
-    api = api_client(kubeconfig)
-    core, discovery = client.CoreV1Api(api), client.DiscoveryV1Api(api)
     created = 0
-    try:
+    with Api(kubeconfig) as api:
         for namespace in sorted({s.namespace for s in lab.services} - {"default"}):
-            core.create_namespace({"apiVersion": "v1", "kind": "Namespace",
-                                   "metadata": {"name": namespace}})  # fmt: skip
+            api.call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                    "metadata": {"name": namespace}})  # fmt: skip
             created += 1
         for svc in lab.services:
-            core.create_namespaced_service(svc.namespace, service_manifest(svc))
+            api.call("POST", f"/api/v1/namespaces/{svc.namespace}/services", service_manifest(svc))
             if svc.load_balancer_ips:  # what a load-balancer controller would write
                 ingress = [{"ip": ip} for ip in svc.load_balancer_ips]
-                core.patch_namespaced_service_status(
-                    svc.name, svc.namespace, {"status": {"loadBalancer": {"ingress": ingress}}}
-                )
-            discovery.create_namespaced_endpoint_slice(svc.namespace, endpoint_slice_manifest(svc))
+                api.call("PATCH", f"/api/v1/namespaces/{svc.namespace}/services/{svc.name}/status",
+                         {"status": {"loadBalancer": {"ingress": ingress}}},
+                         "application/merge-patch+json")  # fmt: skip
+            api.call("POST", f"{SLICES}/namespaces/{svc.namespace}/endpointslices",
+                     endpoint_slice_manifest(svc))  # fmt: skip
             created += 2
-    except ApiException as exc:
-        raise KnlError(f"the lab's API server refused an object: {exc.status} {exc.reason}: "
-                       f"{(exc.body or '')[:300]}") from None  # fmt: skip
-    finally:
-        api.close()
     return created
+
+
+SLICES = "/apis/discovery.k8s.io/v1"
 
 
 def replace_endpoints(kubeconfig: Path, svc: Service) -> int:
     """Service `svc`'s EndpointSlice made to list its endpoints now (as the controller
     would rewrite it); the proxies follow through their watches. Its new resourceVersion."""
-    from kubernetes import client
-    from kubernetes.client.rest import ApiException
-
-    api = api_client(kubeconfig)
     want = endpoint_slice_manifest(svc)
-    try:
-        discovery = client.DiscoveryV1Api(api)
-        current = discovery.read_namespaced_endpoint_slice(want["metadata"]["name"], svc.namespace)
-        want["metadata"]["resourceVersion"] = current.metadata.resource_version
-        done = discovery.replace_namespaced_endpoint_slice(
-            want["metadata"]["name"], svc.namespace, want
-        )
-        return int(done.metadata.resource_version)
-    except ApiException as exc:
-        raise KnlError(f"the lab's API server refused an object: {exc.status} {exc.reason}: "
-                       f"{(exc.body or '')[:300]}") from None  # fmt: skip
-    finally:
-        api.close()
+    path = f"{SLICES}/namespaces/{svc.namespace}/endpointslices/{want['metadata']['name']}"
+    with Api(kubeconfig) as api:
+        current = api.call("GET", path)
+        want["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        done = api.call("PUT", path, want)
+    return int(done["metadata"]["resourceVersion"])
 
 
 # virtual-kubelet's pod controller lists and watches Secrets, ConfigMaps and Services
@@ -151,51 +168,35 @@ VIRTUAL_KUBELET_BINDING = {
 
 
 def create_config_map(kubeconfig: Path, manifest: dict[str, Any]) -> None:
-    from kubernetes import client
+    with Api(kubeconfig) as api:
+        api.call("POST", f"/api/v1/namespaces/{manifest['metadata']['namespace']}/configmaps",
+                 manifest)  # fmt: skip
 
-    api = api_client(kubeconfig)
-    try:
-        namespace = manifest["metadata"]["namespace"]
-        client.CoreV1Api(api).create_namespaced_config_map(namespace, manifest)
-    finally:
-        api.close()
+
+RBAC = "/apis/rbac.authorization.k8s.io/v1"
 
 
 def create_nodes(kubeconfig: Path, nodes: list[dict[str, Any]]) -> None:
     """The Nodes as the lab's plan has them, and the kubelets' RBAC, before any kubelet."""
-    from kubernetes import client
-    from kubernetes.client.rest import ApiException
-
-    api = api_client(kubeconfig)
-    try:
-        rbac = client.RbacAuthorizationV1Api(api)
-        rbac.create_cluster_role(VIRTUAL_KUBELET_ROLE)
-        rbac.create_cluster_role_binding(VIRTUAL_KUBELET_BINDING)
-        core = client.CoreV1Api(api)
+    with Api(kubeconfig) as api:
+        api.call("POST", f"{RBAC}/clusterroles", VIRTUAL_KUBELET_ROLE)
+        api.call("POST", f"{RBAC}/clusterrolebindings", VIRTUAL_KUBELET_BINDING)
         for node in nodes:
-            core.create_node(node)
-    except ApiException as exc:
-        raise KnlError(f"the lab's API server refused an object: {exc.status} {exc.reason}: "
-                       f"{(exc.body or '')[:300]}") from None  # fmt: skip
-    finally:
-        api.close()
+            api.call("POST", "/api/v1/nodes", node)
 
 
 def ready_nodes(kubeconfig: Path) -> set[str]:
     """Names of the Nodes whose Ready condition is True."""
-    from kubernetes import client
-    from kubernetes.client.rest import ApiException
     from urllib3.exceptions import HTTPError
 
-    api = api_client(kubeconfig, retries=False)
     try:
-        items = client.CoreV1Api(api).list_node(_request_timeout=3).items
-    except (ApiException, HTTPError) as exc:
+        with Api(kubeconfig, retries=False, timeout=3) as api:
+            items = api.call("GET", "/api/v1/nodes").get("items") or []
+    except (KnlError, HTTPError, OSError) as exc:
         raise KnlError(f"the lab's API server did not list nodes: {exc}") from None
-    finally:
-        api.close()
-    return {
-        n.metadata.name
-        for n in items
-        if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
-    }
+
+    def ready(node: dict[str, Any]) -> bool:
+        conditions = (node.get("status") or {}).get("conditions") or []
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+    return {n["metadata"]["name"] for n in items if ready(n)}
