@@ -77,7 +77,11 @@ def _routing_reason(routing: str) -> str | None:
 
 
 def resolve(name: str) -> Stack:
-    """Raise KeyError for names that are neither routing profiles nor named stacks."""
+    """Raise KeyError for names that are neither routing profiles nor named stacks, nor
+    one of them `+PROXY` (the same data path with another service proxy: flannel+nftables,
+    what kube-proxy's mode change alone does)."""
+    if "+" in name:
+        return _with_proxy(*name.split("+", 1))
     if name in ROUTING:
         cls = ROUTING[name]
         return Stack(name, cls.models, name, None, _routing_reason(name))
@@ -90,3 +94,14 @@ def resolve(name: str) -> Stack:
 
 def known_names() -> list[str]:
     return sorted({*ROUTING, *NAMED_STACKS})
+
+
+def _with_proxy(base: str, proxy: str) -> Stack:
+    stack = resolve(base)
+    proxies = service_proxies()
+    if proxy not in proxies:
+        raise KeyError(f"{base}+{proxy}")
+    instead = f" instead of {stack.proxy}" if stack.proxy else ""
+    reason = stack.reason if stack.reason and "proxy" not in stack.reason else None
+    return Stack(f"{base}+{proxy}", f"{stack.models}; service proxy: {proxies[proxy]}{instead}",
+                 stack.routing, proxy, reason)  # fmt: skip

@@ -8,27 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jsonschema
 import pytest
-from referencing import Registry, Resource
 
 from kubenetlab.bench.sockperf import parse_summary
 from kubenetlab.kernel.preflight import missing_kernel_options
 from tests.lab.helpers import lab, lab_exec
+from tests.schemas import validator
 
 pytestmark = pytest.mark.lab
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "src" / "kubenetlab" / "schemas"
-
-
-def _schema(name: str) -> dict:
-    return json.loads((SCHEMAS / name).read_text())
-
-
-def _validator(name: str) -> jsonschema.Draft202012Validator:
-    bench = _schema("bench-result.schema.json")
-    registry = Registry().with_resource(bench["$id"], Resource.from_contents(bench))
-    return jsonschema.Draft202012Validator(_schema(name), registry=registry)
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
@@ -65,7 +53,7 @@ def test_bench_rr_is_schema_valid_ordered_and_agrees_with_sockperf_by_hand() -> 
         )
         assert out.returncode == 0, out.stderr
         doc = json.loads(out.stdout)
-        _validator("bench-result.schema.json").validate(doc)
+        validator("bench-result.schema.json").validate(doc)
         assert doc["tool"].startswith("sockperf") and not doc["fallback"]
         assert doc["test_name"] == "TCP_RR" and len(doc["runs"]) == 2
         assert doc["placement"]["policy"] == "same"  # rr's default: both ends on one CPU
@@ -188,7 +176,7 @@ def test_compare_small_run_is_schema_valid_lists_unavailable_and_writes_a_report
     )
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
-    _validator("compare.schema.json").validate(doc)
+    validator("compare.schema.json").validate(doc)
     rows = {row["profile"]: row for row in doc["rows"]}
     assert list(rows) == ["underlay", "native", "ipip", "cilium-dsr", "flannel"]
     assert rows["underlay"]["measured"] and rows["native"]["measured"]
@@ -229,7 +217,7 @@ def test_ci_width_repeats_until_met_or_names_what_missed(tmp_path: Path) -> None
                    "--ci-width", "0.1", "--report", str(tmp_path))  # fmt: skip
         assert out.returncode == 0, out.stderr
         doc = json.loads((tmp_path / "bench.json").read_text())
-        _validator("bench-result.schema.json").validate(doc)
+        validator("bench-result.schema.json").validate(doc)
         p = doc["precision"]
         [row] = p["rows"]
         assert p["runs"] == len(doc["runs"]) and row["metric"] == "p50"

@@ -250,6 +250,27 @@ def test_proxy_render_equals_what_kube_proxy_wrote(
             )
 
 
+@pytest.mark.parametrize("ukp", ["nftables"], indirect=True)
+def test_compare_measures_a_native_lab_as_a_cluster(ukp: tuple[str, str, dict[str, Any]]) -> None:
+    """compare --kubeconfig on a native-routing lab whose nodes run kube-proxy in nftables
+    mode: recognised as that stack, pod → pod and node → NodePort measured, nothing left."""
+    _, name, _ = ukp
+    kubeconfig = kubeconfig_of(name)
+    got = run_cli("compare", "--kubeconfig", kubeconfig, "--image", "python:3", "--tests", "rr",
+                  "--repeats", "1", "--duration", "1", "-o", "json", timeout=300)  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    doc = json.loads(got.stdout)
+    cluster = doc["cluster"]
+    assert (cluster["model"], cluster["kube_proxy"]) == ("native+nftables", "nftables")
+    rows = {r["profile"]: r for r in doc["rows"]}
+    assert set(rows["cluster"]["results"]) == {"rr", "rr_nodeport"}
+    assert rows["cluster"]["results"]["rr_nodeport"]["estimates"]["p50"]["median"] > 0
+    assert cluster["namespace_deleted"]
+    left = kubectl(kubeconfig, "get", "ns", "-l", "app.kubernetes.io/managed-by=kubenetlab",
+                   "-o", "name")  # fmt: skip
+    assert left.returncode == 0 and not left.stdout.strip()
+
+
 @pytest.mark.parametrize("ukp", ["iptables"], indirect=True)
 def test_a_dead_kube_proxy_shows_in_status_and_traffic_keeps_its_rules(
     ukp: tuple[str, str, dict[str, Any]],

@@ -36,6 +36,7 @@ from tests.lab.helpers import (
     shared_lab,
     status,
 )
+from tests.schemas import validator
 
 pytestmark = pytest.mark.lab
 SHARED_LAB = True
@@ -265,17 +266,6 @@ def test_audit_and_render_read_the_cluster_as_they_read_its_dump(
     assert "Traceback" not in denied.stderr + refused.stderr
 
 
-def _compare_validator() -> Any:
-    import jsonschema
-    from referencing import Registry, Resource
-
-    schemas = Path(__file__).resolve().parents[2] / "src" / "kubenetlab" / "schemas"
-    bench = json.loads((schemas / "bench-result.schema.json").read_text())
-    registry = Registry().with_resource(bench["$id"], Resource.from_contents(bench))
-    compare = json.loads((schemas / "compare.schema.json").read_text())
-    return jsonschema.Draft202012Validator(compare, registry=registry)
-
-
 def _knl_namespaces(kubeconfig: str) -> list[str]:
     got = kubectl_json(kubeconfig, "get", "namespaces", "-l",
                        "app.kubernetes.io/managed-by=kubenetlab")  # fmt: skip
@@ -296,20 +286,21 @@ def test_compare_measures_the_cluster_through_its_api(k8s: dict[str, Any], tmp_p
     assert kinds == ["Namespace", "Pod", "Pod", "Pod", "Pod", "Service", "Service"]
     assert not _knl_namespaces(kubeconfig)  # nothing created
 
-    out = run_cli(*base, "--tests", "rr,crr,stream", "--repeats", "1", "--duration", "1",
+    out = run_cli(*base, "--tests", "rr,crr", "--repeats", "1", "--duration", "1",
                   "-o", "json", timeout=600)  # fmt: skip
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["kind"] == "compare"
-    _compare_validator().validate(result)  # the lab's compare schema, cluster section included
+    validator("compare.schema.json").validate(
+        result
+    )  # the lab's compare schema, cluster section included
     rows = {r["profile"]: r for r in result["rows"]}
     assert set(rows) == {"underlay", "cluster"} and all(r["measured"] for r in rows.values())
     pods = rows["cluster"]["results"]
-    assert set(pods) == {"rr", "crr", "stream", "crr_service", "rr_nodeport"}
+    assert set(pods) == {"rr", "crr", "crr_service", "rr_nodeport"}
     assert pods["rr"]["tool"].startswith("sockperf") and pods["crr"]["tool"].startswith(
         "kubenetlab knl-rr"
     )
-    assert pods["stream"]["estimates"]["gbps"]["median"] > 0
     for test in ("rr", "crr", "crr_service", "rr_nodeport"):
         assert pods[test]["estimates"]["p50"]["median"] > 0, test
     assert rows["underlay"]["results"]["rr"]["estimates"]["p50"]["median"] > 0
@@ -318,7 +309,27 @@ def test_compare_measures_the_cluster_through_its_api(k8s: dict[str, Any], tmp_p
     assert [n["name"] for n in cluster["nodes"]] == ["node1", "node2"]
     assert cluster["pod_mtu"] == doc["pod_mtu"]  # read inside the client pod
     assert cluster["kube_proxy"].startswith("iptables")
+    # the lab's Nodes say what they are: vxlan + kube-proxy iptables is the flannel stack
+    assert (cluster["cni"], cluster["model"]) == ("kubenetlab lab (vxlan)", "flannel")
+    assert set(cluster["pinned"]) == {"server", "client", "host-server", "host-client"}
+    assert all(pin.startswith("taskset -c ") for pin in cluster["pinned"].values())
+    placement = pods["rr"]["placement"]
+    assert placement["policy"] == "split" and placement["client_cpus"] == placement["server_cpus"]
+    assert (placement["client_node"], placement["server_node"]) == ("node1", "node2")
     assert cluster["namespace_deleted"] and not _knl_namespaces(kubeconfig)
+
+    # bench --kubeconfig: one path, compare's pods and parsers, a bench result — iperf3
+    # through the ClusterIP (the Services carry every tool's port)
+    bench = run_cli("bench", "--kubeconfig", kubeconfig, "--image", "python:3", "--path",
+                    "clusterip", "--test", "stream", "--repeats", "1", "--duration", "1",
+                    "-o", "json", timeout=300)  # fmt: skip
+    assert bench.returncode == 0, bench.stderr
+    one = json.loads(bench.stdout)
+    validator("bench-result.schema.json").validate(one)
+    assert one["test"] == "stream" and "through the service proxy" in one["path"]
+    assert one["dst"].endswith("/server-clusterip") and one["estimates"]["gbps"]["median"] > 0
+    assert one["tool"].startswith("iperf3")
+    assert one["cluster"]["namespace_deleted"] and not _knl_namespaces(kubeconfig)
 
     # the lab's own bench on the same kind of path (its spec pods, node1 → node2): figures
     # of the same order

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from kubenetlab.cluster import workload
-from kubenetlab.cluster.compare import ClusterSettings
+from kubenetlab.cluster.settings import ClusterSettings
 from kubenetlab.errors import UsageError
 from kubenetlab.scenarios.compare import CompareSettings
 
@@ -70,3 +70,32 @@ def test_a_cluster_with_rows_not_measured_prints_why(tmp_path) -> None:
     views.view(report).table(report, False)  # no figure to print: the reasons, no error
     assert views.view(report).csv(report).count(why) == 2
     assert [r["measured"] for r in report.to_dict()["rows"]] == [False, False]
+
+
+def test_the_server_command_pins_to_the_lowest_allowed_cpu(tmp_path) -> None:
+    """The pod command's prefix, run by a real shell here: the CPU it picks is the lowest
+    this process may use (the choice the run makes for the clients too)."""
+    import os
+    import subprocess
+
+    plan = workload.Plan.new("knl", "img", "a", "b")
+    command = workload.server_command(plan, "server")
+    prefix = command[: command.index("$PIN sockperf")]
+    got = subprocess.run(["sh", "-c", prefix + 'echo "$PIN"'], capture_output=True, text=True,
+                         check=True)  # fmt: skip
+    assert got.stdout.strip() == f"taskset -c {min(os.sched_getaffinity(0))}"
+    unpinned = workload.server_command(workload.Plan.new("knl", "i", "a", "b", pin=False), "s")
+    assert "taskset" not in unpinned and "$PIN" not in unpinned
+
+
+def test_one_exec_tells_a_pods_cpus_and_its_pinning() -> None:
+    import os
+    import subprocess
+
+    out = subprocess.run(["sh", "-c", workload.PIN_PROBE], capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    said = dict(line.split(" ", 1) for line in out.splitlines())
+    from kubenetlab.cluster.compare import _cpu_list
+
+    assert _cpu_list(said["cpus"]) == sorted(os.sched_getaffinity(0))
+    assert said["pin"] == f"taskset -c {min(os.sched_getaffinity(0))}"

@@ -135,6 +135,7 @@ def unreadable(doc: Any, path: str = "") -> str | None:
 
 PRODUCERS = {
     "compare": "kubenetlab compare --report DIR",
+    "cluster-compare": "kubenetlab compare --kubeconfig FILE --report DIR",
     "mtu": "kubenetlab scenario mtu --report DIR",
     "service-scale": "kubenetlab scenario service-scale --report DIR",
     "convergence": "kubenetlab scenario convergence --report DIR",
@@ -188,8 +189,15 @@ def change(new: float, old: float) -> float:
 
 
 def compare_rows(evidence: Evidence) -> dict[str, dict[str, Any]]:
+    """Measured rows by profile; a cluster's pod row also under the lab stack that models
+    its data path, so the claims judge a cluster as they judge that stack in a lab."""
     doc = evidence.get("compare") or {}
-    return {r["profile"]: r for r in doc.get("rows", []) if r.get("measured")}
+    rows = {r["profile"]: r for r in doc.get("rows", []) if r.get("measured")}
+    model = (doc.get("cluster") or {}).get("model")
+    pods = [r for name, r in rows.items() if name != "underlay"]
+    if model and len(pods) == 1:
+        rows.setdefault(model, pods[0])
+    return rows
 
 
 def result(rows: dict[str, dict[str, Any]], profile: str, test: str) -> dict[str, Any] | None:

@@ -23,7 +23,8 @@ def register(commands: Subparsers) -> None:
 
 
 def clean_cmd(args: argparse.Namespace) -> int:
-    from kubenetlab.cluster.compare import ClusterSettings, clean
+    from kubenetlab.cluster.compare import clean
+    from kubenetlab.cluster.settings import ClusterSettings
     from kubenetlab.errors import UsageError
 
     if not args.kubeconfig:

@@ -8,16 +8,20 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kubenetlab.bench import precision
 from kubenetlab.bench.placement import POLICIES
 from kubenetlab.cli.common import Parser, Subparsers, add_output, emit, print_json, report_dir
+from kubenetlab.cluster.settings import add_cluster_arguments
+from kubenetlab.errors import UsageError
 
 if TYPE_CHECKING:  # the scenarios package imports every scenario module (~1 s)
     from kubenetlab.scenarios.base import Scenario
 
 OUTPUTS = ("table", "json", "csv")
+CLUSTER_PATHS = ("pod", "underlay", "clusterip", "nodeport")  # cluster.compare.PATHS
+CLUSTER_TESTS = ("rr", "crr", "stream")
 SCENARIO_COMMANDS = ("compare", "scenario")  # what needs the scenario registry's arguments
 
 
@@ -26,13 +30,14 @@ def register(commands: Subparsers, scenarios: bool = True) -> None:
     scenario module costs ~1 s, which other commands need not pay)."""
     bench = commands.add_parser(
         "bench",
-        help="measure one path of a lab with a standard tool",
+        help="measure one path of a lab (or of a live cluster) with a standard tool",
         epilog="example:\n  kubenetlab bench demo --from node1-pod1 --to node2-pod1 --test rr\n"
-        "  kubenetlab bench demo --from node1-pod1 --to default/web --test crr -o json",
+        "  kubenetlab bench demo --from node1-pod1 --to default/web --test crr -o json\n"
+        "  kubenetlab bench --kubeconfig ~/.kube/config --path clusterip --test crr",
     )
-    bench.add_argument("name", help="lab name")
-    bench.add_argument("--from", dest="src", required=True, help="pod or node")
-    bench.add_argument("--to", dest="dst", required=True, help="pod, node or service (ns/name)")
+    bench.add_argument("name", nargs="?", help="lab name")
+    bench.add_argument("--from", dest="src", help="pod or node (a lab's)")
+    bench.add_argument("--to", dest="dst", help="pod, node or service (ns/name)")
     tests = ("rr", "crr", "stream", "udp_rr", "udp_stream")
     bench.add_argument(
         "--test",
@@ -56,6 +61,13 @@ def register(commands: Subparsers, scenarios: bool = True) -> None:
         help="CPU placement of client and server: same (one CPU), split (one each), none; "
         "auto: same for rr/crr/udp_rr, split for streams",
     )
+    cluster = bench.add_argument_group("a live cluster instead of a lab (cluster mode)")
+    add_cluster_arguments(cluster)
+    cluster.add_argument(
+        "--path", choices=CLUSTER_PATHS,
+        help="with --kubeconfig: pod (the default: pod → pod, two nodes), underlay (host network), "
+        "clusterip (pod → ClusterIP), nodeport (node → NodePort on the other node)",
+    )  # fmt: skip
     add_output(bench, OUTPUTS)
     bench.set_defaults(handler=bench_cmd)
     _register_trace(commands)
@@ -161,11 +173,21 @@ def scenario_cmd(entry: Scenario, args: argparse.Namespace) -> int:
 
 def bench_cmd(args: argparse.Namespace) -> int:
     from kubenetlab.bench import runner
-    from kubenetlab.cli.progress import log, progress
+    from kubenetlab.cli.progress import progress
     from kubenetlab.kernel import preflight
     from kubenetlab.live import attach
-    from kubenetlab.report import bench_table
 
+    if args.kubeconfig:
+        return _bench_cluster(args)
+    missing = [flag for flag, given in (("a lab name", args.name), ("--from", args.src),
+                                        ("--to", args.dst)) if not given]  # fmt: skip
+    if missing:
+        raise UsageError(f"bench needs {', '.join(missing)} (or --kubeconfig FILE to measure "
+                         "a live cluster)")  # fmt: skip
+    for flag, given in (("--dry-run", args.dry_run), ("--nodes", args.nodes),
+                        ("--path", args.path)):  # fmt: skip
+        if given:
+            raise UsageError(f"{flag} needs --kubeconfig")
     spec = runner.BenchSpec(
         args.test,
         args.duration,
@@ -190,8 +212,20 @@ def bench_cmd(args: argparse.Namespace) -> int:
             result = runner.merge([result, runner.run(live, src, dst, one, on_run=bar.advance)])
             runs += 1
     doc = result.to_dict()
+    footer = None
     if target:
         doc["precision"] = precision.outcome(target, {f"{src.name} → {dst.name}": result}, runs)
+        footer = precision.summary_line(doc["precision"])
+    _emit_bench(args, result, doc, footer)
+    return 0
+
+
+def _emit_bench(args: argparse.Namespace, result: Any, doc: dict[str, Any],
+                footer: str | None) -> None:  # fmt: skip
+    """-o table|json|csv and --report DIR (bench.json, bench.csv), as every bench writes."""
+    from kubenetlab.cli.progress import log
+    from kubenetlab.report import bench_table
+
     csv_text = bench_table.to_csv(bench_table.csv_rows(result), bench_table.CSV_FIELDS)
     if args.output == "json":
         print_json(doc)
@@ -199,12 +233,44 @@ def bench_cmd(args: argparse.Namespace) -> int:
         sys.stdout.write(csv_text)
     else:
         bench_table.print_bench(result)
-        if target:
-            print(precision.summary_line(doc["precision"]))
+        if footer:
+            print(footer)
     if args.report:
         out = Path(args.report)
         out.mkdir(parents=True, exist_ok=True)
         (out / "bench.json").write_text(json.dumps(doc, indent=2) + "\n")
         (out / "bench.csv").write_text(csv_text)
         log(f"wrote {out / 'bench.json'}, {out / 'bench.csv'}")
+
+
+def _bench_cluster(args: argparse.Namespace) -> int:
+    """bench --kubeconfig: one test over one path of a live cluster, in a namespace of its
+    own (deleted however the run ends), with compare's pods, tools and parsers."""
+    from kubenetlab.bench import runner
+    from kubenetlab.cli.progress import progress
+    from kubenetlab.cluster.compare import dry_run, measure
+    from kubenetlab.cluster.settings import cluster_settings
+    from kubenetlab.inputs import csv_list
+
+    given = [flag for flag, value in (("a lab name", args.name), ("--from", args.src),
+                                      ("--to", args.dst), ("--builtin", args.builtin),
+                                      ("--ci-width", args.ci_width)) if value]  # fmt: skip
+    if given:
+        raise UsageError(f"{', '.join(given)}: for labs; with --kubeconfig the cluster's "
+                         f"--path ({', '.join(CLUSTER_PATHS)}) is measured")  # fmt: skip
+    if args.test not in CLUSTER_TESTS:
+        raise UsageError(f"--kubeconfig runs {', '.join(CLUSTER_TESTS)}; not {args.test}")
+    settings = cluster_settings(args, csv_list(args.nodes, "nodes") if args.nodes else ())
+    if args.dry_run:
+        sys.stdout.write(dry_run(settings, "json" if args.output == "json" else "yaml"))
+        return 0
+    spec = runner.BenchSpec(args.test, args.duration, args.repeats, args.msg_size, cpus=args.cpus)
+    report_dir(args.report)
+    path = args.path or "pod"
+    with progress(f"{args.test} over the cluster's {path} path", spec.repeats) as bar:
+        results, info = measure(settings, lambda target: [target.job(path, args.test)],
+                                spec.repeats, lambda _: spec, lambda _: bar.advance())  # fmt: skip
+    [result] = results.values()
+    doc = {**result.to_dict(), "cluster": info.to_dict()}
+    _emit_bench(args, result, doc, None)
     return 0

@@ -13,6 +13,7 @@ a meter kubenetlab holds (said in each result's notes); the CPUs the pods got ar
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -20,7 +21,9 @@ from kubenetlab.bench import iperf3, runner, sockperf
 from kubenetlab.bench.result import LATENCY_TESTS, BenchResult, Run
 from kubenetlab.bench.stats import histogram_of, latency_summary_us, new_histogram
 from kubenetlab.cluster import workload
+from kubenetlab.cluster.detect import FLANNEL_CONFIG, detect
 from kubenetlab.cluster.session import NodeInfo, Session, needed, schedulable_nodes
+from kubenetlab.cluster.settings import ClusterSettings
 from kubenetlab.errors import EnvironmentProblem, KnlError, UsageError
 from kubenetlab.kube.cluster import (
     CONFIG_MAPS,
@@ -30,38 +33,11 @@ from kubenetlab.kube.cluster import (
     Access,
     Cluster,
 )
-from kubenetlab.kube.dataplane_config import kube_proxy, value
 
 CPU_NOTE = (
     "cluster mode: CPU per transaction not measured (the pods' CPU is accounted in the "
     "cluster's cgroups, which kubenetlab does not meter)"
 )
-# DaemonSets in kube-system that name the CNI (the first found wins)
-CNI_DAEMONSETS = (
-    ("cilium", "cilium"), ("calico-node", "calico"), ("kube-flannel", "flannel"),
-    ("weave-net", "weave"), ("kube-router", "kube-router"), ("antrea-agent", "antrea"),
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ClusterSettings:
-    kubeconfig: str
-    context: str | None = None
-    nodes: tuple[str, ...] = ()  # client node, server node; default: the first two that fit
-    namespace_prefix: str = "knl"
-    image: str = workload.DEFAULT_IMAGE
-    timeout: float = 10.0  # each API request
-    ready_timeout: float = 120.0
-    dry_run: bool = False
-
-    def __post_init__(self) -> None:
-        if self.nodes and (len(self.nodes) != 2 or self.nodes[0] == self.nodes[1]):
-            raise UsageError("--nodes takes two different node names: CLIENT,SERVER")
-        prefix = self.namespace_prefix
-        if not prefix or len(prefix) > 50 or not all(c.isalnum() or c == "-" for c in prefix):
-            raise UsageError(f"--namespace-prefix {prefix!r}: lowercase letters, digits and -")
-        if prefix != prefix.lower() or not prefix[0].isalpha():
-            raise UsageError(f"--namespace-prefix {prefix!r}: must start with a lowercase letter")
 
 
 @dataclass
@@ -75,7 +51,11 @@ class ClusterRun:
     cni: str
     kube_proxy: str
     pod_mtu: int | None = None
-    cpus: dict[str, str] = field(default_factory=dict)  # pod → cpuset.cpus.effective
+    model: str | None = None  # the lab stack that models the data path (compare --profiles)
+    model_reason: str = ""
+    facts: list[dict[str, str]] = field(default_factory=list)  # name, value, source
+    cpus: dict[str, str] = field(default_factory=dict)  # pod → the CPUs it may run on
+    pinned: dict[str, str] = field(default_factory=dict)  # pod → "taskset -c N" or why not
     namespace: str = ""  # the run's, and whether it was gone when the run ended
     namespace_deleted: bool = False
 
@@ -115,46 +95,52 @@ def plan_for(
     settings: ClusterSettings, client: NodeInfo, server: NodeInfo, run_id: str | None = None
 ) -> workload.Plan:
     return workload.Plan.new(
-        settings.namespace_prefix, settings.image, client.name, server.name, run_id
+        settings.namespace_prefix,
+        settings.image,
+        client.name,
+        server.name,
+        run_id,
+        pin=settings.cpus != "none",
     )
 
 
 def dry_run(settings: ClusterSettings, output: str) -> str:
     """Every object a run would create, as YAML (or a JSON List with -o json)."""
-    import yaml
+    from kubenetlab import yamlout
 
     cluster, client, server = connect(settings, [Access(NODES)])
     cluster.close()
     objects = workload.manifests(plan_for(settings, client, server))
     if output == "json":
         return json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2) + "\n"
-    return yaml.safe_dump_all(objects, sort_keys=False)
+    return yamlout.dump_all(objects)
+
+
+# ConfigMaps that say what the data path is: (namespace, name), read when allowed.
+DATA_PATH_CONFIG_MAPS = (
+    (SYSTEM_NAMESPACE, KUBE_PROXY_CONFIG), (SYSTEM_NAMESPACE, "cilium-config"),
+    ("kube-flannel", FLANNEL_CONFIG), (SYSTEM_NAMESPACE, FLANNEL_CONFIG),
+)  # fmt: skip
 
 
 def _detect(cluster: Cluster, client: NodeInfo, server: NodeInfo) -> ClusterRun:
-    status, body = cluster.request("GET", "/apis/apps/v1/namespaces/kube-system/daemonsets")
-    names = [d["metadata"]["name"] for d in body.get("items") or []] if status == 200 else []
-    cni = next((cni for prefix, cni in CNI_DAEMONSETS for n in names if n.startswith(prefix)),
-               "unknown (no known CNI DaemonSet in kube-system)" if status == 200
-               else f"unknown (daemonsets in kube-system: {status})")  # fmt: skip
-    try:  # what the data path is: facts to report, not needed to measure
-        config = cluster.get(CONFIG_MAPS, SYSTEM_NAMESPACE, KUBE_PROXY_CONFIG)
-    except EnvironmentProblem as exc:  # not allowed to read it: said, not guessed
-        return ClusterRun(cluster.context, cluster.server, cluster.version, [client, server],
-                          cni, f"unknown ({exc.message})")  # fmt: skip
-    daemonset = any(n.startswith("kube-proxy") for n in names)
-    if config is not None:
-        mode = value(kube_proxy(config), "kube-proxy mode") or "unknown"
-        if not daemonset:  # kubeadm's ConfigMap without its DaemonSet: run some other way
-            mode += " (ConfigMap kube-system/kube-proxy; no kube-proxy DaemonSet)"
-    elif daemonset:
-        mode = "running (no ConfigMap kube-system/kube-proxy to read its mode from)"
-    elif status == 200:
-        mode = "replaced (no kube-proxy DaemonSet or ConfigMap)"
-    else:
-        mode = f"unknown (daemonsets in kube-system: {status})"
-    return ClusterRun(cluster.context, cluster.server, cluster.version, [client, server], cni,
-                      mode)  # fmt: skip
+    """The CNI, kube-proxy's mode and the lab stack that models them: facts to report, not
+    needed to measure, so what may not be read is said, not guessed."""
+    status, body = cluster.request("GET", f"/apis/apps/v1/namespaces/{SYSTEM_NAMESPACE}/daemonsets")
+    daemonsets = body.get("items") or [] if status == 200 else None
+    config_maps = []
+    for namespace, name in DATA_PATH_CONFIG_MAPS:
+        try:
+            found = cluster.get(CONFIG_MAPS, namespace, name)
+        except EnvironmentProblem:
+            continue  # not allowed: that fact stays unknown, and the detection says why
+        if found is not None:
+            config_maps.append(found)
+    path = detect(daemonsets, config_maps, f"daemonsets in {SYSTEM_NAMESPACE}: {status}",
+                  cluster.list(NODES))  # fmt: skip
+    return ClusterRun(cluster.context, cluster.server, cluster.version, [client, server],
+                      path.cni, path.kube_proxy, model=path.model, model_reason=path.model_reason,
+                      facts=[f.to_dict() for f in path.facts])  # fmt: skip
 
 
 # --- the drivers: the lab's tools and parsers, run through pods/exec ----------------------
@@ -164,7 +150,7 @@ def _sockperf(session: Session, pod: str, ip: str, port: int, spec: runner.Bench
               index: int) -> tuple[Run, Any, str | None]:  # fmt: skip
     log = f"/tmp/knl-sockperf-{session.plan.run_id}-{index}.csv"
     argv = sockperf.client_argv(ip, port, False, spec.duration, spec.msg_size, log)
-    text = _checked(session, pod, argv, spec.duration + 30)
+    text = _checked(session, pod, _pinned(session, pod, argv), spec.duration + 30)
     full = _checked(session, pod, ["sh", "-c", f"cat {log}; rm -f {log}"], 30)
     summary = sockperf.parse_summary(text)
     hist = histogram_of(sockperf.parse_full_log(full))
@@ -177,7 +163,7 @@ def _knl_rr(session: Session, pod: str, ip: str, port: int, spec: runner.BenchSp
             index: int) -> tuple[Run, Any, str | None]:  # fmt: skip
     argv = ["knl-rr", "client", spec.test, ip, str(port), str(spec.duration), str(spec.warmup),
             str(spec.msg_size)]  # fmt: skip
-    text = _checked(session, pod, argv, spec.duration + spec.warmup + 30)
+    text = _checked(session, pod, _pinned(session, pod, argv), spec.duration + spec.warmup + 30)
     out = json.loads(text.strip().splitlines()[-1])
     hist = histogram_of(out["samples_ns"])
     report = {"lost": out["lost"], "seconds": out["seconds"], "valid_seconds": spec.duration}
@@ -189,12 +175,18 @@ def _knl_rr(session: Session, pod: str, ip: str, port: int, spec: runner.BenchSp
 def _iperf3(session: Session, pod: str, ip: str, port: int, spec: runner.BenchSpec,
             index: int) -> tuple[Run, Any, str | None]:  # fmt: skip
     argv = iperf3.client_argv(ip, port, spec.duration, False, 0)
-    text = _checked(session, pod, argv, spec.duration + 30)
+    text = _checked(session, pod, _pinned(session, pod, argv), spec.duration + 30)
     summary = iperf3.parse_json(text[: text.rindex("}") + 1] if "}" in text else text)
     run_ = Run(index, spec.duration, None, gbps=summary.gbps_received,
                retransmits=summary.retransmits, cpu=_no_cpu(spec.duration),
                tool_report=summary.to_dict())  # fmt: skip
     return run_, None, f"iperf3 {(summary.version or '').replace('iperf ', '')}".strip()
+
+
+def _pinned(session: Session, pod: str, argv: list[str]) -> list[str]:
+    """The client's argv under its pod's pinning, when it has one."""
+    pin = session.pins.get(pod, "")
+    return [*pin.split(), *argv] if pin.startswith("taskset") else argv
 
 
 def _no_cpu(seconds: float) -> dict[str, Any]:
@@ -215,8 +207,17 @@ def _checked(session: Session, pod: str, argv: list[str], timeout: float) -> str
 DRIVERS = {"rr": _sockperf, "crr": _knl_rr, "stream": _iperf3}  # test → the tool that runs it
 
 
+BASELINE = "underlay"  # host network → host network: node to node
 POD_ROW = "cluster"  # the cluster's pod → pod path, whatever its CNI
 VIA = {"crr_service": "crr", "rr_nodeport": "rr"}  # compare's Service tests → their test
+TOOL_PORT = {"rr": "sockperf", "crr": "knl-rr", "stream": "iperf3"}  # test → server port's name
+# bench --kubeconfig --path NAME: (client pod, where it sends)
+PATHS = {
+    "pod": ("client", "the server pod, on the other node"),
+    "underlay": ("host-client", "the server node (host network pods)"),
+    "clusterip": ("client", "the server's ClusterIP Service"),
+    "nodeport": ("host-client", "the server's NodePort on the server node"),
+}
 
 
 @dataclass(frozen=True)
@@ -236,62 +237,91 @@ class Job:
         return VIA.get(self.test, self.test)
 
 
-def _jobs(
-    session: Session, tests: tuple[str, ...], server_node: NodeInfo, server_ip: str
-) -> list[Job]:
-    ports = workload.PORTS
-    ips = {"underlay": server_node.internal_ip, POD_ROW: server_ip}
-    port = {"rr": ports["sockperf"], "crr": ports["knl-rr"], "stream": ports["iperf3"]}
-    jobs = []
-    for row, client in (("underlay", "host-client"), (POD_ROW, "client")):
-        path = ("node → node over the underlay (host network pods)" if row == "underlay"
-                else "pod → pod, other node")  # fmt: skip
-        server = "host-server" if row == "underlay" else "server"
-        jobs += [Job(row, t, client, server, server, ips[row], port[t], path)
-                 for t in tests if t in port]  # fmt: skip
-    where = f"/api/v1/namespaces/{session.plan.namespace}/services/server-"
-    services = {s: session.cluster.request("GET", where + s)[1] for s in ("clusterip", "nodeport")}
-    if "crr" in tests:
-        vip = services["clusterip"]["spec"]["clusterIP"]
-        jobs.append(Job(POD_ROW, "crr_service", "client", "server", "server-clusterip", vip,
-                        ports["knl-rr"], f"pod → ClusterIP {vip}:{ports['knl-rr']}, through "
-                        "the service proxy"))  # fmt: skip
-    if "rr" in tests:
-        node_port = next(p["nodePort"] for p in services["nodeport"]["spec"]["ports"]
-                         if p["name"] == "sockperf")  # fmt: skip
-        jobs.append(Job(POD_ROW, "rr_nodeport", "host-client", "server", "server-nodeport",
-                        server_node.internal_ip, node_port,
-                        f"node → NodePort {server_node.internal_ip}:{node_port}, through the "
-                        "service proxy"))  # fmt: skip
+@dataclass(frozen=True)
+class Target:
+    """Where the tools send, once the pods and Services exist."""
+
+    session: Session
+    server_node: NodeInfo
+    server_ip: str
+
+    def job(self, path: str, test: str, row: str | None = None, name: str | None = None) -> Job:
+        """`test` (rr, crr, stream) over `path` (PATHS); `row`/`name` as the result files it."""
+        tool = TOOL_PORT[test]
+        port = workload.PORTS[tool]
+        node_ip = self.server_node.internal_ip
+        row = row or (BASELINE if path == "underlay" else POD_ROW)
+        client = PATHS[path][0]
+        if path == "pod":
+            return Job(row, name or test, client, "server", "server", self.server_ip, port,
+                       "pod → pod, other node")  # fmt: skip
+        if path == "underlay":
+            return Job(row, name or test, client, "host-server", "host-server", node_ip, port,
+                       "node → node over the underlay (host network pods)")  # fmt: skip
+        service = self._service("clusterip" if path == "clusterip" else "nodeport")
+        if path == "clusterip":
+            vip = service["spec"]["clusterIP"]
+            return Job(row, name or test, client, "server", "server-clusterip", vip, port,
+                       f"pod → ClusterIP {vip}:{port}, through the service proxy")  # fmt: skip
+        node_port = next(p["nodePort"] for p in service["spec"]["ports"] if p["name"] == tool)
+        return Job(row, name or test, client, "server", "server-nodeport", node_ip, node_port,
+                   f"node → NodePort {node_ip}:{node_port}, through the service proxy")  # fmt: skip
+
+    def _service(self, type_: str) -> dict[str, Any]:
+        where = f"/api/v1/namespaces/{self.session.plan.namespace}/services/server-{type_}"
+        return self.session.cluster.request("GET", where)[1]
+
+
+def compare_jobs(tests: tuple[str, ...]) -> Any:
+    """compare's jobs: every test on the underlay and the pod path, CRR to the ClusterIP,
+    RR to the NodePort."""
+
+    def jobs(target: Target) -> list[Job]:
+        out = [target.job(path, t) for path in ("underlay", "pod") for t in tests
+               if t in TOOL_PORT]  # fmt: skip
+        if "crr" in tests:
+            out.append(target.job("clusterip", "crr", name="crr_service"))
+        if "rr" in tests:
+            out.append(target.job("nodeport", "rr", name="rr_nodeport"))
+        return out
+
     return jobs
 
 
 def _pod_facts(session: Session, info: ClusterRun, server_ip: str) -> None:
-    """The CPUs each pod may run on, and the pod network's MTU, read inside the pods."""
-    for pod in session.plan.pods:
-        code, out, _ = session.exec(pod, ["cat", "/sys/fs/cgroup/cpuset.cpus.effective"], 30)
+    """The CPUs each pod may run on and how its tools are pinned, and the pod network's
+    MTU, read inside the pods (one exec each)."""
+    plan = session.plan
+    for pod in plan.pods:
+        code, out, _ = session.exec(pod, ["sh", "-c", workload.PIN_PROBE], 30)
+        said = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+        cpus = _cpu_list(said.get("cpus", "")) if code == 0 else None
         info.cpus[pod] = (
-            out.strip() if code == 0 and out.strip() else "unknown (no cgroup v2 cpuset)"
+            said["cpus"].strip() if cpus else "unknown (neither cpuset nor affinity read)"
         )
-    code, out, _ = session.exec("client", ["ip", "-o", "route", "get", server_ip], 30)
-    words = out.split()
-    if code == 0 and "dev" in words:
-        dev = words[words.index("dev") + 1]  # `ip link`, not /sys: sysfs may be the host's
-        code, link, _ = session.exec("client", ["ip", "-o", "link", "show", "dev", dev], 30)
-        fields = link.split()
-        if code == 0 and "mtu" in fields and fields[fields.index("mtu") + 1].isdigit():
-            info.pod_mtu = int(fields[fields.index("mtu") + 1])
+        pin = said.get("pin", "").strip()
+        info.pinned[pod] = (
+            "unpinned (--cpus none)" if not plan.pin
+            else "unpinned (the pod's CPUs could not be read)" if not cpus
+            else pin if pin.startswith("taskset")
+            else "unpinned (no taskset in the image, or the kernel refused)"
+        )  # fmt: skip
+    session.pins = dict(info.pinned)
+    code, link, _ = session.exec("client", workload.route_mtu(server_ip), 30)
+    fields = link.split()
+    if code == 0 and "mtu" in fields and fields[fields.index("mtu") + 1].isdigit():
+        info.pod_mtu = int(fields[fields.index("mtu") + 1])
 
 
 def measure(
     settings: ClusterSettings,
-    tests: tuple[str, ...],
+    jobs_of: Callable[[Target], list[Job]],
     repeats: int,
-    spec_of: Any,
-    on_step: Any = None,
+    spec_of: Callable[[str], runner.BenchSpec],
+    on_step: Callable[[str], None] | None = None,
 ) -> tuple[dict[tuple[str, str], BenchResult], ClusterRun]:
-    """Every (row, test), `repeats` interleaved rounds; the results, and what was measured
-    (with the namespace used, deleted before this returns)."""
+    """Every job `jobs_of` picks, `repeats` interleaved rounds; the results by (row, test),
+    and what was measured (with the namespace used, deleted before this returns)."""
     run_id = workload.new_run_id()
     namespace = f"{settings.namespace_prefix}-{run_id}"
     cluster, client, server = connect(settings, needed(namespace))
@@ -302,7 +332,7 @@ def measure(
         with Session(cluster, plan, settings.ready_timeout) as session:
             server_ip = (session.pod("server").get("status") or {}).get("podIP", "")
             _pod_facts(session, info, server_ip)
-            jobs = _jobs(session, tests, server, server_ip)
+            jobs = jobs_of(Target(session, server, server_ip))
             for index in range(1, repeats + 1):
                 for job in jobs:
                     spec = spec_of(job.driver)
@@ -327,21 +357,35 @@ def _result(job: Job, runs: list[tuple[Run, Any, str | None]], spec: runner.Benc
     test = job.driver
     result = BenchResult(
         test=test, tool=runs[-1][2] or test, fallback=False,
-        lab=f"cluster://{info.context}", profile=POD_ROW, src=f"{plan.namespace}/{job.client}",
+        lab=f"cluster://{info.context}", profile=job.row, src=f"{plan.namespace}/{job.client}",
         dst=f"{plan.namespace}/{job.dst}", dst_ip=job.ip, path=job.path,
         msg_size=max(sockperf.MIN_MSG_SIZE, spec.msg_size) if test == "rr" else spec.msg_size,
         duration_s=spec.duration, runs=[r for r, _, _ in runs], notes=_notes(info),
-        placement={"policy": "none", "client_cpus": _cpu_list(info.cpus.get(job.client, "")),
-                   "server_cpus": _cpu_list(info.cpus.get(job.server, "")),
-                   "note": "the cluster's: kubenetlab pins nothing inside a pod (the CPUs "
-                   "are the pods' cpuset.cpus.effective)"},
-        proxy=info.kube_proxy,
+        placement=_placement(info, job, plan),
+        proxy=f"kube-proxy: {info.kube_proxy}",
     )  # fmt: skip
     if test in LATENCY_TESTS:
         result.histogram = pooled
         result.pooled_latency_us = latency_summary_us(pooled)
     result.estimates = runner.estimates(test, result.runs)
     return result
+
+
+def _placement(info: ClusterRun, job: Job, plan: workload.Plan) -> dict[str, Any]:
+    """Client and server are on two nodes, so compare's `same` cannot apply: each end on
+    one CPU of its own pod (split) when both could be pinned, else unpinned, and why."""
+    nodes = {pod: node for pod, (node, _, _) in plan.pods.items()}
+    ends = {end: info.pinned.get(pod, "") for end, pod in (("client", job.client),
+                                                            ("server", job.server))}  # fmt: skip
+    allowed = f"pod CPUs: client {info.cpus.get(job.client)}, server {info.cpus.get(job.server)}"
+    on = {"client_node": nodes[job.client], "server_node": nodes[job.server]}
+    if all(pin.startswith("taskset") for pin in ends.values()):
+        return {"policy": "split", "client_cpus": [int(ends["client"].split()[-1])],
+                "server_cpus": [int(ends["server"].split()[-1])], **on,
+                "note": f"each tool pinned with taskset ({allowed})"}  # fmt: skip
+    why = "; ".join(f"{end} {pin}" for end, pin in ends.items() if not pin.startswith("taskset"))
+    return {"policy": "none", "client_cpus": None, "server_cpus": None, **on,
+            "note": f"{why} ({allowed})"}  # fmt: skip
 
 
 def _notes(info: ClusterRun) -> list[str]:

@@ -76,6 +76,7 @@ class Session:
         self.cluster, self.plan, self.ready_timeout = cluster, plan, ready_timeout
         self.created = False
         self.deleted = False  # the namespace gone when the block was left
+        self.pins: dict[str, str] = {}  # pod → how its tools are pinned ("taskset -c N")
 
     def __enter__(self) -> Session:
         try:

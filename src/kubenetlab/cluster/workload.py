@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from kubenetlab.kube.objects import HOSTNAME_LABEL
+from kubenetlab.kube.labels import HOSTNAME_LABEL
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 RUN_LABEL = "kubenetlab.io/run"
@@ -17,12 +17,25 @@ DEFAULT_IMAGE = "ghcr.io/kubenetlab/tools:0.1"  # Containerfile: sockperf, iperf
 PORTS = {"sockperf": 11111, "knl-rr": 7003, "iperf3": 5201}
 # Every server the tests need, in one container; `wait` keeps the pod running on them.
 SERVERS = (
-    f"sockperf server -i 0.0.0.0 -p {PORTS['sockperf']} --tcp --uc-reuseaddr & "
-    f"knl-rr server {PORTS['knl-rr']} & "
-    f"iperf3 -s -4 -p {PORTS['iperf3']} & "
+    f"$PIN sockperf server -i 0.0.0.0 -p {PORTS['sockperf']} --tcp --uc-reuseaddr & "
+    f"$PIN knl-rr server {PORTS['knl-rr']} & "
+    f"$PIN iperf3 -s -4 -p {PORTS['iperf3']} & "
     "wait"
 )
 CLIENT = "trap 'exit 0' TERM; sleep infinity & wait"
+# The CPUs the container may run on: its cgroup v2 cpuset, else its affinity (a cgroup v1
+# node, or a runtime that pins without cpusets) — the same list either way.
+ALLOWED_CPUS = (
+    "cat /sys/fs/cgroup/cpuset.cpus.effective 2>/dev/null || "
+    "sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status"
+)
+# Pinning the servers: to the lowest CPU the container may use, when `taskset` is there and
+# the kernel lets it; `PIN` stays empty otherwise. The run makes the same choice for the
+# clients through pods/exec in the same containers, and so knows what this one chose.
+PIN_SERVERS = (
+    'C=$( ({allowed}) | cut -d, -f1 | cut -d- -f1); PIN=""; '
+    'if [ -n "$C" ] && taskset -c "$C" true 2>/dev/null; then PIN="taskset -c $C"; fi; '
+)
 
 
 def new_run_id() -> str:
@@ -36,12 +49,13 @@ class Plan:
     client_node: str
     server_node: str
     run_id: str
+    pin: bool = True  # each tool on one CPU of its pod (compare's --cpus, but none)
 
     @classmethod
     def new(cls, prefix: str, image: str, client_node: str, server_node: str,
-            run_id: str | None = None) -> Plan:  # fmt: skip
+            run_id: str | None = None, pin: bool = True) -> Plan:  # fmt: skip
         run_id = run_id or new_run_id()
-        return cls(f"{prefix}-{run_id}", image, client_node, server_node, run_id)
+        return cls(f"{prefix}-{run_id}", image, client_node, server_node, run_id, pin)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -63,7 +77,7 @@ def pod(plan: Plan, name: str) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": "tools",
         "image": plan.image,
-        "command": ["sh", "-c", SERVERS if role == "server" else CLIENT],
+        "command": ["sh", "-c", server_command(plan, name) if role == "server" else CLIENT],
     }
     if role == "server":
         container["ports"] = [{"name": k, "containerPort": v} for k, v in PORTS.items()]
@@ -86,9 +100,28 @@ def pod(plan: Plan, name: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+# What a run asks each pod, in one exec: the CPUs it may use, and the pinning its servers'
+# command chose (the same shell, so the same choice) — "" when taskset cannot pin.
+PIN_PROBE = PIN_SERVERS.format(allowed=ALLOWED_CPUS) + (
+    f'echo "cpus $( ({ALLOWED_CPUS}) )"; echo "pin $PIN"'
+)
+
+
+def route_mtu(ip: str) -> list[str]:
+    """The MTU of the interface the pod reaches `ip` through (`ip link`, not /sys: sysfs
+    may be the host's)."""
+    dev = f"ip -o route get {ip} | awk '{{for (i = 1; i < NF; i++) if ($i == \"dev\") print $(i + 1)}}'"
+    return ["sh", "-c", f'ip -o link show dev "$({dev})"']
+
+
+def server_command(plan: Plan, name: str) -> str:
+    if not plan.pin:
+        return SERVERS.replace("$PIN ", "")
+    return PIN_SERVERS.format(allowed=ALLOWED_CPUS) + SERVERS
+
+
 def service(plan: Plan, type_: str) -> dict[str, Any]:
-    ports = [{"name": "knl-rr", "port": PORTS["knl-rr"], "targetPort": PORTS["knl-rr"]},
-             {"name": "sockperf", "port": PORTS["sockperf"], "targetPort": PORTS["sockperf"]}]  # fmt: skip
+    ports = [{"name": name, "port": port, "targetPort": port} for name, port in PORTS.items()]
     return {
         "apiVersion": "v1",
         "kind": "Service",

@@ -23,6 +23,7 @@ from kubenetlab.controlplane.upstream import KUBERNETES_VERSION
 from kubenetlab.errors import EnvironmentProblem, KnlError
 from kubenetlab.kernel import procs
 from kubenetlab.kernel.ledger import Ledger
+from kubenetlab.kube.labels import PROXY_LABEL, ROUTING_LABEL
 from kubenetlab.model import Lab, Node
 
 ROLE = "kubelet"
@@ -40,12 +41,15 @@ def kubelet_program() -> Path:
     return path
 
 
-def node_manifest(node: Node) -> dict[str, Any]:
+def node_manifest(lab: Lab, node: Node) -> dict[str, Any]:
+    """The Node as the lab registers it; its data path labelled, as a CNI's objects say
+    theirs, so cluster mode run against a lab knows which lab stack it measured."""
     return {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {"name": node.name, "labels": {
             "kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux",
+            ROUTING_LABEL: lab.profile, PROXY_LABEL: lab.proxy or "none",
         }},
         "spec": {"podCIDR": str(node.pod_cidr), "podCIDRs": [str(node.pod_cidr)]},
     }  # fmt: skip
@@ -103,7 +107,7 @@ class NodeKubelets(Component):
         for node in lab.nodes:
             ca.issue(f"kubelet-{node.name}", node.name, server=True, dns=(node.name,),
                      ips=(str(node.underlay_ip),))  # fmt: skip
-        objects.create_nodes(kubeconfig, [node_manifest(n) for n in lab.nodes])
+        objects.create_nodes(kubeconfig, [node_manifest(lab, n) for n in lab.nodes])
         self._serve_pod_networks(lab, ledger)
         for node in lab.nodes:
             log = open(ledger.state_file(f"kubelet-{node.name}.log"), "w")  # noqa: SIM115

@@ -46,11 +46,18 @@ def kube_proxy(config_map: dict[str, Any]) -> list[Fact]:
         Fact("kube-proxy mode", str(conf.get("mode") or "iptables"),
              f"{where} {KUBE_PROXY_KEY}: mode{unset}")
     ]  # fmt: skip
-    for key in ("clusterCIDR", "minSyncPeriod"):
-        if conf.get(key):
-            facts.append(
-                Fact(f"kube-proxy {key}", str(conf[key]), f"{where} {KUBE_PROXY_KEY}: {key}")
-            )
+    if conf.get("clusterCIDR"):
+        facts.append(Fact("kube-proxy clusterCIDR", str(conf["clusterCIDR"]),
+                          f"{where} {KUBE_PROXY_KEY}: clusterCIDR"))  # fmt: skip
+    # top-level since v1.32; before, and still read, under the mode's own section
+    mode = str(conf.get("mode") or "iptables").replace("iptables-legacy", "iptables")
+    section = conf.get(mode) if isinstance(conf.get(mode), dict) else {}
+    for key, found in (("minSyncPeriod", conf.get("minSyncPeriod")),
+                       (f"{mode}.minSyncPeriod", section.get("minSyncPeriod"))):  # fmt: skip
+        if found:
+            facts.append(Fact("kube-proxy minSyncPeriod", str(found),
+                              f"{where} {KUBE_PROXY_KEY}: {key}"))  # fmt: skip
+            break
     return facts
 
 

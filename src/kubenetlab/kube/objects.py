@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubenetlab.inputs import Document
+from kubenetlab.kube.labels import HOSTNAME_LABEL, SERVICE_NAME_LABEL
+
+__all__ = ["HOSTNAME_LABEL", "SERVICE_NAME_LABEL"]  # where the readers of objects find them
 
 DEFAULT_NAMESPACE = "default"
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # discovery.k8s.io/v1 LabelServiceName
-HOSTNAME_LABEL = "kubernetes.io/hostname"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "ReplicaSet", "DaemonSet")
 AFFINITY_DEFAULT_TIMEOUT = 10800  # v1.DefaultClientIPServiceAffinitySeconds (3 hours)
 

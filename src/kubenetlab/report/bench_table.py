@@ -45,7 +45,8 @@ def print_bench(result: BenchResult) -> None:
     if result.placement:
         stdout.print(placement_line(result.placement), highlight=False)
     if result.proxy:
-        stdout.print(f"service proxy on the lab's nodes: {result.proxy}", highlight=False)
+        where = "cluster's" if (result.lab or "").startswith("cluster://") else "lab's"
+        stdout.print(f"service proxy on the {where} nodes: {result.proxy}", highlight=False)
     for note in result.notes:
         stdout.print(f"note: {note}", highlight=False)
 
@@ -53,7 +54,13 @@ def print_bench(result: BenchResult) -> None:
 def placement_line(placement: dict[str, Any]) -> str:
     """Under every table: where client and server ran, which decides what latency means."""
     policy, client, server = (placement.get(k) for k in ("policy", "client_cpus", "server_cpus"))
-    if not client:
+    nodes = (placement.get("client_node"), placement.get("server_node"))
+    if all(nodes):  # a cluster: two machines, each end's CPU is its own node's
+        ends = [f"{end} on {node}" + (f" CPU {cpus[0]}" if cpus else "")
+                for end, node, cpus in zip(("client", "server"), nodes, (client, server),
+                                           strict=True)]  # fmt: skip
+        where = ", ".join(ends)
+    elif not client:
         where = "client and server unpinned"
     elif client == server:
         where = f"client and server both on CPU {client[0]}"
@@ -74,7 +81,7 @@ def _latency_table(result: BenchResult, level: float) -> Table:
             *(f"{lat[k]:.1f}" for k in LATENCY_KEYS),
             str(lat["observations"]),
             _num(r.cpu_us_per_txn),
-            f"{r.cpu['steal_percent']:.0f}",
+            _num(r.cpu.get("steal_percent"), 0),
         )
     e, cpu = result.estimates, result.estimates.get("cpu_us_per_txn")
     runs.add_row("median", *(fmt_median(e[k]) for k in LATENCY_KEYS), "", fmt_median(cpu), "")
@@ -96,7 +103,7 @@ def _stream_table(result: BenchResult, level: float) -> Table:
         runs.add_column(col, justify="right")
     for r in result.runs:
         extra = _num(r.lost_percent, 2) if loss else str(r.retransmits)
-        steal = f"{r.cpu['steal_percent']:.0f}"
+        steal = _num(r.cpu.get("steal_percent"), 0)
         runs.add_row(str(r.index), f"{r.gbps:.2f}", extra, _num(r.cpu_s_per_gb, 3), steal)
     e, cpu = result.estimates, result.estimates.get("cpu_s_per_gb")
     key = "lost_percent" if loss else "retransmits"

@@ -254,8 +254,11 @@ def _print_footer(report: CompareReport, measured: list[Row]) -> None:
         for res in row.results.values()
         if res.placement
     }
+    tests_of: dict[str, list[str]] = {}  # one line per placement, naming its tests
     for test, line in placements.items():
-        stdout.print(f"{test}: {line}", highlight=False)
+        tests_of.setdefault(line, []).append(test)
+    for line, tests in tests_of.items():
+        stdout.print(f"{', '.join(tests)}: {line}", highlight=False)
 
 
 CSV_FIELDS = [

@@ -12,6 +12,7 @@ from typing import Any
 
 from kubenetlab.claims import Chart, Claim, Evidence, Verdict, claims
 from kubenetlab.environment import environment
+from kubenetlab.report.cluster_view import side_by_side
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -126,7 +127,7 @@ def render(evidence: Evidence, sources: list[dict[str, str]]) -> str:
              for v in ("reproduced", "not reproduced", "depends", "not measured")}  # fmt: skip
     return env.get_template("report.html.j2").render(
         sections=sections, sources=measured_in, here=environment(), tally=tally,
-        steal=_steal_rows(evidence),
+        steal=_steal_rows(evidence), side=side_by_side(evidence),
         tools=sorted(set().union(*(_tools(d, set()) for d in evidence.docs.values()))),
         slug=lambda text: re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-"),
     )  # fmt: skip

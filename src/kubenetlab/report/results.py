@@ -11,6 +11,7 @@ from kubenetlab.claims import PRODUCERS, Evidence
 from kubenetlab.errors import UsageError
 from kubenetlab.inputs import read_text
 
+CLUSTER_COMPARE = "cluster-compare"  # compare --kubeconfig: a live cluster's, not a lab's
 SHAPES = (  # (kind, keys a document of that kind has at the top level)
     ("compare", ("baseline", "rows", "driver_check")),
     ("trace", ("directions", "probes")),
@@ -52,14 +53,32 @@ def load(paths: list[str]) -> tuple[Evidence, list[dict[str, str]]]:
             doc = json.loads(text)
         except (ValueError, RecursionError) as exc:
             raise UsageError(f"{path}: not JSON ({str(exc).splitlines()[0][:80]})") from None
-        kind = kind_of(doc) if isinstance(doc, dict) else None
-        if kind is None:
-            raise UsageError(
-                f"{path}: not a kubenetlab result (expected the JSON of one of: "
-                f"{', '.join(sorted(PRODUCERS))})"
-            )
-        if kind in docs:
-            sources = [s for s in sources if s["kind"] != kind]  # the last of a kind wins
-        docs[kind] = doc
-        sources.append({"path": str(Path(path)), "kind": kind})
+        for kind, part in _parts(doc, path):
+            if kind in docs:
+                sources = [s for s in sources if s["kind"] != kind]  # the last of a kind wins
+            docs[kind] = part
+            sources.append({"path": str(Path(path)), "kind": kind})
+    if CLUSTER_COMPARE in docs and "compare" not in docs:
+        docs["compare"] = docs[CLUSTER_COMPARE]  # the only compare: the claims judge it
     return Evidence(docs), sources
+
+
+def _parts(doc: Any, path: str) -> list[tuple[str, dict[str, Any]]]:
+    """A result's kind and itself; an assessment's (`kubenetlab assess`) the compare and
+    service-scale results it holds."""
+    if isinstance(doc, dict) and doc.get("kind") == "assess":
+        held = [(k, doc.get(key)) for k, key in (("compare", "compare"),
+                                                  ("service-scale", "service_scale"))]  # fmt: skip
+        parts = [(k, d) for k, d in held if isinstance(d, dict)]
+        if not parts:
+            raise UsageError(f"{path}: an assessment made with --plan holds no measurement")
+        return parts
+    kind = kind_of(doc) if isinstance(doc, dict) else None
+    if kind == "compare" and isinstance(doc.get("cluster"), dict):
+        kind = CLUSTER_COMPARE  # beside a lab compare, not in its place
+    if kind is None:
+        raise UsageError(
+            f"{path}: not a kubenetlab result (expected the JSON of one of: "
+            f"{', '.join(sorted(PRODUCERS))}, assess)"
+        )
+    return [(kind, doc)]

@@ -21,8 +21,7 @@ from kubenetlab import stacks
 from kubenetlab.bench import precision, runner
 from kubenetlab.bench.placement import POLICIES
 from kubenetlab.bench.result import LATENCY_TESTS, TEST_NAMES, BenchResult
-from kubenetlab.cluster.compare import ClusterSettings
-from kubenetlab.cluster.workload import DEFAULT_IMAGE
+from kubenetlab.cluster.settings import ClusterSettings, add_cluster_arguments, cluster_settings
 from kubenetlab.errors import EnvironmentProblem, UsageError
 from kubenetlab.inputs import csv_list
 from kubenetlab.kernel import preflight
@@ -172,9 +171,20 @@ SERVICE = "bench"  # a NodePort Service whose one backend is node2-pod1
 NODE_PORT = 30080
 
 
+def _lab_part(stack: str) -> str:
+    """A stack's name as a lab name holds it: `+` is not allowed there, and a long one
+    (flannel+iptables-legacy) keeps its start and a digest, so names stay unique."""
+    import hashlib
+
+    part = stack.replace("+", "-")
+    if len(part) <= 18:
+        return part
+    return f"{part[:12].rstrip('-')}-{hashlib.sha1(stack.encode()).hexdigest()[:5]}"
+
+
 def _lab_for(resolved: stacks.Stack, control_plane: str | None = None) -> Lab:
     spec: dict[str, object] = {
-        "name": f"cmp-{resolved.name}-{RUN_ID}",
+        "name": f"cmp-{_lab_part(resolved.name)}-{RUN_ID}",
         "profile": resolved.routing,
         "nodes": 2,
         "pods_per_node": 1,
@@ -418,20 +428,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="CPU placement: same, split, none; auto: same for rr/crr, split for streams",
     )
-    cluster = parser.add_argument_group("a live cluster instead of labs (cluster mode)")
-    cluster.add_argument("--kubeconfig", metavar="FILE",
-                         help="measure this cluster through its API (pods, pods/exec)")  # fmt: skip
-    cluster.add_argument("--context", help="the kubeconfig context (default: its current one)")
-    cluster.add_argument("--nodes", metavar="CLIENT,SERVER", help="two node names (default: "
-                         "the first two schedulable)")  # fmt: skip
-    cluster.add_argument("--namespace-prefix", default="knl", help="of the namespace a run makes")
-    cluster.add_argument("--image", default=DEFAULT_IMAGE,
-                         help="with sockperf, iperf3 and knl-rr (the repo's Containerfile)")  # fmt: skip
-    cluster.add_argument("--timeout", type=float, default=10.0, help="seconds per API request")
-    cluster.add_argument("--ready-timeout", type=float, default=120.0,
-                         help="seconds for the pods to be ready")  # fmt: skip
-    cluster.add_argument("--dry-run", action="store_true",
-                         help="print every object the run would create (YAML; -o json: a List)")  # fmt: skip
+    add_cluster_arguments(parser.add_argument_group("a live cluster instead of labs (cluster mode)"))
     parser.add_argument(
         "--control-plane", choices=("kubernetes",),
         help="run the upstream control plane in each lab, so the upstream kube-proxy (or the "
@@ -446,9 +443,7 @@ def settings_from(args: argparse.Namespace) -> CompareSettings:
     cluster = None
     if args.kubeconfig:
         names = csv_list(args.profiles, "profiles") if args.profiles else ()
-        nodes = csv_list(args.nodes, "nodes") if args.nodes else ()
-        cluster = ClusterSettings(args.kubeconfig, args.context, nodes, args.namespace_prefix,
-                                  args.image, args.timeout, args.ready_timeout, args.dry_run)  # fmt: skip
+        cluster = cluster_settings(args, csv_list(args.nodes, "nodes") if args.nodes else ())
     elif args.dry_run or args.nodes:
         raise UsageError(f"{'--dry-run' if args.dry_run else '--nodes'} needs --kubeconfig")
     else:
@@ -476,20 +471,23 @@ def _run(settings: CompareSettings, on_step: OnStep | None) -> CompareReport:
 
 def run_on_cluster(settings: CompareSettings, on_step: OnStep | None) -> CompareReport:
     """The underlay and the cluster's pod network, measured in the cluster itself."""
-    from kubenetlab.cluster.compare import POD_ROW, TooFewNodes, measure
+    from kubenetlab.cluster.compare import POD_ROW, TooFewNodes, compare_jobs, measure
 
     assert settings.cluster is not None
     started = time.monotonic()
     try:
-        results, info = measure(settings.cluster, settings.tests, settings.repeats,
-                                settings.spec, on_step)  # fmt: skip
+        results, info = measure(settings.cluster, compare_jobs(settings.tests),
+                                settings.repeats, settings.spec, on_step)  # fmt: skip
     except TooFewNodes as exc:  # nothing created: both rows said not measured, and why
         rows = [Row(BASELINE, "node → node (host-network pods)", reason=exc.message),
                 Row(POD_ROW, "pod → pod on the cluster's CNI", reason=exc.message)]  # fmt: skip
         return CompareReport(settings, rows, None, time.monotonic() - started)
     base = Row(BASELINE, "node → node (host-network pods), no pod network",
                lab=f"cluster://{info.context}")  # fmt: skip
-    pods = Row(POD_ROW, f"pod → pod on the cluster's CNI ({info.cni})",
+    model = (f"; the lab's model: {info.model}" if info.model
+             else "" if info.cni.startswith("unknown")
+             else f"; no lab stack models it: {info.model_reason}")  # fmt: skip
+    pods = Row(POD_ROW, f"pod → pod on the cluster's CNI ({info.cni}{model})",
                lab=f"cluster://{info.context}", proxy=f"kube-proxy: {info.kube_proxy}")  # fmt: skip
     for (row, test), result in results.items():
         target = base if row == BASELINE else pods
