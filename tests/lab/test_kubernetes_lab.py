@@ -266,6 +266,24 @@ def test_audit_and_render_read_the_cluster_as_they_read_its_dump(
     assert "Traceback" not in denied.stderr + refused.stderr
 
 
+def test_assess_reads_the_live_cluster(k8s: dict[str, Any]) -> None:
+    """assess --kubeconfig --plan: the lab's own API read with list/get only, the facts
+    the same as kubectl sees, the lab recognised as the flannel stack it is."""
+    kubeconfig = kubeconfig_of(NAME)
+    got = run_cli("assess", "--kubeconfig", kubeconfig, "--plan", "-o", "json")
+    assert got.returncode == 0, got.stderr
+    detected = json.loads(got.stdout)["detected"]
+    services = kubectl_json(kubeconfig, "get", "svc", "-A")["items"]
+    assert detected["services"]["count"] == len(services)
+    assert detected["source"] == f"cluster://knl-{NAME}"
+    assert [n["name"] for n in detected["nodes"]] == ["node1", "node2"]
+    assert detected["data_path"]["model"] == "flannel"
+    facts = {f["name"]: f for f in detected["facts"]}
+    sync = facts["kube-proxy minSyncPeriod"]  # the lab's kube-proxy ConfigMap, as kubeadm's
+    assert sync["value"] == "1s" and sync["source"].endswith("minSyncPeriod")
+    assert facts["endpoint churn (lifetime)"]["source"].endswith("to now")
+
+
 def _knl_namespaces(kubeconfig: str) -> list[str]:
     got = kubectl_json(kubeconfig, "get", "namespaces", "-l",
                        "app.kubernetes.io/managed-by=kubenetlab")  # fmt: skip

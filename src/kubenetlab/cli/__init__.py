@@ -12,7 +12,7 @@ import signal
 import sys
 
 from kubenetlab import __version__, interrupt
-from kubenetlab.cli import cluster, etcd, host, lab, measure, offline, report
+from kubenetlab.cli import assess, cluster, etcd, host, lab, measure, offline, report
 from kubenetlab.cli.common import Parser, add_output, emit
 from kubenetlab.errors import KnlError
 
@@ -44,7 +44,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     add_output(version)
     version.set_defaults(handler=print_version)
-    for group in (lab, offline, etcd, host, report, cluster):
+    for group in (lab, offline, etcd, host, report, cluster, assess):
         group.register(commands)
     scenarios = command is None or command in measure.SCENARIO_COMMANDS or command not in KNOWN
     measure.register(commands, scenarios=scenarios)
@@ -66,6 +66,7 @@ KNOWN = {
     "etcd",
     "host",
     "cluster",
+    "assess",
 }
 
 
