@@ -185,8 +185,15 @@ def create_nodes(kubeconfig: Path, nodes: list[dict[str, Any]]) -> None:
             api.call("POST", "/api/v1/nodes", node)
 
 
+# Taints the node lifecycle controller puts on a new Node until it has seen it Ready; the
+# scheduler (and cluster mode) skip a Node while it has them.
+STARTUP_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+
+
 def ready_nodes(kubeconfig: Path) -> set[str]:
-    """Names of the Nodes whose Ready condition is True."""
+    """Names of the Nodes whose Ready condition is True and that take pods (the lifecycle
+    controller's start-up taints gone): what `lab up` waits for, so a lab it returns
+    schedules pods at once."""
     from urllib3.exceptions import HTTPError
 
     try:
@@ -197,6 +204,8 @@ def ready_nodes(kubeconfig: Path) -> set[str]:
 
     def ready(node: dict[str, Any]) -> bool:
         conditions = (node.get("status") or {}).get("conditions") or []
-        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+        taints = (node.get("spec") or {}).get("taints") or []
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions) and (
+            not any(t.get("key") in STARTUP_TAINTS for t in taints))  # fmt: skip
 
     return {n["metadata"]["name"] for n in items if ready(n)}
