@@ -27,6 +27,7 @@ from kubenetlab.cluster.settings import ClusterSettings
 from kubenetlab.errors import EnvironmentProblem, KnlError, UsageError
 from kubenetlab.kube.cluster import (
     CONFIG_MAPS,
+    DAEMON_SETS,
     KUBE_PROXY_CONFIG,
     NODES,
     SYSTEM_NAMESPACE,
@@ -126,8 +127,11 @@ DATA_PATH_CONFIG_MAPS = (
 def _detect(cluster: Cluster, client: NodeInfo, server: NodeInfo) -> ClusterRun:
     """The CNI, kube-proxy's mode and the lab stack that models them: facts to report, not
     needed to measure, so what may not be read is said, not guessed."""
-    status, body = cluster.request("GET", f"/apis/apps/v1/namespaces/{SYSTEM_NAMESPACE}/daemonsets")
-    daemonsets = body.get("items") or [] if status == 200 else None
+    try:  # every namespace: Flannel's own manifest puts its DaemonSet in kube-flannel
+        daemonsets: list[dict[str, Any]] | None = cluster.list(DAEMON_SETS)
+        why = ""
+    except EnvironmentProblem as exc:
+        daemonsets, why = None, exc.message
     config_maps = []
     for namespace, name in DATA_PATH_CONFIG_MAPS:
         try:
@@ -136,7 +140,7 @@ def _detect(cluster: Cluster, client: NodeInfo, server: NodeInfo) -> ClusterRun:
             continue  # not allowed: that fact stays unknown, and the detection says why
         if found is not None:
             config_maps.append(found)
-    path = detect(daemonsets, config_maps, f"daemonsets in {SYSTEM_NAMESPACE}: {status}",
+    path = detect(daemonsets, config_maps, why,
                   cluster.list(NODES))  # fmt: skip
     return ClusterRun(cluster.context, cluster.server, cluster.version, [client, server],
                       path.cni, path.kube_proxy, model=path.model, model_reason=path.model_reason,

@@ -14,7 +14,7 @@ from typing import Any
 from kubenetlab.kube.dataplane_config import Fact, cilium, kube_proxy, value
 from kubenetlab.kube.labels import PROXY_LABEL, ROUTING_LABEL
 
-# DaemonSets in kube-system (or the CNI's own namespace) that name the CNI: the first wins.
+# DaemonSets (in kube-system or the CNI's own namespace) that name the CNI: the first wins.
 CNI_DAEMONSETS = (
     ("cilium", "cilium"), ("calico-node", "calico"), ("kube-flannel", "flannel"),
     ("weave-net", "weave"), ("kube-router", "kube-router"), ("antrea-agent", "antrea"),
@@ -54,7 +54,7 @@ def cni_fact(daemonsets: list[dict[str, Any]] | None, why_unread: str = "") -> F
         for ds in daemonsets:
             if _name(ds).startswith(prefix):
                 return Fact("CNI", cni, _where(ds))
-    return Fact("CNI", "unknown (no known CNI DaemonSet)", "DaemonSets in kube-system")
+    return Fact("CNI", "unknown (no known CNI DaemonSet)", "DaemonSets")
 
 
 def flannel_facts(config_map: dict[str, Any]) -> list[Fact]:
