@@ -127,6 +127,9 @@ def test_what_ifs_are_ranked_by_their_largest_gain_outside_the_noise() -> None:
     by_name = {r["what_if"]: r for r in ranked}
     ebpf = {c["figure"]: c for c in by_name["ebpf"]["changes"]}
     rr = ebpf["pod → pod TCP_RR p50 µs"]
+    assert rr["tool"].startswith("sockperf")  # each figure names what measured it
+    assert ebpf["programming all Services, s"]["tool"].startswith("service-scale")
+    assert ebpf["TCP_CRR → the last Service p50 µs"]["tool"].startswith("kubenetlab knl-rr")
     assert rr["now"]["median"] > rr["then"]["median"] and rr["gain_percent"] > 0
     assert "TCP_CRR → the last Service p50 µs" in ebpf  # iptables vs ebpf at 5,000
     assert "TCP_CRR → the last Service p50 µs" not in {
@@ -152,3 +155,25 @@ def test_the_plan_page_lists_the_what_ifs_and_the_unknowns(tmp_path: Path) -> No
     plan_only = _cli("report", str(tmp_path / "out" / "assess.json"), "--html",
                      str(tmp_path / "p.html"))  # fmt: skip
     assert plan_only.returncode == 2 and "made with --plan holds no measurement" in plan_only.stderr
+
+
+def test_the_measured_page_shows_each_change_with_its_tool(tmp_path: Path) -> None:
+    """The page's measured branch, from a plan and the ranking of the real fixtures."""
+    from kubenetlab.assess.rank import ranking
+    from kubenetlab.report.assess_report import page
+
+    found = profile.profile(snapshot.from_files([str(DUMP)]))
+    plan = twin.plan(found, asked=("ebpf",))
+    results = Path(__file__).parents[1] / "fixtures" / "results"
+    compare = json.loads((results / "compare.json").read_text())
+    doc = {**measure_doc(found, plan), "measured": True, "compare": compare,
+           "ranking": ranking(plan, compare, None, {"flannel": "iptables", "cilium": "ebpf"})}  # fmt: skip
+    html = page(doc)
+    assert "Now vs each what-if" in html and "<td>sockperf" in html
+    assert "pod → pod TCP_RR p50 µs" in html
+
+
+def measure_doc(found: profile.Profile, plan: twin.TwinPlan) -> dict:
+    from kubenetlab.assess.measure import Assessment, MeasureSettings
+
+    return Assessment(found, plan, MeasureSettings()).to_dict()

@@ -72,7 +72,7 @@ def test_a_cluster_with_rows_not_measured_prints_why(tmp_path) -> None:
     assert [r["measured"] for r in report.to_dict()["rows"]] == [False, False]
 
 
-def test_the_server_command_pins_to_the_lowest_allowed_cpu(tmp_path) -> None:
+def test_the_server_command_pins_to_the_lowest_allowed_cpu() -> None:
     """The pod command's prefix, run by a real shell here: the CPU it picks is the lowest
     this process may use (the choice the run makes for the clients too)."""
     import os

@@ -47,6 +47,7 @@ def test_beside_a_lab_compare_the_cluster_is_shown_with_the_labs_model() -> None
     assert side.columns[0] == "RR p50 µs" and side.lines[1].cells[0].endswith(
         f"({cluster_rr:+.0f} %)"
     )
+    assert any(t.startswith("TCP_RR: sockperf") for t in side.tools)  # the page names its tools
     page = render(evidence, sources)
     assert (
         "Your cluster vs the lab&#39;s model of it" in page or "Your cluster vs the lab's" in page

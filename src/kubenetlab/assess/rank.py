@@ -28,6 +28,7 @@ class Change:
     then: dict[str, float]
     gain_percent: float  # > 0: better
     significant: bool  # the intervals do not overlap
+    tool: str = ""  # what measured it (sockperf, knl-rr, iperf3; service-scale's clock)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,16 +42,22 @@ def _estimate(value: Any) -> dict[str, float] | None:
     return None
 
 
-def _compare_figure(rows: dict[str, Any], stack: str, test: str, key: str) -> Any:
-    row = rows.get(stack) or {}
-    return ((((row.get("results") or {}).get(test)) or {}).get("estimates") or {}).get(key)
+PROGRAM_CLOCK = "service-scale: from the first API write to the proxy's rules in place"
 
 
-def _scale_figure(rows: dict[str, Any], proxy: str | None, field: str, key: str) -> Any:
+def _compare_figure(rows: dict[str, Any], stack: str, test: str, key: str) -> tuple[Any, str]:
+    result = (((rows.get(stack) or {}).get("results") or {}).get(test)) or {}
+    return (result.get("estimates") or {}).get(key), result.get("tool", "")
+
+
+def _scale_figure(rows: dict[str, Any], proxy: str | None, field: str,
+                  key: str) -> tuple[Any, str]:  # fmt: skip
     row = rows.get(proxy or "")
     if row is None:
-        return None
-    return (row.get(field) or {}).get(key) if key else row.get(field)
+        return None, ""
+    if not key:
+        return row.get(field), PROGRAM_CLOCK
+    return (row.get(field) or {}).get(key), row.get("tool", "")
 
 
 def changes(compare: dict[str, Any] | None, scale: dict[str, Any] | None, now_stack: str,
@@ -62,13 +69,14 @@ def changes(compare: dict[str, Any] | None, scale: dict[str, Any] | None, now_st
     out = []
     for source, test, key, label, better in FIGURES:
         if source == "compare":
-            a = _estimate(_compare_figure(compare_rows, now_stack, test, key))
-            b = _estimate(_compare_figure(compare_rows, then_stack, test, key))
+            (now, tool), (then, _) = (_compare_figure(compare_rows, stack, test, key)
+                                      for stack in (now_stack, then_stack))  # fmt: skip
         else:
             if proxies.get(now_stack) == proxies.get(then_stack):
                 continue  # same proxy: service-scale cannot tell them apart
-            a = _estimate(_scale_figure(scale_rows, proxies.get(now_stack), test, key))
-            b = _estimate(_scale_figure(scale_rows, proxies.get(then_stack), test, key))
+            (now, tool), (then, _) = (_scale_figure(scale_rows, proxies.get(stack), test, key)
+                                      for stack in (now_stack, then_stack))  # fmt: skip
+        a, b = _estimate(now), _estimate(then)
         if not a or not b or not a["median"]:
             continue
         gain = 100 * (b["median"] - a["median"]) / a["median"]
@@ -77,7 +85,7 @@ def changes(compare: dict[str, Any] | None, scale: dict[str, Any] | None, now_st
         overlap = not ({"ci_low", "ci_high"} <= a.keys() and {"ci_low", "ci_high"} <= b.keys()) or (
             a["ci_low"] <= b["ci_high"] and b["ci_low"] <= a["ci_high"])  # fmt: skip
         runs = min(a.get("n", 0), b.get("n", 0))  # one run has no interval to tell noise by
-        out.append(Change(label, a, b, round(gain, 1), runs >= 2 and not overlap))
+        out.append(Change(label, a, b, round(gain, 1), runs >= 2 and not overlap, tool))
     return out
 
 

@@ -10,6 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from kubenetlab.assess import WHAT_IFS
 from kubenetlab.assess.profile import Profile
 from kubenetlab.errors import UsageError
 from kubenetlab.stacks import NAMED_STACKS, known_names
@@ -65,9 +66,6 @@ def _parts(stack: str) -> tuple[str, str | None, bool]:
     if named is None:
         return stack, None, False
     return named.routing, named.proxy, ("lb_mode", "dsr") in named.proxy_options
-
-
-WHAT_IFS = ("native", "nftables", "ebpf", "dsr", "mtu")
 
 
 def what_ifs(

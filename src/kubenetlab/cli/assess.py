@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kubenetlab.assess import WHAT_IFS
 from kubenetlab.cli.common import Subparsers, add_cluster, add_output, emit, report_dir
-
-WHAT_IFS = ("native", "nftables", "ebpf", "dsr", "mtu")
 
 
 def register(commands: Subparsers) -> None:

@@ -55,4 +55,4 @@ def add_cluster_arguments(group: Any, dry_run: bool = True) -> None:
 def cluster_settings(args: Any, nodes: tuple[str, ...]) -> ClusterSettings:
     return ClusterSettings(args.kubeconfig, args.context, nodes, args.namespace_prefix,
                            args.image, args.timeout, args.ready_timeout,
-                           getattr(args, "dry_run", False), args.cpus)  # fmt: skip
+                           args.dry_run, args.cpus)  # fmt: skip

@@ -71,13 +71,14 @@ def page(doc: dict[str, Any]) -> str:
 
 
 def print_ranking(doc: dict[str, Any]) -> None:
-    table = Table("#", "what-if", "lab stack", "best gain", "figure", box=None, pad_edge=False)
+    table = Table("#", "what-if", "lab stack", "best gain", "figure", "measured with", box=None,
+                  pad_edge=False)  # fmt: skip
     for i, r in enumerate(doc["ranking"], 1):
         best = r["best_gain"]
         table.add_row(str(i), r["what_if"], r["stack"],
                       f"{best['gain_percent']:+.0f} %" if best else
                       ("none outside the noise" if r["measured"] else "not measured"),
-                      best["figure"] if best else "")  # fmt: skip
+                      best["figure"] if best else "", best["tool"] if best else "")  # fmt: skip
     stdout.print(table)
     for r in doc["ranking"]:
         stdout.print(f"{r['what_if']}: {r['change']}", highlight=False)

@@ -36,6 +36,7 @@ class SideBySide:
     lines: tuple[Line, ...]
     columns: tuple[str, ...]
     summary: str  # one sentence: the pod network's cost here and in the lab's model
+    tools: tuple[str, ...]  # "TCP_RR: sockperf 3.7", each test's tool in either result
 
 
 def _cell(row: dict[str, Any], test: str, key: str, unit: str) -> str:
@@ -78,7 +79,13 @@ def side_by_side(evidence: Evidence) -> SideBySide | None:
         trimmed,
         tuple(f"{COLUMNS[i][2]} {COLUMNS[i][3]}" for i in used),
         _summary(measured, lab_rows, model, lab is not None and lab is not doc),
+        _tools([*measured, *lab_rows.values()]),
     )
+
+
+def _tools(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    return tuple(sorted({f"{r.get('test_name', test)}: {r['tool']}" for row in rows
+                         for test, r in (row.get("results") or {}).items() if r.get("tool")}))  # fmt: skip
 
 
 def _summary(cluster_rows: list[dict[str, Any]], lab_rows: dict[str, dict[str, Any]],
@@ -89,8 +96,10 @@ def _summary(cluster_rows: list[dict[str, Any]], lab_rows: dict[str, dict[str, A
         return "The cluster's pod → pod row was not measured."
     text = f"Pod → pod TCP_RR p50 costs {over:+.0f} % over the underlay on the cluster"
     if not lab_given:
-        return text + ("; give a lab compare too (`kubenetlab compare --report DIR`) to see "
-                       "the lab's model beside it.")
+        return text + (
+            "; give a lab compare too (`kubenetlab compare --report DIR`) to see "
+            "the lab's model beside it."
+        )
     if model is None:
         return text + "; no lab stack models its data path, so every lab row is shown."
     if model not in lab_rows:
