@@ -7,7 +7,8 @@ import pytest
 
 from kubenetlab import stacks
 from kubenetlab.errors import UsageError
-from kubenetlab.scenarios.compare import CompareSettings, _lab_part
+from kubenetlab.scenarios.base import RUN_ID, run_lab_name
+from kubenetlab.scenarios.compare import CompareSettings
 
 
 def test_a_stack_with_another_proxy_keeps_its_routing() -> None:
@@ -27,8 +28,11 @@ def test_lab_names_of_swapped_stacks_are_valid_and_distinct() -> None:
 
     from kubenetlab.spec import LAB_NAME
 
-    names = ["flannel+nftables", "calico-ipip+iptables", "calico-ipip+iptables-legacy"]
-    parts = [_lab_part(n) for n in names]
-    assert len(set(parts)) == len(parts)
-    for part in parts:
-        assert re.fullmatch(LAB_NAME, f"cmp-{part}-1a2b3c"), part
+    names = ["flannel+nftables", "calico-ipip+iptables", "calico-ipip+iptables-legacy",
+             "calico-ipip+iptables-legacy2"]  # fmt: skip
+    made = [run_lab_name("cmp", n) for n in names]
+    assert len(set(made)) == len(made), made
+    for name in made:
+        assert re.fullmatch(LAB_NAME, name) and name.endswith(f"-{RUN_ID}"), name
+    assert run_lab_name("cmp", "flannel+nftables") == f"cmp-flannel-nftables-{RUN_ID}"
+    assert run_lab_name("mtu", "calico-ipip", "misaligned").startswith("mtu-calico-ipip-")

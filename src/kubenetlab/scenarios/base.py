@@ -11,13 +11,32 @@ progress bar, the same for every scenario.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 OnStep = Callable[[str], None]
+
+# The labs a run builds are named for the run (its PID): two runs at once — two
+# terminals, two tests — never meet over a lab name.
+RUN_ID = f"{os.getpid():x}"
+_MAX_LAB_NAME = 32  # spec.LAB_NAME
+
+
+def run_lab_name(*parts: str) -> str:
+    """A lab name for this run: the parts joined by '-' (a stack's '+' made '-', as lab
+    names do not allow it) and the run's id; a long one keeps its start and a digest of
+    the whole, so names stay valid and distinct."""
+    name = "-".join(parts).replace("+", "-")
+    room = _MAX_LAB_NAME - len(RUN_ID) - 1
+    if len(name) > room:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:5]
+        name = f"{name[: room - 6].rstrip('-')}-{digest}"
+    return f"{name}-{RUN_ID}"
 
 
 class ScenarioReport(ABC):

@@ -38,10 +38,10 @@ from kubenetlab.inputs import load_yaml_documents
 from kubenetlab.kernel import preflight, procs
 from kubenetlab.live import running
 from kubenetlab.model import Lab
-from kubenetlab.scenarios.base import Scenario, ScenarioReport
+from kubenetlab.scenarios.base import Scenario, ScenarioReport, run_lab_name
 from kubenetlab.spec import build_lab
 
-LAB = "canary"
+LAB = run_lab_name("canary")
 TOLERANCE = 0.05  # conformance/tests/httproute-weight.go
 BACKEND_PORT = 8080
 ERROR = "HTTP 500 (unresolved backendRef)"

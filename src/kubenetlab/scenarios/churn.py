@@ -52,7 +52,7 @@ from kubenetlab.live import LiveLab, Member, running
 from kubenetlab.model import Lab
 from kubenetlab.proxy import PROXIES, proxy
 from kubenetlab.scenarios import api_services
-from kubenetlab.scenarios.base import Scenario, ScenarioReport
+from kubenetlab.scenarios.base import Scenario, ScenarioReport, run_lab_name
 from kubenetlab.spec import build_lab
 
 MAX_SERVICES = api_services.MAX_SERVICES
@@ -196,7 +196,7 @@ class ChurnReport(ScenarioReport):
 
 def _spec(proxy_name: str, settings: ChurnSettings, period: str) -> dict[str, Any]:
     return {
-        "name": f"churn-{proxy_name[:4]}-{os.getpid() % 100000:x}",
+        "name": run_lab_name("churn", proxy_name[:4]),
         "profile": "native", "nodes": settings.nodes, "pods_per_node": 2, "proxy": proxy_name,
         "control_plane": "kubernetes", "proxy_options": {"min_sync_period": period},
         "services": [{"name": "web", "port": 80, "target_port": 8080, "pods": [SERVER]}],

@@ -10,7 +10,6 @@ because TCP_CRR has no Debian tool and is measured by that driver.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -27,7 +26,7 @@ from kubenetlab.inputs import csv_list
 from kubenetlab.kernel import preflight
 from kubenetlab.live import LiveLab, Member, running
 from kubenetlab.model import Lab
-from kubenetlab.scenarios.base import OnStep, Scenario, ScenarioReport
+from kubenetlab.scenarios.base import OnStep, Scenario, ScenarioReport, run_lab_name
 from kubenetlab.spec import build_lab
 
 BASELINE = "underlay"
@@ -165,26 +164,13 @@ def resolve_all(names: tuple[str, ...]) -> list[stacks.Stack]:
     return out
 
 
-# Labs of one run are named for it: two users (or two runs) comparing at once never meet.
-RUN_ID = f"{os.getpid():x}"
 SERVICE = "bench"  # a NodePort Service whose one backend is node2-pod1
 NODE_PORT = 30080
 
 
-def _lab_part(stack: str) -> str:
-    """A stack's name as a lab name holds it: `+` is not allowed there, and a long one
-    (flannel+iptables-legacy) keeps its start and a digest, so names stay unique."""
-    import hashlib
-
-    part = stack.replace("+", "-")
-    if len(part) <= 18:
-        return part
-    return f"{part[:12].rstrip('-')}-{hashlib.sha1(stack.encode()).hexdigest()[:5]}"
-
-
 def _lab_for(resolved: stacks.Stack, control_plane: str | None = None) -> Lab:
     spec: dict[str, object] = {
-        "name": f"cmp-{_lab_part(resolved.name)}-{RUN_ID}",
+        "name": run_lab_name("cmp", resolved.name),
         "profile": resolved.routing,
         "nodes": 2,
         "pods_per_node": 1,

@@ -42,7 +42,7 @@ from kubenetlab.kernel import cgroups, netns, preflight, procs
 from kubenetlab.live import LiveLab, running
 from kubenetlab.proxy import PROXIES
 from kubenetlab.proxy.synthetic import synthetic_services
-from kubenetlab.scenarios.base import Scenario, ScenarioReport
+from kubenetlab.scenarios.base import Scenario, ScenarioReport, run_lab_name
 from kubenetlab.services import Endpoint
 from kubenetlab.spec import build_lab
 from kubenetlab.store import Etcd, write_endpoints, write_services
@@ -140,7 +140,7 @@ class ConvergenceReport(ScenarioReport):
 
 def _lab_spec(proxy: str, placement: str, settings: ConvergenceSettings) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "name": "conv", "profile": "native", "nodes": 2, "pods_per_node": 2, "proxy": proxy,
+        "name": run_lab_name("conv"), "profile": "native", "nodes": 2, "pods_per_node": 2, "proxy": proxy,
         "control_plane": "etcd",
         "services": [{"name": "probe", "port": 80, "target_port": 8080, "pods": [TARGETS[0]]}],
     }  # fmt: skip

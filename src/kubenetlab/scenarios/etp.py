@@ -28,7 +28,7 @@ from kubenetlab.inputs import csv_list
 from kubenetlab.kernel import netns, preflight, procs
 from kubenetlab.live import LiveLab, running
 from kubenetlab.proxy import PROXIES, proxy
-from kubenetlab.scenarios.base import Scenario, ScenarioReport
+from kubenetlab.scenarios.base import Scenario, ScenarioReport, run_lab_name
 from kubenetlab.spec import build_lab
 
 BACKEND = "node2-pod1"
@@ -123,8 +123,8 @@ def _spec(proxy_name: str, control_plane: str | None = None) -> dict[str, Any]:
         {"name": "spread", "type": "NodePort", "port": 80, "target_port": 8080,
          "node_port": NODE_PORTS["Cluster"], "pods": [BACKEND]},
     ]  # fmt: skip
-    return {"name": "etp", "profile": "native", "nodes": 2, "pods_per_node": 1, "proxy": proxy_name,
-            "services": services, "control_plane": control_plane}  # fmt: skip
+    return {"name": run_lab_name("etp"), "profile": "native", "nodes": 2, "pods_per_node": 1,
+            "proxy": proxy_name, "services": services, "control_plane": control_plane}  # fmt: skip
 
 
 def _ask(live: LiveLab, ip: str, port: int, settings: EtpSettings) -> list[str]:

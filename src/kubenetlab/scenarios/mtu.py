@@ -35,7 +35,7 @@ from kubenetlab.kernel import counters, netns, preflight, rules
 from kubenetlab.live import LiveLab, running
 from kubenetlab.model import Lab
 from kubenetlab.routing import PROFILES, profile_class
-from kubenetlab.scenarios.base import Scenario, ScenarioReport
+from kubenetlab.scenarios.base import Scenario, ScenarioReport, run_lab_name
 from kubenetlab.spec import build_lab
 from kubenetlab.stacks import resolve
 
@@ -286,7 +286,7 @@ def merge_cells(cells: list[Cell]) -> Cell:
 def case_lab(case: MtuCase) -> Lab:
     return build_lab(
         {
-            "name": f"mtu-{case.profile}-{case.kind}",
+            "name": run_lab_name("mtu", case.profile, case.kind),
             "profile": case.profile,
             "nodes": 2,
             "pods_per_node": 1,

@@ -36,11 +36,11 @@ from kubenetlab.live import LiveLab, Member, running
 from kubenetlab.proxy import PROXIES, node_context, proxy
 from kubenetlab.proxy.synthetic import synthetic_services
 from kubenetlab.scenarios import api_services
-from kubenetlab.scenarios.base import Scenario, ScenarioReport
+from kubenetlab.scenarios.base import Scenario, ScenarioReport, run_lab_name
 from kubenetlab.services import Endpoint
 from kubenetlab.spec import build_lab
 
-LAB = "scale"
+LAB = run_lab_name("scale")
 CSV_FIGURES = ("p50", "p99", "cpu_us_per_txn")
 BACKEND_PODS = ("node1-pod2", "node2-pod1", "node2-pod2")
 
