@@ -162,7 +162,7 @@ def _teardown(ledger: Ledger) -> tuple[int, int]:
     # PID was written, a Pod's containers) would keep the namespace and its veths alive.
     pods = ledger.pod_netns()
     for pid in procs_in(ledger.netns + pods):
-        if procs.end(pid, procs.start_time(pid)):
+        if not procs.visiting_cli(pid) and procs.end(pid, procs.start_time(pid)):
             ended += 1
     # Pods first, many at a time (leaves: in any order), then the rest in reverse order.
     recorded = set(ledger.netns)
@@ -211,7 +211,7 @@ def down_all() -> DownResult:
             removed, ended = removed + r, ended + e
         leftovers = [name for name in netns.list_netns() if name.startswith(NAME_PREFIX)]
         for pid in procs_in(leftovers):
-            if procs.end(pid, procs.start_time(pid)):
+            if not procs.visiting_cli(pid) and procs.end(pid, procs.start_time(pid)):
                 ended += 1
         removed += netns.remove_many(leftovers)
         for path in cgroups.leftovers():

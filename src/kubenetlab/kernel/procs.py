@@ -145,6 +145,20 @@ def end(pid: int, expected_start: int | None, grace: float = 1.0) -> bool:
     return True
 
 
+def visiting_cli(pid: int) -> bool:
+    """A kubenetlab command (`kubenetlab …`, `python -m kubenetlab …`), not a program of a
+    lab: it enters a lab's namespace only for a moment, on one thread (netns.inside: a
+    `lab status` reading kube-proxy's metrics), and a lab going down in another terminal
+    must not end it. A lab's own kubenetlab programs (`-m kubenetlab.agent`, …) are not."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    if len(argv) >= 3 and argv[1] == b"-m" and argv[2] == b"kubenetlab":
+        return True
+    return len(argv) >= 2 and argv[1].endswith(b"/bin/kubenetlab")
+
+
 def alive(pid: int) -> bool:
     try:
         # Our own children become zombies until reaped; reap them here.
