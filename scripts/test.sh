@@ -17,13 +17,25 @@ if [ "$#" -gt 0 ]; then
   exit "$rc"
 fi
 # The whole suite: unit and golden tests in two processes (CPU-bound, independent of each
-# other), then the lab tests one at a time (they share the host's /run/netns, cgroups and
-# CPUs, and several measure CPU time).
+# other); then the lab tests two at a time — they mostly wait on API servers, kernels and
+# sockets — a module to a worker (its tests may share a lab), each test checking the root namespace, and the pair checked for leftovers and stray
+# processes once both are done (tests/lab/phase.py); then, one at a time, the lab tests
+# marked `serial` (they hold CPU or latency figures to a bound, or end every lab).
 .venv/bin/python -m pytest -m "not lab" -n 2
 unit=$?
-.venv/bin/python -m pytest -m lab --durations=25
-lab=$?
-for rc in "$unit" "$lab"; do
+state=$(mktemp)
+trap 'rm -f "$state"' EXIT
+if [ "$(id -u)" -eq 0 ]; then
+  .venv/bin/python -m tests.lab.phase before "$state" || exit 1
+fi
+.venv/bin/python -m pytest -m "lab and not serial" -n 2 --dist loadfile --durations=20
+parallel=$?
+if [ "$(id -u)" -eq 0 ]; then
+  .venv/bin/python -m tests.lab.phase after "$state" || parallel=1
+fi
+.venv/bin/python -m pytest -m "lab and serial" --durations=10
+serial=$?
+for rc in "$unit" "$parallel" "$serial"; do
   if [ "$rc" -eq 5 ]; then echo "test: pytest collected no test at all; the suite is missing" >&2; exit 1; fi
 done
-[ "$unit" -eq 0 ] && [ "$lab" -eq 0 ]
+[ "$unit" -eq 0 ] && [ "$parallel" -eq 0 ] && [ "$serial" -eq 0 ]

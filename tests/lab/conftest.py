@@ -1,5 +1,12 @@
 """Every lab test: the root namespace must be byte-identical afterwards and no lab
-namespace, ledger file or process in a lab namespace may remain."""
+namespace, ledger file or process in a lab namespace may remain.
+
+The suite runs most lab tests two at a time (scripts/test.sh: pytest-xdist, two
+workers); a test marked `serial` runs alone. In a worker another test's lab may be up,
+so each test checks there only what no lab may ever change — the root namespace — and
+the leftovers and stray processes of the whole parallel run are checked once it is
+over (tests/lab/phase.py); alone, each test checks everything itself. One worker runs
+each module (`--dist loadfile`): a module's tests may share a lab."""
 
 from __future__ import annotations
 
@@ -15,6 +22,8 @@ from pathlib import Path
 import pytest
 
 LEDGER_DIR = Path("/run/kubenetlab")
+# In a pytest-xdist worker: other tests' labs may be up beside this test's.
+IN_WORKER = "PYTEST_XDIST_WORKER" in os.environ
 
 ROOT_STATE_COMMANDS = [
     ["ip", "-o", "link", "show"],
@@ -48,6 +57,18 @@ _VOLATILE = [
 ]
 
 
+def _without_lab_cgroups(tree: str) -> str:
+    """`bpftool cgroup tree` less the blocks of lab cgroups (knl-…): a lab's eBPF proxy
+    attaches to the cgroups it made, which are another running test's in a worker."""
+    kept, skipping = [], False
+    for line in tree.splitlines():
+        if line.startswith("/"):
+            skipping = "/knl-" in line
+        if not skipping:
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def root_state() -> dict[str, str]:
     state: dict[str, str] = {}
     for cmd in ROOT_STATE_COMMANDS:
@@ -57,6 +78,8 @@ def root_state() -> dict[str, str]:
         out = subprocess.run(cmd, capture_output=True, text=True).stdout
         for pattern, repl in _VOLATILE:
             out = pattern.sub(repl, out)
+        if IN_WORKER and cmd[:3] == ["bpftool", "cgroup", "tree"]:
+            out = _without_lab_cgroups(out)
         state[" ".join(cmd)] = out
     for key in ROOT_SYSCTLS:
         state[key] = Path(f"/proc/sys/{key}").read_text()
@@ -97,7 +120,12 @@ def lab_leftovers() -> list[str]:
 @contextmanager
 def hygiene() -> Iterator[None]:
     """Around a test, or around a module's shared lab: nothing of a lab before, nothing
-    left after, the root namespace unchanged, no process left in another namespace."""
+    left after, the root namespace unchanged, no process left in another namespace. In a
+    worker, the root namespace only (see the module's docstring)."""
+    if IN_WORKER:
+        with root_unchanged():
+            yield
+        return
     assert not lab_leftovers(), f"lab objects exist before the test: {lab_leftovers()}"
     before = root_state()
     procs_before = processes_outside_my_netns()
@@ -106,9 +134,7 @@ def hygiene() -> Iterator[None]:
     if left:  # clean up for the next test, then fail this one
         run_cli("lab", "down", "--all")
     assert not left, f"left behind: {left}"
-    after = root_state()
-    changed = [key for key in before if before[key] != after[key]]
-    assert not changed, f"root namespace changed: {changed}"
+    _assert_unchanged(before)
     new_procs = {
         pid
         for pid, ns in processes_outside_my_netns().items()
@@ -117,16 +143,26 @@ def hygiene() -> Iterator[None]:
     assert not new_procs, f"processes left in other network namespaces: {sorted(new_procs)}"
 
 
+def _assert_unchanged(before: dict[str, str]) -> None:
+    changed = [key for key, value in root_state().items() if before[key] != value]
+    assert not changed, f"root namespace changed: {changed}"
+
+
+@contextmanager
+def root_unchanged() -> Iterator[None]:
+    before = root_state()
+    yield
+    _assert_unchanged(before)
+
+
 @pytest.fixture(autouse=True)
 def lab_hygiene(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every lab test; a module whose tests share one lab (SHARED_LAB = True) is checked
     whole around that lab (tests/lab/helpers.shared_lab), and each of its tests must still
     leave the root namespace as it found it."""
     if getattr(request.module, "SHARED_LAB", False):
-        before = root_state()
-        yield
-        changed = [key for key, value in root_state().items() if before[key] != value]
-        assert not changed, f"root namespace changed: {changed}"
+        with root_unchanged():
+            yield
         return
     with hygiene():
         yield

@@ -33,6 +33,7 @@ def _assert_ordered(lat: dict) -> None:
     assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p99.9"] <= lat["max"]
 
 
+@pytest.mark.serial  # alone: its figures are held to sockperf's and to the CPU clock
 def test_bench_rr_is_schema_valid_ordered_and_agrees_with_sockperf_by_hand() -> None:
     with lab("--name", "t-bench", "--nodes", "2", "--pods-per-node", "1"):
         out = _cli(
@@ -207,6 +208,7 @@ def test_compare_small_run_is_schema_valid_lists_unavailable_and_writes_a_report
     assert (tmp_path / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.serial  # alone: the runs' spread decides the path it takes
 def test_ci_width_repeats_until_met_or_names_what_missed(tmp_path: Path) -> None:
     """bench --ci-width: past --repeats, runs go on until the p50's interval is narrow
     enough or --max-repeats is spent; the table names a figure that missed, the JSON says

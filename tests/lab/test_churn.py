@@ -14,7 +14,8 @@ import pytest
 
 from tests.lab.conftest import run_cli
 
-pytestmark = pytest.mark.lab
+# Alone (tests/lab/conftest.py): it measures kube-proxy's CPU, which another test's load would share.
+pytestmark = [pytest.mark.lab, pytest.mark.serial]
 
 
 def test_churn_syncs_once_per_min_sync_period_and_its_cpu_is_real(tmp_path) -> None:

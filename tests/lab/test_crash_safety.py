@@ -14,7 +14,8 @@ import pytest
 
 from tests.lab.conftest import LEDGER_DIR, lab_leftovers, run_cli
 
-pytestmark = pytest.mark.lab
+# Alone (tests/lab/conftest.py): its kills and `lab down --all` would end the other worker's labs.
+pytestmark = [pytest.mark.lab, pytest.mark.serial]
 
 UP = [
     sys.executable,

@@ -140,7 +140,7 @@ def test_invalid_routes_are_refused_before_anything_starts(tmp_path: Path) -> No
     (tmp_path / "notyaml.yaml").write_text("kind: [unclosed\n")
     out = run_cli("scenario", "canary", "-f", str(tmp_path / "notyaml.yaml"))
     assert out.returncode == 2 and "invalid YAML" in out.stderr
-    assert not [n for n in netns.list_netns() if n.startswith("knl-")]
+    assert not [n for n in netns.list_netns() if n.startswith(("knl-t-bad-", "knl-canary-"))]
 
 
 FETCH = """

@@ -13,7 +13,8 @@ import pytest
 
 from tests.lab.conftest import LEDGER_DIR, lab_leftovers
 
-pytestmark = pytest.mark.lab
+# Alone (tests/lab/conftest.py): it asserts no lab is left anywhere after the signal.
+pytestmark = [pytest.mark.lab, pytest.mark.serial]
 
 COMMANDS = {
     "compare": ["compare", "--profiles", "native,vxlan", "--tests", "rr,stream"],

@@ -18,7 +18,8 @@ import pytest
 
 from tests.lab.conftest import LEDGER_DIR, lab_leftovers, run_cli
 
-pytestmark = pytest.mark.lab
+# Alone (tests/lab/conftest.py): it asserts no lab is left anywhere and ends every lab.
+pytestmark = [pytest.mark.lab, pytest.mark.serial]
 
 SPEC = textwrap.dedent("""\
     name: {name}

@@ -290,6 +290,7 @@ def _knl_namespaces(kubeconfig: str) -> list[str]:
     return [n["metadata"]["name"] for n in got["items"]]
 
 
+@pytest.mark.serial  # alone: its figures are held to the lab's own bench
 def test_compare_measures_the_cluster_through_its_api(k8s: dict[str, Any], tmp_path: Path) -> None:
     """compare --kubeconfig against the lab's API: pods on both nodes (their tools run as
     host programs by the lab's kubelets), the same tests and parsers as the lab's own

@@ -17,7 +17,8 @@ from kubenetlab.kernel.parallel import MIN_GROUPS
 from tests.lab.conftest import LEDGER_DIR, lab_leftovers, run_cli
 from tests.lab.helpers import lab, lab_exec
 
-pytestmark = pytest.mark.lab
+# Alone (tests/lab/conftest.py): its `lab down --all` would end the other worker's labs.
+pytestmark = [pytest.mark.lab, pytest.mark.serial]
 
 NODES, PODS = 6, 100  # 600 pods: above MIN_GROUPS, so built in parallel
 
