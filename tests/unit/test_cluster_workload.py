@@ -42,6 +42,10 @@ def test_settings_a_cluster_run_refuses() -> None:
         CompareSettings(profiles=(), tests=("rr", "udp_rr"), cluster=cluster)
     with pytest.raises(UsageError, match="--profiles is for labs"):
         CompareSettings(profiles=("native",), cluster=cluster)
+    with pytest.raises(UsageError, match="--underlay-mtu is for labs"):
+        CompareSettings(profiles=(), cluster=cluster, underlay_mtu=9001)
+    with pytest.raises(UsageError, match="underlay MTU must be 576-9216, not 100"):
+        CompareSettings(underlay_mtu=100)
     with pytest.raises(UsageError, match="two different node names"):
         ClusterSettings("k", nodes=("a",))
     with pytest.raises(UsageError, match="namespace-prefix"):

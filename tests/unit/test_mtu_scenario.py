@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from kubenetlab.kernel.counters import delta, parse_snmp
 from kubenetlab.scenarios.mtu import Cell, Row, cases_for, judge
 
@@ -63,3 +65,22 @@ def test_verdicts_say_what_happened_in_plain_language() -> None:
         "pod MTU 1500 over vxlan on a 1500 underlay: packets above 1450 B do not fit the path; "
         "nodes sent 3 ICMP frag-needed; 1472 B datagrams fit the pod MTU but not the path"
     )
+
+
+def test_scenario_mtu_takes_a_clusters_own_mtus() -> None:
+    import argparse
+
+    from kubenetlab.errors import UsageError
+    from kubenetlab.scenarios import mtu
+
+    cases = {c.kind: c for c in mtu.cases_for("vxlan", 9001, 1500)}
+    assert (cases["aligned"].pod_mtu, cases["yours"].pod_mtu) == (8951, 1500)
+    assert "jumbo" not in cases  # the path is jumbo already
+    parser = argparse.ArgumentParser()
+    mtu.arguments(parser)
+    got = mtu.settings_from(parser.parse_args(["--underlay-mtu", "9001", "--pod-mtu", "1500"]))
+    assert got.cases[-1] == "yours" and got.underlay_mtu == 9001
+    with pytest.raises(UsageError, match="the case 'yours' is the pod MTU"):
+        mtu.MtuSettings(cases=("yours",))
+    with pytest.raises(UsageError, match="underlay MTU must be 576-9216"):
+        mtu.MtuSettings(underlay_mtu=20000)

@@ -82,6 +82,56 @@ def create(
         return dict(pool.map(one, range(len(names))))
 
 
+def create_population(kubeconfig: Path, population: Any,
+                      address_of: dict[tuple[int, int], tuple[str, str]]) -> dict[str, str]:  # fmt: skip
+    """A population's namespaces, then each Service with its EndpointSlice (WORKERS at a
+    time); the ClusterIP the API gave each, by namespace/name. `population`: a
+    service_scale.Population (assess.replay.Replay)."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    from kubenetlab.controlplane.objects import api_client
+
+    core = client.CoreV1Api(api_client(kubeconfig))
+    for namespace in population.namespaces:
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+        try:
+            core.create_namespace(body)
+        except ApiException as exc:
+            if exc.status != 409:  # 409: it exists (default, kube-system)
+                raise KnlError(f"the lab's API server refused namespace {namespace}: "
+                               f"{exc.status} {exc.reason}") from None  # fmt: skip
+    local = threading.local()
+
+    def one(svc: Any) -> tuple[str, str]:
+        if not hasattr(local, "apis"):
+            api = api_client(kubeconfig)
+            local.apis = (client.CoreV1Api(api), client.DiscoveryV1Api(api))
+        core, discovery = local.apis
+        body = svc.service()
+        namespace = body["metadata"]["namespace"]
+        try:
+            made = core.create_namespaced_service(namespace, body)
+            discovery.create_namespaced_endpoint_slice(namespace, svc.endpoint_slice(address_of))
+        except ApiException as exc:
+            raise KnlError(f"the lab's API server refused Service {svc.key}: {exc.status} "
+                           f"{_reason(exc)}") from None  # fmt: skip
+        return svc.key, made.spec.cluster_ip
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        return dict(pool.map(one, population.services))
+
+
+def _reason(exc: Any) -> str:
+    """The API's own message (a Status body), else the HTTP reason."""
+    import json
+
+    try:
+        return str(json.loads(exc.body).get("message") or exc.reason)
+    except (TypeError, ValueError):
+        return str(exc.reason)
+
+
 def service_member(name: str, cluster_ip: str) -> Member:
     """A Service created here, as a bench destination (its ClusterIP and port)."""
     return Member(f"default/{name}", "", cluster_ip, "", "service", PORT)

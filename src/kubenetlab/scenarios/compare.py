@@ -50,8 +50,15 @@ class CompareSettings:
     control_plane: str | None = None  # "kubernetes": the upstream kube-proxy programs nodes
     precision: precision.Target | None = None  # --ci-width: repeat until CIs are this narrow
     cluster: ClusterSettings | None = None  # --kubeconfig: measure that cluster, not labs
+    underlay_mtu: int | None = None  # the labs' node MTU (pods: it less the overlay's header)
 
     def __post_init__(self) -> None:
+        from kubenetlab.spec import MTU_RANGE
+
+        if self.underlay_mtu is not None and not MTU_RANGE[0] <= self.underlay_mtu <= MTU_RANGE[1]:
+            raise UsageError(
+                f"underlay MTU must be {MTU_RANGE[0]}-{MTU_RANGE[1]}, not {self.underlay_mtu}"
+            )
         if self.precision is not None:
             self.precision.check(self.repeats)
         if self.control_plane not in (None, "kubernetes"):
@@ -80,7 +87,8 @@ class CompareSettings:
             )
         for flag, given in (("--profiles", self.profiles), ("--trace", self.trace),
                             ("--control-plane", self.control_plane),
-                            ("--ci-width", self.precision)):  # fmt: skip
+                            ("--ci-width", self.precision),
+                            ("--underlay-mtu", self.underlay_mtu)):  # fmt: skip
             if given:
                 raise UsageError(f"{flag} is for labs; with --kubeconfig the cluster is measured")
         self.spec(self.tests[0], repeats=self.repeats)
@@ -141,6 +149,7 @@ class CompareReport(ScenarioReport):
                 "cpus": self.settings.cpus,
                 "trace_probes": self.settings.trace,
                 "control_plane": self.settings.control_plane,
+                "underlay_mtu": self.settings.underlay_mtu or 1500,
                 "interleaved": True,
                 "ci_width_percent": p.width_percent if (p := self.settings.precision) else None,
                 "max_repeats": p.max_repeats if p else None,
@@ -168,13 +177,17 @@ SERVICE = "bench"  # a NodePort Service whose one backend is node2-pod1
 NODE_PORT = 30080
 
 
-def _lab_for(resolved: stacks.Stack, control_plane: str | None = None) -> Lab:
+def _lab_for(
+    resolved: stacks.Stack, control_plane: str | None = None, underlay_mtu: int | None = None
+) -> Lab:
     spec: dict[str, object] = {
         "name": run_lab_name("cmp", resolved.name),
         "profile": resolved.routing,
         "nodes": 2,
         "pods_per_node": 1,
     }
+    if underlay_mtu is not None:
+        spec["underlay_mtu"] = underlay_mtu
     if resolved.proxy:
         spec["proxy"] = resolved.proxy
         spec["proxy_options"] = dict(resolved.proxy_options)
@@ -259,7 +272,7 @@ def _bring_up(rows: list[Row], labs: ExitStack, settings: CompareSettings) -> li
 
     targets = []
     for row in rows:
-        lab = _lab_for(stacks.resolve(row.name), settings.control_plane)
+        lab = _lab_for(stacks.resolve(row.name), settings.control_plane, settings.underlay_mtu)
         live = labs.enter_context(running(lab))
         src, dst = live.member("node1-pod1"), live.member("node2-pod1")
         row.lab, row.path = live.name, runner.describe_path(src, dst)
@@ -414,6 +427,9 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="CPU placement: same, split, none; auto: same for rr/crr, split for streams",
     )
+    parser.add_argument("--underlay-mtu", type=int,
+                        help="the labs' node MTU (default 1500; AWS: 9001); pods get it less "
+                        "their overlay's header")  # fmt: skip
     add_cluster_arguments(parser.add_argument_group("a live cluster instead of labs (cluster mode)"))
     parser.add_argument(
         "--control-plane", choices=("kubernetes",),
@@ -436,7 +452,7 @@ def settings_from(args: argparse.Namespace) -> CompareSettings:
         names = csv_list(args.profiles, "profiles") if args.profiles else stacks.DEFAULT_COMPARE
     return CompareSettings(
         names, tests, args.repeats, args.duration, args.msg_size, args.cpus, args.trace,
-        args.control_plane, target, cluster,
+        args.control_plane, target, cluster, args.underlay_mtu,
     )  # fmt: skip
 
 

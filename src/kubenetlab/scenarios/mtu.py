@@ -36,7 +36,7 @@ from kubenetlab.live import LiveLab, running
 from kubenetlab.model import Lab
 from kubenetlab.routing import PROFILES, profile_class
 from kubenetlab.scenarios.base import Scenario, ScenarioReport, run_lab_name
-from kubenetlab.spec import build_lab
+from kubenetlab.spec import MTU_RANGE, build_lab
 from kubenetlab.stacks import resolve
 
 DEFAULT_PROFILES = ("native", "vxlan", "ipip", "bgp")
@@ -46,7 +46,8 @@ DEFAULT_SIZES = (64, 1400, 1472, 8192, 65000)
 TESTS = ("stream", "udp_stream", "rr")
 TEST_LABELS = {"stream": "TCP_STREAM", "udp_stream": "UDP_STREAM", "rr": "TCP_RR"}
 UNDERLAY, JUMBO = 1500, 9000
-CASE_KINDS = ("aligned", "misaligned", "jumbo", "blackhole")
+# yours: the pod MTU --pod-mtu names, on the --underlay-mtu path (a cluster's own setting)
+CASE_KINDS = ("aligned", "misaligned", "jumbo", "blackhole", "yours")
 DEFAULT_CASES = ("aligned", "misaligned", "jumbo")
 # What a firewall or security group that filters ICMP does to the misaligned case: the
 # nodes still drop what does not fit, but their "fragmentation needed" never leaves.
@@ -63,7 +64,7 @@ IP_UDP_HEADERS = 28
 @dataclass(frozen=True)
 class MtuCase:
     profile: str
-    kind: str  # aligned | misaligned | jumbo | blackhole (misaligned, ICMP filtered)
+    kind: str  # aligned | misaligned | jumbo | blackhole (misaligned, ICMP filtered) | yours
     underlay_mtu: int
     pod_mtu: int
     overhead: int
@@ -74,13 +75,18 @@ class MtuCase:
         return self.underlay_mtu - self.overhead
 
 
-def cases_for(profile: str) -> list[MtuCase]:
+def cases_for(profile: str, underlay: int = UNDERLAY, pod: int | None = None) -> list[MtuCase]:
+    """Each case over an `underlay` MTU path (jumbo: 9000, when that is larger); `pod`:
+    the pod MTU of the case "yours"."""
     o = profile_class(profile).encap_overhead
-    cases = [MtuCase(profile, "aligned", UNDERLAY, UNDERLAY - o, o)]
+    cases = [MtuCase(profile, "aligned", underlay, underlay - o, o)]
     if o:
-        cases.append(MtuCase(profile, "misaligned", UNDERLAY, UNDERLAY, o))
-        cases.append(MtuCase(profile, "blackhole", UNDERLAY, UNDERLAY, o))
-    cases.append(MtuCase(profile, "jumbo", JUMBO, JUMBO - o, o))
+        cases.append(MtuCase(profile, "misaligned", underlay, underlay, o))
+        cases.append(MtuCase(profile, "blackhole", underlay, underlay, o))
+    if underlay < JUMBO:
+        cases.append(MtuCase(profile, "jumbo", JUMBO, JUMBO - o, o))
+    if pod is not None:
+        cases.append(MtuCase(profile, "yours", underlay, pod, o))
     return cases
 
 
@@ -91,6 +97,8 @@ class MtuSettings:
     duration: float = 2.0
     repeats: int = 3
     cases: tuple[str, ...] = DEFAULT_CASES
+    underlay_mtu: int = UNDERLAY  # the nodes' MTU (a cluster's: `ip link` on a node)
+    pod_mtu: int | None = None  # a pod MTU to measure as the case "yours"
 
     def __post_init__(self) -> None:
         validate(self)
@@ -179,6 +187,8 @@ class MtuReport(ScenarioReport):
                 "repeats": s.repeats,
                 "duration_s": s.duration,
                 "cases": list(s.cases),
+                "underlay_mtu": s.underlay_mtu,
+                "pod_mtu": s.pod_mtu,
             },
             "tools": {
                 "TCP_STREAM": "iperf3 -l SIZE",
@@ -202,11 +212,25 @@ def validate(settings: MtuSettings) -> None:
     unknown = [c for c in settings.cases if c not in CASE_KINDS]
     if unknown or not settings.cases:
         raise UsageError(f"cases must be {', '.join(CASE_KINDS)}, not {unknown or 'nothing'}")
+    for name, mtu in (("underlay", settings.underlay_mtu), ("pod", settings.pod_mtu)):
+        if mtu is not None and not MTU_RANGE[0] <= mtu <= MTU_RANGE[1]:
+            raise UsageError(f"{name} MTU must be {MTU_RANGE[0]}-{MTU_RANGE[1]}, not {mtu}")
+    if ("yours" in settings.cases) != (settings.pod_mtu is not None):
+        raise UsageError("the case 'yours' is the pod MTU --pod-mtu gives: name both or neither")
+    for name in settings.profiles:
+        if (
+            name in PROFILES
+            and settings.underlay_mtu - profile_class(name).encap_overhead < MTU_RANGE[0]
+        ):
+            raise UsageError(
+                f"underlay MTU {settings.underlay_mtu} leaves too little for {name}'s pods"
+            )
     runner.BenchSpec("stream", settings.duration, settings.repeats)
 
 
 def selected_cases(profile: str, settings: MtuSettings) -> list[MtuCase]:
-    return [c for c in cases_for(profile) if c.kind in settings.cases]
+    cases = cases_for(profile, settings.underlay_mtu, settings.pod_mtu)
+    return [c for c in cases if c.kind in settings.cases]
 
 
 def steps(settings: MtuSettings) -> int:
@@ -292,7 +316,7 @@ def case_lab(case: MtuCase) -> Lab:
             "pods_per_node": 1,
             "underlay_mtu": case.underlay_mtu,
             "pod_mtu": case.pod_mtu,
-            "allow_mtu_mismatch": case.kind in ("misaligned", "blackhole"),
+            "allow_mtu_mismatch": case.pod_mtu > case.path_mtu,
         }
     )
 
@@ -376,7 +400,7 @@ def verdict(row: Row) -> str:
         failed = [TEST_LABELS[t] for t, cell in row.cells.items() if cell.error]
         if failed:
             parts.append(f"{', '.join(failed)} failed outright")
-    elif c.kind == "misaligned":
+    elif c.kind == "misaligned" or (c.kind == "yours" and c.pod_mtu > c.path_mtu):
         icmp = sum(cell.kernel["icmp_frag_needed"] for cell in row.cells.values())
         parts.append(
             f"{where}: packets above {c.path_mtu} B do not fit the path; "
@@ -412,15 +436,25 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per run")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per cell")
+    parser.add_argument("--underlay-mtu", type=int, default=UNDERLAY,
+                        help="the nodes' MTU (yours: `ip link` on a node; AWS: 9001)")  # fmt: skip
+    parser.add_argument("--pod-mtu", type=int,
+                        help="your pods' MTU (`ip link` in a pod): measured as the case 'yours' "
+                        "beside the others")  # fmt: skip
 
 
 def settings_from(args: argparse.Namespace) -> MtuSettings:
+    cases = csv_list(args.cases, "cases")
+    if args.pod_mtu is not None and "yours" not in cases:
+        cases = (*cases, "yours")
     return MtuSettings(
         csv_list(args.profiles, "profiles"),
         csv_ints(args.sizes, "sizes"),
         args.duration,
         args.repeats,
-        csv_list(args.cases, "cases"),
+        cases,
+        args.underlay_mtu,
+        args.pod_mtu,
     )
 
 

@@ -14,6 +14,10 @@ nftables) or the eBPF proxy's API agents — and the Services are created throug
 step by step up to each size: the programming time is then from the step's first write
 until every node's proxy has them all, and the rule count is kube-proxy's own (nat +
 filter, iptables mode; nftables mode and the eBPF agents export none).
+
+`assess` runs it with a population of its own instead (`ScaleSettings.population`): a
+cluster's Services replayed with their shapes and endpoint counts (assess/replay.py), on
+as many nodes and pods as they need, measured to the first and the last of them.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import argparse
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from kubenetlab.bench import runner
 from kubenetlab.bench.result import BenchResult
@@ -45,6 +49,40 @@ CSV_FIGURES = ("p50", "p99", "cpu_us_per_txn")
 BACKEND_PODS = ("node1-pod2", "node2-pod1", "node2-pod2")
 
 
+Slot = tuple[int, int]  # (node index, pod index on it), 0-based
+
+
+class PopulationService(Protocol):
+    key: str
+    probe_port: int | None
+
+    def service(self) -> dict[str, Any]: ...
+
+    def endpoint_slice(self, address_of: dict[Slot, tuple[str, str]]) -> dict[str, Any]: ...
+
+
+class Population(Protocol):
+    """Services to create through the API in place of the uniform ones (assess.replay)."""
+
+    @property
+    def services(self) -> tuple[PopulationService, ...]: ...
+
+    nodes: int
+    pods_per_node: int
+
+    @property
+    def namespaces(self) -> list[str]: ...
+
+    @property
+    def endpoints(self) -> int: ...
+
+    def backends(self) -> list[Slot]: ...
+
+    def measured(self) -> tuple[PopulationService, PopulationService]: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class ScaleSettings:
     sizes: tuple[int, ...] = (100, 1000, 5000, 10000)
@@ -53,6 +91,7 @@ class ScaleSettings:
     repeats: int = 3
     profile: str = "native"
     control_plane: str | None = None  # "kubernetes": upstream kube-proxy / API-fed eBPF agents
+    population: Population | None = None  # its Services instead of uniform ones (the API only)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -68,11 +107,13 @@ class ScaleRow:
     last: BenchResult
     implementation: str | None = None  # which proxy programmed the node, and its version
     rules: int | None = None  # kube-proxy's own count, nat + filter (iptables mode, the API)
+    endpoints_per_service: float = 3
 
     def to_dict(self) -> dict[str, Any]:
         f, la = self.first.estimates, self.last.estimates
         return {
-            "proxy": self.proxy, "services": self.services, "endpoints_per_service": 3,
+            "proxy": self.proxy, "services": self.services,
+            "endpoints_per_service": round(self.endpoints_per_service, 2),
             "program_seconds": round(self.program_s, 3), "rule_lines": self.rule_lines,
             "rules": self.rules,
             "crr_first": {k: f[k].to_dict() for k in ("p50", "p99", "cpu_us_per_txn") if k in f},
@@ -96,6 +137,7 @@ class ScaleReport(ScenarioReport):
             "settings": {"sizes": list(s.sizes), "proxies": list(s.proxies), "repeats": s.repeats,
                          "duration_s": s.duration, "profile": s.profile,
                          "control_plane": s.control_plane},
+            **({"population": s.population.to_dict()} if s.population else {}),
             "rows": [r.to_dict() for r in self.rows],
             "seconds": round(self.seconds, 1),
         }  # fmt: skip
@@ -113,6 +155,12 @@ def validate(settings: ScaleSettings) -> None:
             f"services: at most {api_services.MAX_SERVICES:,} through the lab's API server "
             f"(not {max(settings.sizes):,}): it and a kube-proxy sync must fit this machine"
         )
+    if settings.population is not None:
+        if settings.control_plane != "kubernetes":
+            raise UsageError("a population of Services is created through the API: "
+                             "control plane kubernetes")  # fmt: skip
+        if settings.sizes != (len(settings.population.services),):
+            raise UsageError("with a population, the one size is its Service count")
     runner.BenchSpec("crr", settings.duration, settings.repeats)
 
 
@@ -123,6 +171,8 @@ def run(settings: ScaleSettings, on_step: Callable[[str], None] | None = None) -
     started = time.monotonic()
     report = ScaleReport(settings)
     rows_for = _rows_on_api if settings.control_plane == "kubernetes" else _rows_for
+    if settings.population is not None:
+        rows_for = _rows_of_population
     for name in settings.proxies:
         report.rows += rows_for(name, settings, on_step)
     report.seconds = time.monotonic() - started
@@ -207,6 +257,39 @@ def _rows_on_api(
             results = _first_and_last(live, targets, settings, f"{name}: {n} Services", on_step)
             rows.append(ScaleRow(name, n, seconds, None, *results, implementation(lab), rules))
     return rows
+
+
+def _rows_of_population(
+    name: str, settings: ScaleSettings, on_step: Callable[[str], None] | None
+) -> list[ScaleRow]:
+    """The population's Services through the API of a lab with its nodes and pods: every
+    pod a slot names serves :8080, node1-pod1 measures the first and the last of them."""
+    from kubenetlab.lab import kubeconfig_path
+
+    pop = settings.population
+    assert pop is not None
+    lab = build_lab({"name": LAB, "nodes": pop.nodes, "pods_per_node": pop.pods_per_node,
+                     "profile": settings.profile, "proxy": name,
+                     "control_plane": "kubernetes"})  # fmt: skip
+    with running(lab) as live:
+        pods = {p.name: p for p in live.lab.pods}
+        names = {slot: f"node{slot[0] + 1}-pod{slot[1] + 1}" for slot in pop.backends()}
+        start_backends_for(live.lab, live.ledger, {n: [8080] for n in names.values()})
+        address_of = {slot: (str(pods[n].ip), pods[n].node) for slot, n in names.items()}
+        if on_step:
+            on_step(f"{name}: {len(pop.services)} Services through the API")
+        started = time.monotonic()
+        made = api_services.create_population(kubeconfig_path(live.name), pop, address_of)
+        api_services.wait_programmed(live, name, len(pop.services) + 1)  # + `kubernetes`
+        seconds = time.monotonic() - started
+        rules = None if name == "ebpf" else metrics(lab.nodes[0]).iptables_rules
+        targets = [Member(s.key, "", made[s.key], "", "service", s.probe_port)
+                   for s in pop.measured()]  # fmt: skip
+        label = f"{name}: {len(pop.services)} Services"
+        results = _first_and_last(live, targets, settings, label, on_step)
+        per = pop.endpoints / max(len(pop.services), 1)
+        return [ScaleRow(name, len(pop.services), seconds, None, *results, implementation(lab),
+                         rules, per)]  # fmt: skip
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
