@@ -162,15 +162,23 @@ def test_the_measured_page_shows_each_change_with_its_tool(tmp_path: Path) -> No
     from kubenetlab.assess.rank import ranking
     from kubenetlab.report.assess_report import page
 
-    found = profile.profile(snapshot.from_files([str(DUMP)]))
-    plan = twin.plan(found, asked=("ebpf",))
+    read = snapshot.from_files([str(DUMP)])
+    found = profile.profile(read)
+    plan = twin.plan(found, asked=("ebpf",), snapshot=read)
     results = Path(__file__).parents[1] / "fixtures" / "results"
     compare = json.loads((results / "compare.json").read_text())
-    doc = {**measure_doc(found, plan), "measured": True, "compare": compare,
+    churn = json.loads((results / "churn.json").read_text())
+    doc = {**measure_doc(found, plan), "measured": True, "compare": compare, "churn": churn,
            "ranking": ranking(plan, compare, None, {"flannel": "iptables", "cilium": "ebpf"})}  # fmt: skip
     html = page(doc)
     assert "Now vs each what-if" in html and "<td>sockperf" in html
     assert "pod → pod TCP_RR p50 µs" in html
+    # the replayed Services and where their endpoints went; the proxy under churn
+    assert "Your own Services replayed" in html and "worker-1 → node" in html
+    assert "<code>kube-system/kube-dns</code> and <code>shop/payments</code>" in html
+    assert "The service proxy under your endpoint churn" in html
+    for row in churn["rows"]:
+        assert row["implementation"] in html
 
 
 def measure_doc(found: profile.Profile, plan: twin.TwinPlan) -> dict:

@@ -30,7 +30,8 @@ def test_cilium_native_routing_replacing_kube_proxy_is_the_labs_cilium() -> None
                                   "ipv4-native-routing-cidr": "10.0.0.0/8"})  # fmt: skip
     path = detect([ds("cilium"), ds("cilium-envoy")], [config])
     assert (path.cni, path.model) == ("cilium", "cilium")
-    assert path.kube_proxy.startswith("replaced (cilium-config kube-proxy-replacement: true")
+    assert path.kube_proxy.startswith(
+        "replaced (ConfigMap kube-system/cilium-config: kube-proxy-replacement: true")
     sources = {f.name: f.source for f in path.facts}
     assert sources["CNI"] == "DaemonSet kube-system/cilium"
     assert sources["cilium routing-mode"] == "ConfigMap kube-system/cilium-config: routing-mode"

@@ -194,11 +194,28 @@ def _churn(snapshot: Snapshot, now: datetime | None) -> tuple[dict[str, Any], li
     ]  # fmt: skip
 
 
-def _mtu(data_path: DataPath) -> tuple[list[Fact], list[Unknown]]:
+def _calico_mtu(config_maps: list[dict[str, Any]]) -> Fact | None:
+    """calico-config's veth_mtu (the pods' MTU Calico's CNI plugin sets; "0": auto)."""
+    for cm in config_maps:
+        meta = cm.get("metadata") or {}
+        if (meta.get("namespace"), meta.get("name")) == ("kube-system", "calico-config"):
+            mtu = str((cm.get("data") or {}).get("veth_mtu", "")).strip()
+            if mtu.isdigit() and mtu != "0":
+                return Fact("pod MTU", mtu, "ConfigMap kube-system/calico-config: veth_mtu")
+    return None
+
+
+def _mtu(
+    data_path: DataPath, config_maps: list[dict[str, Any]]
+) -> tuple[list[Fact], list[Unknown]]:
     facts, unknown = [], []
     cilium_mtu = value(list(data_path.facts), "cilium mtu")
+    calico = _calico_mtu(config_maps) if data_path.cni == "calico" else None
     if cilium_mtu and cilium_mtu != "0":
-        facts.append(Fact("pod MTU", cilium_mtu, "ConfigMap kube-system/cilium-config: mtu"))
+        where = next(f.source for f in data_path.facts if f.name == "cilium mtu")
+        facts.append(Fact("pod MTU", cilium_mtu, where))
+    elif calico is not None:
+        facts.append(calico)
     else:
         unknown.append(Unknown("pod MTU", "not in the objects read (measured in a pod by "
                                           "`compare --kubeconfig`)"))  # fmt: skip
@@ -206,15 +223,17 @@ def _mtu(data_path: DataPath) -> tuple[list[Fact], list[Unknown]]:
     return facts, unknown
 
 
-def profile(snapshot: Snapshot, now: datetime | None = None) -> Profile:
-    """`now`: the time a live read was made (None for a dump: its newest write)."""
+def profile(snapshot: Snapshot, now: datetime | None = None,
+            helm_values: list[Fact] | None = None) -> Profile:  # fmt: skip
+    """`now`: the time a live read was made (None for a dump: its newest write);
+    `helm_values`: Cilium's, as assess.helm reads them."""
     services, facts = _services(snapshot)
     endpoints, more = _endpoints(snapshot)
     facts += more
     nodes, more = _nodes(snapshot)
     facts += more
     data_path = detect(snapshot.daemonsets, snapshot.config_maps,
-                       "DaemonSets not read", snapshot.nodes)  # fmt: skip
+                       "DaemonSets not read", snapshot.nodes, helm_values)  # fmt: skip
     facts += list(data_path.facts)
     unknown: list[Unknown] = []
     mode = data_path.kube_proxy.split()[0]
@@ -230,7 +249,7 @@ def profile(snapshot: Snapshot, now: datetime | None = None) -> Profile:
     if not churn["known"]:
         unknown.append(Unknown("endpoint churn", "no EndpointSlice with generation and "
                                                  "timestamps in what was read"))  # fmt: skip
-    mtu_facts, mtu_unknown = _mtu(data_path)
+    mtu_facts, mtu_unknown = _mtu(data_path, snapshot.config_maps)
     facts += mtu_facts
     unknown += mtu_unknown
     if data_path.model is None:
@@ -239,6 +258,17 @@ def profile(snapshot: Snapshot, now: datetime | None = None) -> Profile:
         unknown.append(Unknown(f"{kind} objects", f"none in {snapshot.source}"))
     return Profile(snapshot.source, services, endpoints, nodes, data_path, churn, facts,
                    unknown, list(snapshot.notes))  # fmt: skip
+
+
+def add_said_mtus(found: Profile, node: int | None, pod: int | None) -> None:
+    """The MTUs the user gave (--node-mtu, --pod-mtu: the API shows neither) as facts,
+    in place of their unknowns; a given pod MTU overrides what a CNI's config said."""
+    for name, given, flag in (("node MTU", node, "--node-mtu"), ("pod MTU", pod, "--pod-mtu")):
+        if given is None:
+            continue
+        found.facts = [f for f in found.facts if f.name != name]
+        found.facts.append(Fact(name, str(given), f"{flag} (as given)"))
+        found.unknown = [u for u in found.unknown if u.name != name]
 
 
 def now_utc() -> datetime:

@@ -76,26 +76,63 @@ def changes(compare: dict[str, Any] | None, scale: dict[str, Any] | None, now_st
                 continue  # same proxy: service-scale cannot tell them apart
             (now, tool), (then, _) = (_scale_figure(scale_rows, proxies.get(stack), test, key)
                                       for stack in (now_stack, then_stack))  # fmt: skip
-        a, b = _estimate(now), _estimate(then)
-        if not a or not b or not a["median"]:
+        found = _change(label, better, now, then, tool)
+        if found:
+            out.append(found)
+    return out
+
+
+# (scenario mtu's test, estimate, label, better): the pod MTU the cluster runs vs aligned
+MTU_FIGURES = (
+    ("TCP_STREAM", "gbps", "pod → pod TCP_STREAM Gbit/s at the pod MTU", "higher"),
+    ("UDP_STREAM", "gbps", "pod → pod UDP_STREAM Gbit/s at the pod MTU", "higher"),
+    ("TCP_RR", "p50", "pod → pod TCP_RR p50 µs at the pod MTU", "lower"),
+)
+
+
+def _change(label: str, better: str, now: Any, then: Any, tool: str) -> Change | None:
+    a, b = _estimate(now), _estimate(then)
+    if not a or not b or not a["median"]:
+        return None
+    gain = 100 * (b["median"] - a["median"]) / a["median"]
+    if better == "lower":
+        gain = -gain
+    overlap = not ({"ci_low", "ci_high"} <= a.keys() and {"ci_low", "ci_high"} <= b.keys()) or (
+        a["ci_low"] <= b["ci_high"] and b["ci_low"] <= a["ci_high"])  # fmt: skip
+    runs = min(a.get("n", 0), b.get("n", 0))  # one run has no interval to tell noise by
+    return Change(label, a, b, round(gain, 1), runs >= 2 and not overlap, tool)
+
+
+def mtu_changes(mtu: dict[str, Any] | None) -> list[Change]:
+    """scenario mtu's case "yours" (the cluster's pod MTU) against "aligned", per size."""
+    rows = (mtu or {}).get("rows", [])
+    out = []
+    for yours in (r for r in rows if r["case"] == "yours"):
+        aligned = next((r for r in rows if r["case"] == "aligned" and r["size"] == yours["size"]
+                        and r["profile"] == yours["profile"]), None)  # fmt: skip
+        if aligned is None:
             continue
-        gain = 100 * (b["median"] - a["median"]) / a["median"]
-        if better == "lower":
-            gain = -gain
-        overlap = not ({"ci_low", "ci_high"} <= a.keys() and {"ci_low", "ci_high"} <= b.keys()) or (
-            a["ci_low"] <= b["ci_high"] and b["ci_low"] <= a["ci_high"])  # fmt: skip
-        runs = min(a.get("n", 0), b.get("n", 0))  # one run has no interval to tell noise by
-        out.append(Change(label, a, b, round(gain, 1), runs >= 2 and not overlap, tool))
+        for test, key, label, better in MTU_FIGURES:
+            now, then = yours["tests"].get(test) or {}, aligned["tests"].get(test) or {}
+            found = _change(f"{label}, {yours['size']} B messages", better,
+                            (now.get("estimates") or {}).get(key),
+                            (then.get("estimates") or {}).get(key), now.get("tool") or "")  # fmt: skip
+            if found:
+                out.append(found)
     return out
 
 
 def ranking(plan: TwinPlan, compare: dict[str, Any] | None, scale: dict[str, Any] | None,
-            proxies: dict[str, str | None]) -> list[dict[str, Any]]:  # fmt: skip
+            proxies: dict[str, str | None], mtu: dict[str, Any] | None = None,
+            ) -> list[dict[str, Any]]:  # fmt: skip
     """The what-ifs, best first: each with its changes, its best significant gain, the
     configuration change and caveat."""
     ranked = []
     for what_if in plan.what_ifs:
-        found = changes(compare, scale, plan.stack, what_if.stack, proxies, plan.services)
+        if what_if.name == "mtu":
+            found = mtu_changes(mtu)
+        else:
+            found = changes(compare, scale, plan.stack, what_if.stack, proxies, plan.services)
         gains = [c for c in found if c.significant and c.gain_percent > 0]
         best = max(gains, key=lambda c: c.gain_percent, default=None)
         ranked.append({

@@ -1,7 +1,7 @@
 """A cluster as assess reads it, live (read-only verbs) or from `kubectl get … -o yaml`
 dumps: its Services and EndpointSlices typed, and the objects that describe its nodes and
-data path (Nodes, DaemonSets, the kube-proxy / cilium-config / kube-flannel-cfg
-ConfigMaps) as the API returns them. What was not there to read is noted, not guessed."""
+data path (Nodes, DaemonSets, the kube-proxy / cilium-config / kube-flannel-cfg /
+calico-config ConfigMaps) as the API returns them. What was not there to read is noted, not guessed."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from kubenetlab.kube.objects import KubeObject, V1EndpointSlice, V1Service
 DATA_PATH_CONFIG_MAPS = (
     ("kube-system", "kube-proxy"), ("kube-system", "cilium-config"),
     ("kube-flannel", "kube-flannel-cfg"), ("kube-system", "kube-flannel-cfg"),
+    ("kube-system", "calico-config"),
 )  # fmt: skip
 KINDS = ("Service", "EndpointSlice", "Node", "DaemonSet", "ConfigMap")
 

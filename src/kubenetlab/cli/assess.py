@@ -27,13 +27,26 @@ def register(commands: Subparsers) -> None:
     assess.add_argument("-f", "--file", dest="files", action="append", metavar="DUMP",
                         help="kubectl get … -o yaml output (repeatable)")  # fmt: skip
     add_cluster(assess, "the cluster")
+    assess.add_argument("--values", action="append", default=[], metavar="FILE",
+                        help="Cilium's Helm values file (repeatable, merged in order): fills "
+                        "in what cilium-config does not say")  # fmt: skip
+    assess.add_argument("--helm-command", metavar="CMD",
+                        help="the `helm install|upgrade …` command Cilium was installed with "
+                        "(its -f files and --set values, over --values)")  # fmt: skip
     assess.add_argument("--stack", help="the lab stack that stands for the cluster's data "
                         "path (default: the one detected)")  # fmt: skip
     assess.add_argument("--what-if", default=",".join(WHAT_IFS),
                         help=f"changes to measure (default: all of {','.join(WHAT_IFS)})")  # fmt: skip
     assess.add_argument("--nodes", type=int, default=3, help="nodes in the twin (2-8)")
+    assess.add_argument("--node-mtu", type=int, help="the nodes' MTU (`ip link` on a node; the "
+                        "API does not show it): the twin's, and the mtu what-if's path")  # fmt: skip
+    assess.add_argument("--pod-mtu", type=int, help="the pods' MTU (`ip link` in a pod), when "
+                        "the CNI's configuration does not say it")  # fmt: skip
     assess.add_argument("--repeats", type=int, default=3, help="interleaved runs per figure")
     assess.add_argument("--duration", type=float, default=1.0, help="seconds per run")
+    assess.add_argument("--churn-seconds", type=float, default=10.0,
+                        help="each churn window, quiet and at the cluster's endpoint churn rate "
+                        "(0: no churn measurement)")  # fmt: skip
     assess.add_argument("--report", metavar="DIR", help="write assess.json and assess.html "
                         "there (and the compare and service-scale results they come from)")  # fmt: skip
     assess.add_argument("--plan", action="store_true",
@@ -44,7 +57,7 @@ def register(commands: Subparsers) -> None:
 
 
 def assess_cmd(args: argparse.Namespace) -> int:
-    from kubenetlab.assess import measure, profile, snapshot, twin
+    from kubenetlab.assess import helm, measure, profile, snapshot, twin
     from kubenetlab.errors import UsageError
     from kubenetlab.inputs import csv_list
     from kubenetlab.report.assess_report import print_plan, print_ranking
@@ -55,14 +68,18 @@ def assess_cmd(args: argparse.Namespace) -> int:
     unknown = [w for w in asked if w not in WHAT_IFS]
     if unknown:
         raise UsageError(f"--what-if {unknown[0]!r}: one of {', '.join(WHAT_IFS)}")
+    values = helm.facts(args.values, args.helm_command)  # bad values: exit 2 before reading
     if args.files:
         read, now = snapshot.from_files(args.files), None
     else:
         now = profile.now_utc()
         read = snapshot.from_cluster(args.kubeconfig, args.context, args.timeout)
-    found = profile.profile(read, now)
-    plan = twin.plan(found, args.nodes, args.stack, asked)
-    settings = measure.MeasureSettings(args.repeats, args.duration)
+    found = profile.profile(read, now, values)
+    mtus = twin.Mtus(args.node_mtu, args.pod_mtu)
+    profile.add_said_mtus(found, mtus.node, mtus.pod)
+    plan = twin.plan(found, args.nodes, args.stack, asked, read, mtus)
+    settings = measure.MeasureSettings(args.repeats, args.duration,
+                                       churn_seconds=args.churn_seconds)  # fmt: skip
     measure.check(plan, settings)  # bad settings: exit 2 before any lab is built
     out = report_dir(args.report)
     if args.plan:
@@ -91,7 +108,8 @@ def _measure(args: argparse.Namespace, found: Any, plan: Any, settings: Any) -> 
                                context=args.context, timeout=args.timeout)  # fmt: skip
         return audit(options).to_dict()
 
-    with progress("assess", measure.steps(plan, settings)) as bar:
+    min_sync = found.fact("kube-proxy minSyncPeriod")
+    with progress("assess", measure.steps(plan, settings, min_sync)) as bar:
         done = measure.run(found, plan, settings, audited,
                            lambda text: (bar.describe(text), bar.advance()))  # fmt: skip
     return done.to_dict()
@@ -104,7 +122,8 @@ def _write(out: Path, doc: dict[str, Any]) -> None:
     written = [out / "assess.json", out / "assess.html"]
     written[0].write_text(json.dumps(doc, indent=2) + "\n")
     written[1].write_text(page(doc))
-    for key, name in (("compare", "compare.json"), ("service_scale", "service-scale.json")):
+    for key, name in (("compare", "compare.json"), ("service_scale", "service-scale.json"),
+                      ("churn", "churn.json"), ("mtu", "mtu.json")):  # fmt: skip
         if doc.get(key):
             (out / name).write_text(json.dumps(doc[key], indent=2) + "\n")
             written.append(out / name)

@@ -89,10 +89,14 @@ def detect(
     config_maps: list[dict[str, Any]],
     why_unread: str = "",
     nodes: list[dict[str, Any]] | None = None,
+    helm_values: list[Fact] | None = None,
 ) -> DataPath:
     """The data path of a cluster from its kube-system DaemonSets (None: not readable, with
-    `why_unread`), the ConfigMaps read (kube-proxy, cilium-config, kube-flannel-cfg) and
-    its Nodes (a kubenetlab lab's say what they are)."""
+    `why_unread`), the ConfigMaps read (kube-proxy, cilium-config, kube-flannel-cfg), its
+    Nodes (a kubenetlab lab's say what they are) and Cilium's Helm values when given
+    (dataplane_config.cilium_values): they fill in what cilium-config does not say, and
+    name Cilium as the CNI when no DaemonSet could; where both say a key and differ, the
+    running ConfigMap is used and the value is kept beside it, marked."""
     by_name = {_name(c): c for c in config_maps}
     proxy_facts = kube_proxy(by_name["kube-proxy"]) if "kube-proxy" in by_name else []
     lab = _lab_node(nodes or [])
@@ -100,9 +104,19 @@ def detect(
         return DataPath(lab.cni, lab.kube_proxy, lab.model, lab.model_reason,
                         (*lab.facts, *proxy_facts))  # fmt: skip
     cni = cni_fact(daemonsets, why_unread)
+    if helm_values and cni.value.startswith("unknown"):
+        cni = Fact("CNI", "cilium", helm_values[0].source.split(":")[0])
     facts = [cni, *proxy_facts]
-    if cni.value == "cilium" and "cilium-config" in by_name:
-        facts += cilium(by_name["cilium-config"])
+    if cni.value == "cilium":
+        running = cilium(by_name["cilium-config"]) if "cilium-config" in by_name else []
+        facts += running
+        said = {f.name: f.value for f in running}
+        for f in helm_values or []:
+            if f.name not in said:
+                facts.append(f)
+            elif said[f.name] != f.value:
+                facts.append(Fact(f"{f.name} (Helm values, not running)", f.value,
+                                  f"{f.source}; cilium-config says {said[f.name]}"))  # fmt: skip
     if cni.value == "flannel" and FLANNEL_CONFIG in by_name:
         facts += flannel_facts(by_name[FLANNEL_CONFIG])
     if cni.value == "calico":
@@ -142,7 +156,8 @@ def _kube_proxy_mode(daemonsets: list[dict[str, Any]] | None, by_name: dict[str,
                      facts: list[Fact], why_unread: str) -> str:  # fmt: skip
     replaced = value(facts, "cilium kube-proxy-replacement")
     if replaced in TRUE:
-        return f"replaced (cilium-config kube-proxy-replacement: {replaced})"
+        where = next(f.source for f in facts if f.name == "cilium kube-proxy-replacement")
+        return f"replaced ({where}: {replaced})"
     running = daemonsets is not None and any(_name(d).startswith("kube-proxy") for d in daemonsets)
     mode = value(facts, "kube-proxy mode")
     if mode:

@@ -71,6 +71,30 @@ def cilium(config_map: dict[str, Any]) -> list[Fact]:
     ]
 
 
+# Cilium's Helm values that the chart writes into cilium-config, as (values path, key).
+CILIUM_VALUES = (
+    ("routingMode", "routing-mode"), ("tunnelProtocol", "tunnel-protocol"),
+    ("kubeProxyReplacement", "kube-proxy-replacement"), ("loadBalancer.mode", "bpf-lb-mode"),
+    ("bpf.masquerade", "enable-bpf-masquerade"), ("ipv4NativeRoutingCIDR", "ipv4-native-routing-cidr"),
+    ("autoDirectNodeRoutes", "auto-direct-node-routes"), ("MTU", "mtu"),
+)  # fmt: skip
+
+
+def cilium_values(values: dict[str, Any], where: str) -> list[Fact]:
+    """The cilium-config facts Helm values set (`where`: "Helm values FILE" or the
+    command), named as the ConfigMap's so both read alike; unset values are absent."""
+    facts = []
+    for path, key in CILIUM_VALUES:
+        found: Any = values
+        for part in path.split("."):
+            found = found.get(part) if isinstance(found, dict) else None
+        if found is None or found == "":
+            continue
+        text = str(found).lower() if isinstance(found, bool) else str(found)
+        facts.append(Fact(f"cilium {key}", text, f"{where}: {path}"))
+    return facts
+
+
 def facts_of(config_map: dict[str, Any]) -> list[Fact]:
     name = (config_map.get("metadata") or {}).get("name")
     return kube_proxy(config_map) if name == "kube-proxy" else cilium(config_map)

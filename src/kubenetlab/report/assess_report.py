@@ -35,6 +35,15 @@ def print_plan(found: Profile, plan: TwinPlan) -> None:
                  highlight=False)  # fmt: skip
     for line in plan.scaled:
         stdout.print(f"scaled: {line}", highlight=False)
+    if plan.replay is not None:
+        r = plan.replay.to_dict()
+        types = ", ".join(f"{n} {t}" for t, n in r["types"].items())
+        stdout.print(f"replayed: {r['services']} of its Services ({types}), {r['endpoints']} "
+                     f"endpoints on {r['nodes']} nodes × {r['pods_per_node']} pods, per node "
+                     f"{' / '.join(map(str, r['endpoints_per_twin_node']))}; new connections "
+                     f"to {r['measured'][0]} and {r['measured'][-1]}", highlight=False)  # fmt: skip
+        for note in r["notes"]:
+            stdout.print(f"replay: {note}", highlight=False)
     if plan.what_ifs:
         table = Table("what-if", "lab stack", "the change", box=None, pad_edge=False)
         for w in plan.what_ifs:
