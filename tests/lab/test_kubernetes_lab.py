@@ -284,6 +284,25 @@ def test_assess_reads_the_live_cluster(k8s: dict[str, Any]) -> None:
     assert facts["endpoint churn (lifetime)"]["source"].endswith("to now")
 
 
+def test_assess_replays_the_live_clusters_services_in_a_twin(k8s: dict[str, Any]) -> None:
+    """assess --kubeconfig measured (no what-if: the twin alone): the lab's own Services,
+    read live, replayed through a twin lab's API and measured by service-scale."""
+    kubeconfig = kubeconfig_of(NAME)
+    got = run_cli("assess", "--kubeconfig", kubeconfig, "--what-if", "", "--repeats", "1",
+                  "--duration", "1", "--churn-seconds", "0", "-o", "json", timeout=600)  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    doc = json.loads(got.stdout)
+    replay = doc["twin"]["replay"]
+    live = {f"{s['metadata']['namespace']}/{s['metadata']['name']}"
+            for s in kubectl_json(kubeconfig, "get", "svc", "-A")["items"]}  # fmt: skip
+    assert replay["measured"][0] in live and replay["measured"][-1] in live
+    assert replay["types"].get("NodePort", 0) >= 1  # web, at least
+    assert any("default/kubernetes" in n for n in replay["notes"])
+    [row] = doc["service_scale"]["rows"]
+    assert row["services"] == replay["services"] and row["crr_last"]["p50"]["median"] > 0
+    assert doc["churn"] is None and doc["ranking"] == []
+
+
 def _knl_namespaces(kubeconfig: str) -> list[str]:
     got = kubectl_json(kubeconfig, "get", "namespaces", "-l",
                        "app.kubernetes.io/managed-by=kubenetlab")  # fmt: skip
