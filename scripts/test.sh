@@ -28,7 +28,7 @@ trap 'rm -f "$state"' EXIT
 if [ "$(id -u)" -eq 0 ]; then
   .venv/bin/python -m tests.lab.phase before "$state" || exit 1
 fi
-.venv/bin/python -m pytest -m "lab and not serial" -n 2 --dist loadfile --durations=20
+.venv/bin/python -m pytest -m "lab and not serial" -n 3 --dist loadfile --durations=20
 parallel=$?
 if [ "$(id -u)" -eq 0 ]; then
   .venv/bin/python -m tests.lab.phase after "$state" || parallel=1

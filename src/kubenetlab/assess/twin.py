@@ -163,10 +163,23 @@ def what_ifs(
             if proxy == "ebpf":
                 skip[name] = "the service proxy is already eBPF"
                 continue
-            out.append(WhatIf(name, "cilium", "Helm values: kubeProxyReplacement: true, "
-                              "k8sServiceHost/k8sServicePort set; delete the kube-proxy DaemonSet",
-                              "Cilium as the CNI; measured with native routing (the lab's "
-                              "cilium)"))  # fmt: skip
+            base = stack.split("+", 1)[0]
+            change = {"flannel": "Cilium in place of Flannel and kube-proxy, in its default "
+                                 "tunnel mode (VXLAN, as now): Helm values kubeProxyReplacement: "
+                                 "true, k8sServiceHost/k8sServicePort set; delete the kube-proxy "
+                                 "DaemonSet",
+                      "calico": "Calico's eBPF data plane: FelixConfiguration default "
+                                "spec.bpfEnabled: true, kube-proxy disabled (the IP pool's "
+                                "encapsulation kept)",
+                      "cilium": "Helm values: kubeProxyReplacement: true, k8sServiceHost/"
+                                "k8sServicePort set; delete the kube-proxy DaemonSet"}.get(
+                cni, "an eBPF service proxy in place of kube-proxy (Cilium's "
+                "kubeProxyReplacement, Calico's eBPF data plane)")  # fmt: skip
+            out.append(WhatIf(name, f"{base}+ebpf", change,
+                              "measured with kubenetlab's eBPF proxy (socket LB at connect, "
+                              "NodePort in tc with SNAT) on the routing the cluster has: the "
+                              "service path alone; the routing change is the native "
+                              "what-if"))  # fmt: skip
         elif name == "dsr":
             if dsr:
                 skip[name] = "DSR is already on"
