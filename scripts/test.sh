@@ -17,7 +17,7 @@ if [ "$#" -gt 0 ]; then
   exit "$rc"
 fi
 # The whole suite: unit and golden tests in two processes (CPU-bound, independent of each
-# other); then the lab tests two at a time — they mostly wait on API servers, kernels and
+# other); then the lab tests three at a time — they mostly wait on API servers, kernels and
 # sockets — a module to a worker (its tests may share a lab), each test checking the root namespace, and the pair checked for leftovers and stray
 # processes once both are done (tests/lab/phase.py); then, one at a time, the lab tests
 # marked `serial` (they hold CPU or latency figures to a bound, or end every lab).

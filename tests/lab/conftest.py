@@ -1,7 +1,7 @@
 """Every lab test: the root namespace must be byte-identical afterwards and no lab
 namespace, ledger file or process in a lab namespace may remain.
 
-The suite runs most lab tests two at a time (scripts/test.sh: pytest-xdist, two
+The suite runs most lab tests three at a time (scripts/test.sh: pytest-xdist, three
 workers); a test marked `serial` runs alone. In a worker another test's lab may be up,
 so each test checks there only what no lab may ever change — the root namespace — and
 the leftovers and stray processes of the whole parallel run are checked once it is

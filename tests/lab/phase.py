@@ -1,4 +1,4 @@
-"""Around the lab tests that run two at a time (scripts/test.sh): what each test checks
+"""Around the lab tests that run three at a time (scripts/test.sh): what each test checks
 alone — nothing of a lab left, no process left in another network namespace — checked
 once for the whole parallel run, which no test can do while another's lab is up.
 
