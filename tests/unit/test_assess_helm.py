@@ -49,6 +49,10 @@ def test_values_alone_model_cilium_when_no_daemonset_was_read(tmp_path: Path) ->
     assert path.kube_proxy.startswith(
         "replaced (Helm values (--helm-command): kubeProxyReplacement"
     )
+    # the README's command (Cilium 1.14's `tunnel: disabled`, before routingMode)
+    legacy = helm.facts([], "helm install cilium cilium/cilium --version 1.14.5 --set "
+                            "tunnel=disabled --set kubeProxyReplacement=true")  # fmt: skip
+    assert detect(None, [], "", None, legacy).model == "cilium"
     tunnel = detect(None, [], "", None, helm.facts([], "helm install c cilium/cilium"))
     assert tunnel.cni.startswith("unknown")  # no value said anything about the data path
 
@@ -70,15 +74,15 @@ def test_the_running_config_map_wins_and_the_difference_is_kept() -> None:
 def test_bad_values_and_commands_are_one_line_errors(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("routingMode: [native\n")
-    with pytest.raises(UsageError, match=r"broken.yaml:\d+: not YAML"):
+    with pytest.raises(UsageError, match=r"broken.yaml:\d+: invalid YAML"):
         helm.facts([str(broken)], None)
     listed = _values(tmp_path, "list.yaml", ["a"])  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="must be a mapping"):
         helm.facts([listed], None)
-    for command, message in (("kubectl apply -f x", "must be a `helm install"),
+    for command, message in (("kubectl apply -f x", "must be `helm install"),
                              ("helm install c cilium/cilium --set routingMode", "key=value"),
                              ("helm install c cilium/cilium --set", "needs a value"),
-                             ("helm install 'c", "--helm-command: No closing quotation")):  # fmt: skip
+                             ("helm install 'c", "cannot split the command line")):  # fmt: skip
         with pytest.raises(UsageError, match=message):
             helm.facts([], command)
 

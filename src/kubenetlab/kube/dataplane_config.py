@@ -73,7 +73,7 @@ def cilium(config_map: dict[str, Any]) -> list[Fact]:
 
 # Cilium's Helm values that the chart writes into cilium-config, as (values path, key).
 CILIUM_VALUES = (
-    ("routingMode", "routing-mode"), ("tunnelProtocol", "tunnel-protocol"),
+    ("routingMode", "routing-mode"), ("tunnelProtocol", "tunnel-protocol"), ("tunnel", "tunnel"),
     ("kubeProxyReplacement", "kube-proxy-replacement"), ("loadBalancer.mode", "bpf-lb-mode"),
     ("bpf.masquerade", "enable-bpf-masquerade"), ("ipv4NativeRoutingCIDR", "ipv4-native-routing-cidr"),
     ("autoDirectNodeRoutes", "auto-direct-node-routes"), ("MTU", "mtu"),
