@@ -185,3 +185,8 @@ def test_service_scale_on_the_api_measures_the_upstream_kube_proxy() -> None:
     # kube-proxy's own count (nat + filter): several rules per Service and endpoint
     assert big["rule_lines"] is None and small["rule_lines"] is None  # no renderer here
     assert big["rules"] - small["rules"] >= 55 * 4
+    # first and last as a new connection meets them in node1's KUBE-SERVICES (kube-proxy's
+    # Go map order), each with its rule position: 60 Services + default/kubernetes
+    first, last = big["positions"]["first"], big["positions"]["last"]
+    assert first["of"] == last["of"] == 61 and first["rule"] < last["rule"], big["positions"]
+    assert first["service"].startswith("default/scale-") and first["service"] != last["service"]

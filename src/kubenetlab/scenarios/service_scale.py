@@ -15,6 +15,13 @@ step by step up to each size: the programming time is then from the step's first
 until every node's proxy has them all, and the rule count is kube-proxy's own (nat +
 filter, iptables mode; nftables mode and the eBPF agents export none).
 
+On the upstream kube-proxy in iptables mode the Services' order in nat KUBE-SERVICES is
+not their creation order: kube-proxy writes its Service map in Go's map order, anew on
+every full sync (at least every syncPeriod, 30 s). So there "first" and "last" are read
+from node1's KUBE-SERVICES right before each measurement — the Service whose jump a new
+connection meets first, and the one it meets last — and the row records each one's rule
+position and whether it held through the measurement (`positions`).
+
 `assess` runs it with a population of its own instead (`ScaleSettings.population`): a
 cluster's Services replayed with their shapes and endpoint counts (assess/replay.py), on
 as many nodes and pods as they need, measured to the first and the last of them.
@@ -23,6 +30,7 @@ as many nodes and pods as they need, measured to the first and the last of them.
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -32,10 +40,10 @@ from kubenetlab.bench import runner
 from kubenetlab.bench.result import BenchResult
 from kubenetlab.components.backends import start_backends_for
 from kubenetlab.components.kubeproxy import metrics
-from kubenetlab.controlplane.kubeproxy import implementation
+from kubenetlab.controlplane.kubeproxy import MODES, implementation
 from kubenetlab.errors import UsageError
 from kubenetlab.inputs import csv_ints, csv_list
-from kubenetlab.kernel import preflight
+from kubenetlab.kernel import preflight, procs
 from kubenetlab.live import LiveLab, Member, running
 from kubenetlab.proxy import PROXIES, node_context, proxy
 from kubenetlab.proxy.synthetic import synthetic_services
@@ -108,6 +116,8 @@ class ScaleRow:
     implementation: str | None = None  # which proxy programmed the node, and its version
     rules: int | None = None  # kube-proxy's own count, nat + filter (iptables mode, the API)
     endpoints_per_service: float = 3
+    # upstream iptables mode: each measured Service's rule in KUBE-SERVICES (see the module)
+    positions: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         f, la = self.first.estimates, self.last.estimates
@@ -120,6 +130,7 @@ class ScaleRow:
             "crr_last": {k: la[k].to_dict() for k in ("p50", "p99", "cpu_us_per_txn") if k in la},
             "last_minus_first_p50_us": round(la["p50"].median - f["p50"].median, 1),
             "tool": self.first.tool, "implementation": self.implementation,
+            "positions": self.positions,
         }  # fmt: skip
 
 
@@ -201,6 +212,56 @@ def _first_and_last(
     return results
 
 
+SERVICE_JUMP = re.compile(
+    r"^-A KUBE-SERVICES -d (\d+\.\d+\.\d+\.\d+)/32 .*--dport (\d+) .*-j KUBE-SVC-"
+)
+
+
+def rule_order(nat: str) -> list[tuple[str, int]]:
+    """(ClusterIP, port) of each Service jump in `iptables-save -t nat`'s KUBE-SERVICES,
+    in the order a new connection meets them."""
+    return [(m[1], int(m[2])) for line in nat.splitlines() if (m := SERVICE_JUMP.match(line))]
+
+
+def _order_now(live: LiveLab, proxy_name: str) -> list[tuple[str, int]] | None:
+    """node1's KUBE-SERVICES order now, for the upstream kube-proxy in iptables mode."""
+    mode, family = MODES.get(proxy_name, ("", None))
+    if mode != "iptables":
+        return None
+    got = procs.run_in(live.lab.nodes[0].netns, [f"iptables-{family}-save", "-t", "nat"],
+                       timeout=60, capture_output=True, text=True)  # fmt: skip
+    return rule_order(got.stdout)
+
+
+def _first_and_last_in_rules(
+    live: LiveLab, proxy_name: str, candidates: list[Member], settings: ScaleSettings,
+    label: str, on_step: Callable[[str], None] | None,
+) -> tuple[list[BenchResult], dict[str, Any] | None]:  # fmt: skip
+    """TCP_CRR to the candidate whose KUBE-SERVICES jump comes first and to the one whose
+    comes last, each read right before it is measured (and again after: `held`); in the
+    candidates' own order where there is no rule order (nftables, eBPF)."""
+    if _order_now(live, proxy_name) is None:
+        targets = [candidates[0], candidates[-1]]
+        return _first_and_last(live, targets, settings, label, on_step), None
+    by_key = {(m.ip, m.port): m for m in candidates}
+    results, positions = [], {}
+    for which in ("first", "last"):
+        order = _order_now(live, proxy_name) or []
+        ranked = [key for key in order if key in by_key]
+        if not ranked:  # none has a jump (no endpoints): creation order, said
+            positions[which] = None
+            target = candidates[0 if which == "first" else -1]
+            results += _first_and_last(live, [target], settings, label, on_step)
+            continue
+        key = ranked[0] if which == "first" else ranked[-1]
+        rule = order.index(key) + 1
+        results += _first_and_last(live, [by_key[key]], settings, label, on_step)
+        after = _order_now(live, proxy_name) or []
+        positions[which] = {"service": by_key[key].name, "rule": rule, "of": len(order),
+                            "held": key in after and after.index(key) + 1 == rule}  # fmt: skip
+    return results, positions
+
+
 def _rows_for(
     name: str, settings: ScaleSettings, on_step: Callable[[str], None] | None
 ) -> list[ScaleRow]:
@@ -251,11 +312,11 @@ def _rows_on_api(
             api_services.wait_programmed(live, name, n + 1)  # + the `kubernetes` Service
             seconds = time.monotonic() - started
             rules = None if name == "ebpf" else metrics(lab.nodes[0]).iptables_rules
-            targets = [
-                api_services.service_member(s, made[s]) for s in ("scale-0", f"scale-{n - 1}")
-            ]
-            results = _first_and_last(live, targets, settings, f"{name}: {n} Services", on_step)
-            rows.append(ScaleRow(name, n, seconds, None, *results, implementation(lab), rules))
+            candidates = [api_services.service_member(s, made[s]) for s in made]
+            results, positions = _first_and_last_in_rules(
+                live, name, candidates, settings, f"{name}: {n} Services", on_step)  # fmt: skip
+            rows.append(ScaleRow(name, n, seconds, None, *results, implementation(lab), rules,
+                                 positions=positions))  # fmt: skip
     return rows
 
 
@@ -283,13 +344,19 @@ def _rows_of_population(
         api_services.wait_programmed(live, name, len(pop.services) + 1)  # + `kubernetes`
         seconds = time.monotonic() - started
         rules = None if name == "ebpf" else metrics(lab.nodes[0]).iptables_rules
-        targets = [Member(s.key, "", made[s.key], "", "service", s.probe_port)
-                   for s in pop.measured()]  # fmt: skip
+        # measurable ones, the population's own first and last at the ends (the targets
+        # where there is no rule order)
+        first, last = pop.measured()
+        middle = [s for s in pop.services
+                  if s.probe_port is not None and s.key not in (first.key, last.key)]  # fmt: skip
+        ends = [first, *middle, last] if first.key != last.key else [first]
+        candidates = [Member(s.key, "", made[s.key], "", "service", s.probe_port) for s in ends]
         label = f"{name}: {len(pop.services)} Services"
-        results = _first_and_last(live, targets, settings, label, on_step)
+        results, positions = _first_and_last_in_rules(live, name, candidates, settings, label,
+                                                      on_step)  # fmt: skip
         per = pop.endpoints / max(len(pop.services), 1)
         return [ScaleRow(name, len(pop.services), seconds, None, *results, implementation(lab),
-                         rules, per)]  # fmt: skip
+                         rules, per, positions)]  # fmt: skip
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
