@@ -172,13 +172,18 @@ def _shapes(doc: dict[str, Any]) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _wait_synced(name: str, since: float, seconds: float = 30) -> None:
-    """Until every node's kube-proxy has synced after `since` with nothing pending."""
+def _wait_synced(name: str, since: float, listing: tuple[str, ...], shows: str,
+                 seconds: float = 60) -> None:  # fmt: skip
+    """Until every node's kube-proxy has synced after `since` (taken before the last change
+    was sent) with nothing pending, and every node's `listing` shows `shows` (the last
+    change: a sync may start before kube-proxy has received it)."""
     nodes = attach(name).lab.nodes
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         got = [metrics(n) for n in nodes]
-        if all(m.pending == 0 and m.last_timestamp > since for m in got):
+        if all(m.pending == 0 and m.last_timestamp > since for m in got) and all(
+            shows in lab_exec(name, n.name, *listing).stdout for n in nodes
+        ):
             return
         time.sleep(0.2)
     raise AssertionError(f"kube-proxy did not sync in {seconds} s")
@@ -221,12 +226,13 @@ def test_proxy_render_equals_what_kube_proxy_wrote(
         manifest.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": _shapes(doc)}))
         applied = kubectl(kubeconfig, "apply", "-f", str(manifest))
         assert applied.returncode == 0, applied.stderr
+        since = time.time()  # before the last change is sent: a sync after it counts
         for svc, ip in LB_IPS.items():
             ingress = json.dumps({"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}})
             patched = kubectl(kubeconfig, "-n", "shapes", "patch", "svc", svc,
                               "--subresource=status", "--type=merge", "-p", ingress)  # fmt: skip
             assert patched.returncode == 0, patched.stderr
-        _wait_synced(name, since=time.time())
+        _wait_synced(name, since, LIST[proxy][0], LB_IPS["lb-cluster"])
         dump = tmp_path / "dump.yaml"
         got = kubectl(kubeconfig, "get", "svc,endpointslices", "-A", "-o", "yaml")
         assert got.returncode == 0, got.stderr
