@@ -47,11 +47,13 @@ def endpoint_slice(name: str, addresses: Addresses, unready: int | None = None) 
     }  # fmt: skip
 
 
-def create(
-    kubeconfig: Path, names: list[str], addresses_of: Callable[[int], Addresses]
-) -> dict[str, str]:
-    """Each named Service (in `default`) with its EndpointSlice, WORKERS at a time; the
-    ClusterIP the API gave each. `addresses_of(i)` are the endpoints of names[i]."""
+# (key, namespace, the Service, its EndpointSlice made when the Service is): what to create
+Item = tuple[str, str, dict[str, Any], Callable[[], dict[str, Any]]]
+
+
+def _create_all(kubeconfig: Path, items: list[Item]) -> dict[str, str]:
+    """Each Service and then its EndpointSlice (made at that moment: its trigger time),
+    WORKERS clients at a time; the ClusterIP the API gave each, by key."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
@@ -59,34 +61,44 @@ def create(
 
     local = threading.local()
 
-    def one(i: int) -> tuple[str, str]:
+    def one(item: Item) -> tuple[str, str]:
         if not hasattr(local, "apis"):
             api = api_client(kubeconfig)
             local.apis = (client.CoreV1Api(api), client.DiscoveryV1Api(api))
         core, discovery = local.apis
-        name = names[i]
-        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-               "spec": {"ports": [{"name": "http", "port": PORT, "targetPort": TARGET_PORT}]}}  # fmt: skip
+        key, namespace, svc, endpoint_slice_of = item
         try:
-            made = core.create_namespaced_service("default", svc)
-            discovery.create_namespaced_endpoint_slice(
-                "default", endpoint_slice(name, addresses_of(i))
-            )
+            made = core.create_namespaced_service(namespace, svc)
+            discovery.create_namespaced_endpoint_slice(namespace, endpoint_slice_of())
         except ApiException as exc:
             raise KnlError(
-                f"the lab's API server refused Service {name}: {exc.status} {exc.reason}"
+                f"the lab's API server refused Service {key}: {exc.status} {_reason(exc)}"
             ) from None
-        return name, made.spec.cluster_ip
+        return key, made.spec.cluster_ip
 
     with ThreadPoolExecutor(WORKERS) as pool:
-        return dict(pool.map(one, range(len(names))))
+        return dict(pool.map(one, items))
+
+
+def create(
+    kubeconfig: Path, names: list[str], addresses_of: Callable[[int], Addresses]
+) -> dict[str, str]:
+    """Each named Service (in `default`) with its EndpointSlice; the ClusterIP the API gave
+    each. `addresses_of(i)` are the endpoints of names[i]."""
+
+    def item(i: int, name: str) -> Item:
+        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+               "spec": {"ports": [{"name": "http", "port": PORT, "targetPort": TARGET_PORT}]}}  # fmt: skip
+        return name, "default", svc, lambda: endpoint_slice(name, addresses_of(i))
+
+    return _create_all(kubeconfig, [item(i, name) for i, name in enumerate(names)])
 
 
 def create_population(kubeconfig: Path, population: Any,
                       address_of: dict[tuple[int, int], tuple[str, str]]) -> dict[str, str]:  # fmt: skip
-    """A population's namespaces, then each Service with its EndpointSlice (WORKERS at a
-    time); the ClusterIP the API gave each, by namespace/name. `population`: a
-    service_scale.Population (assess.replay.Replay)."""
+    """A population's namespaces, then each Service with its EndpointSlice; the ClusterIP
+    the API gave each, by namespace/name. `population`: a service_scale.Population
+    (assess.replay.Replay)."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
@@ -100,26 +112,13 @@ def create_population(kubeconfig: Path, population: Any,
         except ApiException as exc:
             if exc.status != 409:  # 409: it exists (default, kube-system)
                 raise KnlError(f"the lab's API server refused namespace {namespace}: "
-                               f"{exc.status} {exc.reason}") from None  # fmt: skip
-    local = threading.local()
+                               f"{exc.status} {_reason(exc)}") from None  # fmt: skip
 
-    def one(svc: Any) -> tuple[str, str]:
-        if not hasattr(local, "apis"):
-            api = api_client(kubeconfig)
-            local.apis = (client.CoreV1Api(api), client.DiscoveryV1Api(api))
-        core, discovery = local.apis
+    def item(svc: Any) -> Item:
         body = svc.service()
-        namespace = body["metadata"]["namespace"]
-        try:
-            made = core.create_namespaced_service(namespace, body)
-            discovery.create_namespaced_endpoint_slice(namespace, svc.endpoint_slice(address_of))
-        except ApiException as exc:
-            raise KnlError(f"the lab's API server refused Service {svc.key}: {exc.status} "
-                           f"{_reason(exc)}") from None  # fmt: skip
-        return svc.key, made.spec.cluster_ip
+        return svc.key, body["metadata"]["namespace"], body, lambda: svc.endpoint_slice(address_of)
 
-    with ThreadPoolExecutor(WORKERS) as pool:
-        return dict(pool.map(one, population.services))
+    return _create_all(kubeconfig, [item(s) for s in population.services])
 
 
 def _reason(exc: Any) -> str:
