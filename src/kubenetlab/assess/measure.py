@@ -76,6 +76,11 @@ def proxies_of(plan: TwinPlan) -> dict[str, str | None]:
     return {name: resolve(name).proxy for name in stacks_of(plan)}
 
 
+def _proxies(plan: TwinPlan) -> tuple[str, ...]:
+    """The service proxies the twin and its what-ifs run, once each."""
+    return tuple(p for p in dict.fromkeys(proxies_of(plan).values()) if p)
+
+
 def _compare_settings(plan: TwinPlan, settings: MeasureSettings) -> Any:
     from kubenetlab.scenarios.compare import CompareSettings
 
@@ -88,10 +93,10 @@ def _scale_settings(plan: TwinPlan, settings: MeasureSettings) -> Any | None:
     """service-scale at the twin's size, for each proxy involved, on the twin's routing."""
     from kubenetlab.scenarios.service_scale import ScaleSettings
 
-    proxies = [p for p in dict.fromkeys(proxies_of(plan).values()) if p]
+    proxies = _proxies(plan)
     if not proxies:
         return None
-    return ScaleSettings((plan.services,), tuple(proxies), settings.duration,
+    return ScaleSettings((plan.services,), proxies, settings.duration,
                          settings.repeats, resolve(plan.stack).routing, CONTROL_PLANE,
                          plan.replay)  # fmt: skip
 
@@ -111,7 +116,7 @@ def _churn_settings(plan: TwinPlan, settings: MeasureSettings, min_sync: str | N
     from kubenetlab.scenarios.churn import ChurnSettings
 
     rate = churn_rate(plan, settings)
-    proxies = tuple(p for p in dict.fromkeys(proxies_of(plan).values()) if p)
+    proxies = _proxies(plan)
     if rate is None or not proxies:
         return None
     try:
@@ -131,7 +136,7 @@ def _mtu_settings(plan: TwinPlan, settings: MeasureSettings) -> Any | None:
     the aligned one, on its node MTU."""
     from kubenetlab.scenarios.mtu import MtuSettings
 
-    what_if = next((w for w in plan.what_ifs if w.name == "mtu" and w.mtu), None)
+    what_if = next((w for w in plan.what_ifs if w.name == "mtu"), None)
     if what_if is None or what_if.mtu is None:
         return None
     return MtuSettings((resolve(plan.stack).routing,), MTU_SIZES, settings.duration,

@@ -89,21 +89,10 @@ def _services(snapshot: Snapshot) -> tuple[dict[str, Any], list[Fact]]:
 def _endpoints(snapshot: Snapshot) -> tuple[dict[str, Any], list[Fact]]:
     """Ready endpoints per Service (its slices joined by the service-name label) and how
     they spread over the nodes (the slices' nodeName)."""
-    per_service: Counter[str] = Counter()
-    per_node: Counter[str] = Counter()
-    no_node = 0
-    for s in snapshot.slices:
-        if s.service_name is None:
-            continue
-        for e in s.endpoints:
-            if not e.ready:
-                continue
-            per_service[f"{s.namespace}/{s.service_name}"] += 1
-            if e.node_name:
-                per_node[e.node_name] += 1
-            else:
-                no_node += 1
-    counts = [per_service.get(f"{s.namespace}/{s.name}", 0) for s in snapshot.services
+    ready = snapshot.ready_endpoints()
+    per_node = Counter(node for nodes in ready.values() for node in nodes if node)
+    no_node = sum(1 for nodes in ready.values() for node in nodes if not node)
+    counts = [len(ready.get((s.namespace, s.name), [])) for s in snapshot.services
               if s.cluster_ip != "None" and s.type != "ExternalName"]  # fmt: skip
     total = sum(per_node.values()) + no_node
     busiest = per_node.most_common(1)[0] if per_node else None

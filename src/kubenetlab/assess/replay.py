@@ -9,7 +9,7 @@ scenario that builds the twin turns a slot (node, pod) into its pod's IP."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,18 +138,6 @@ def _spec(
     return spec, tuple(carried)
 
 
-def _ready_nodes(snapshot: Snapshot) -> dict[tuple[str, str], list[str | None]]:
-    """Each Service's ready endpoints, as the node each is on."""
-    out: dict[tuple[str, str], list[str | None]] = defaultdict(list)
-    for s in snapshot.slices:
-        if s.service_name is None:
-            continue
-        for e in s.endpoints:
-            if e.ready:
-                out[(s.namespace, s.service_name)].append(e.node_name)
-    return out
-
-
 def _node_map(counts: Counter[str], nodes: int) -> dict[str, int]:
     """Cluster nodes onto twin nodes, the busiest first onto the least loaded: each twin
     node carries about the share of endpoints its cluster nodes did."""
@@ -172,7 +160,7 @@ def replay(snapshot: Snapshot, services: int, nodes: int) -> Replay:
             notes[f"not replayed: {why}"] += 1
         elif len(chosen) < services:
             chosen.append(svc)
-    ready = _ready_nodes(snapshot)
+    ready = snapshot.ready_endpoints()
     wanted = {(s.namespace, s.name): ready.get((s.namespace, s.name), [])[:MAX_ENDPOINTS_PER_SERVICE]
               for s in chosen}  # fmt: skip
     capped = sum(
@@ -198,7 +186,7 @@ def replay(snapshot: Snapshot, services: int, nodes: int) -> Replay:
     most: Counter[int] = Counter()
     for row in placed.values():
         for node, n in Counter(row).items():
-            most[node] = max(most[node], n + (1 if node == 0 else 0))
+            most[node] = max(most[node], n + (1 if node == CLIENT[0] else 0))
     pods = max(2, *most.values()) if most else 2
     out = []
     for index, svc in enumerate(chosen):
@@ -206,7 +194,7 @@ def replay(snapshot: Snapshot, services: int, nodes: int) -> Replay:
         slots: list[Slot] = []
         used: Counter[int] = Counter()
         for node in placed[(svc.namespace, svc.name)]:
-            first = 1 if node == 0 else 0
+            first = 1 if node == CLIENT[0] else 0  # the client's pod is never a backend
             room = pods - first
             slots.append((node, first + (index + used[node]) % room))
             used[node] += 1

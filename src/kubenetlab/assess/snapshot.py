@@ -31,6 +31,18 @@ class Snapshot:
     notes: list[str] = field(default_factory=list)
     ignored: dict[str, int] = field(default_factory=dict)  # kinds read but not used: count
 
+    def ready_endpoints(self) -> dict[tuple[str, str], list[str | None]]:
+        """Each Service's ready endpoints (its slices joined by the service-name label), as
+        the node each is on (None: the slice does not say)."""
+        out: dict[tuple[str, str], list[str | None]] = {}
+        for s in self.slices:
+            if s.service_name is None:
+                continue
+            for e in s.endpoints:
+                if e.ready:
+                    out.setdefault((s.namespace, s.service_name), []).append(e.node_name)
+        return out
+
     def kinds_missing(self) -> list[str]:
         """The kinds a dump did not hold (each makes some fact unknown)."""
         have = {

@@ -105,7 +105,7 @@ def detect(
                         (*lab.facts, *proxy_facts))  # fmt: skip
     cni = cni_fact(daemonsets, why_unread)
     if helm_values and cni.value.startswith("unknown"):
-        cni = Fact("CNI", "cilium", helm_values[0].source.split(":")[0])
+        cni = Fact("CNI", "cilium", helm_values[0].source.rsplit(": ", 1)[0])  # the values' file
     facts = [cni, *proxy_facts]
     if cni.value == "cilium":
         running = cilium(by_name["cilium-config"]) if "cilium-config" in by_name else []

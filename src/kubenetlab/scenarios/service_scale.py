@@ -223,11 +223,16 @@ def rule_order(nat: str) -> list[tuple[str, int]]:
     return [(m[1], int(m[2])) for line in nat.splitlines() if (m := SERVICE_JUMP.match(line))]
 
 
+def _in_rule_order(proxy_name: str) -> bool:
+    """The upstream kube-proxy in iptables mode: its Services sit in KUBE-SERVICES' order."""
+    return MODES.get(proxy_name, ("", None))[0] == "iptables"
+
+
 def _order_now(live: LiveLab, proxy_name: str) -> list[tuple[str, int]] | None:
     """node1's KUBE-SERVICES order now, for the upstream kube-proxy in iptables mode."""
-    mode, family = MODES.get(proxy_name, ("", None))
-    if mode != "iptables":
+    if not _in_rule_order(proxy_name):
         return None
+    family = MODES[proxy_name][1]
     got = procs.run_in(live.lab.nodes[0].netns, [f"iptables-{family}-save", "-t", "nat"],
                        timeout=60, capture_output=True, text=True)  # fmt: skip
     return rule_order(got.stdout)
@@ -240,7 +245,7 @@ def _first_and_last_in_rules(
     """TCP_CRR to the candidate whose KUBE-SERVICES jump comes first and to the one whose
     comes last, each read right before it is measured (and again after: `held`); in the
     candidates' own order where there is no rule order (nftables, eBPF)."""
-    if _order_now(live, proxy_name) is None:
+    if not _in_rule_order(proxy_name):
         targets = [candidates[0], candidates[-1]]
         return _first_and_last(live, targets, settings, label, on_step), None
     by_key = {(m.ip, m.port): m for m in candidates}
